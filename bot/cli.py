@@ -1,0 +1,135 @@
+"""``cloudsync``: one command line for every process of the bot.
+
+run      the main job: Slack (Socket Mode / HTTP) plus local workers, or the local console
+         when no Slack token is configured
+console  the local console (embedded Redis, simulated hosts, real Bolt and Celery)
+serve    only the Slack side (Socket Mode, or HTTP with --http HOST:PORT)
+worker   a Celery worker
+sim      the Windows host simulator
+audit    the audit trail as JSON lines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from workers.domain.config import ConfigError, load_config
+from workers.logging_setup import setup_logging
+from workers.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cloudsync", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="the main job (console when no Slack tokens are set)")
+    run.add_argument("--http", metavar="HOST:PORT", help="serve Slack over HTTP here")
+    run.add_argument("--workers", type=int, default=1, help="local Celery worker processes")
+    run.add_argument("--concurrency", type=int, default=2, help="tasks per worker process")
+
+    sub.add_parser("console", help="the local console")
+
+    serve = sub.add_parser("serve", help="only the Slack side")
+    serve.add_argument("--http", metavar="HOST:PORT", help="HTTP mode (needs SLACK_SIGNING_SECRET)")
+    serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
+
+    worker = sub.add_parser("worker", help="a Celery worker")
+    worker.add_argument("--concurrency", "-c", type=int, default=2)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    worker.add_argument("--name", "-n", default=None)
+    worker.add_argument("--beat", action="store_true", help="also run the periodic sweeps")
+    worker.add_argument("--loglevel", default="INFO")
+
+    sim = sub.add_parser("sim", help="the Windows host simulator", add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+
+    audit = sub.add_parser("audit", help="print the audit trail as JSON lines")
+    audit.add_argument("--since", help="ISO date or date-time (UTC)")
+    audit.add_argument("--request", help="only this request id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        from workers.simulator.cli import main as sim_main
+
+        return sim_main(argv[1:])
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"cloudsync: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "worker":
+        return _worker(args, settings)
+    if args.command == "audit":
+        return _audit(args, config, settings)
+    if args.command == "console" or (args.command == "run" and not settings.has_slack):
+        from bot.console import run_console
+
+        return run_console(config, settings)
+    from bot.serve import serve
+
+    return serve(
+        config,
+        settings,
+        http=args.http,
+        local_workers=args.workers if args.command == "run" else 0,
+        concurrency=getattr(args, "concurrency", 2),
+        threads=getattr(args, "threads", 16),
+    )
+
+
+def _worker(args: Any, settings: Settings) -> int:
+    from workers.celery_app import QUEUE, app
+
+    argv = [
+        "worker",
+        f"--loglevel={args.loglevel}",
+        "-Q",
+        QUEUE,
+        "--concurrency",
+        str(args.concurrency),
+        "--pool",
+        args.pool,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if args.name:
+        argv += ["-n", args.name]
+    if args.beat:
+        argv += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]
+    app.worker_main(argv)
+    return 0
+
+
+def _audit(args: Any, config: Any, settings: Settings) -> int:
+    import redis
+
+    from workers.domain.store import RequestStore
+
+    if not settings.redis_url:
+        print("cloudsync audit: set REDIS_URL to the bot's Redis", file=sys.stderr)
+        return 2
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since).timestamp()
+        except ValueError:
+            print(f"cloudsync audit: --since {args.since!r} is not an ISO date", file=sys.stderr)
+            return 2
+    store = RequestStore(redis.Redis.from_url(settings.redis_url), prefix=settings.prefix)
+    for event in store.events(request_id=args.request, since=since):
+        print(json.dumps(event.to_dict(), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

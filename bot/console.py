@@ -1,0 +1,346 @@
+"""The local console: Slack in a terminal, driving the real bot.
+
+Lines from stdin become signed Slack requests given to Bolt's real ``App.dispatch``; the bot's
+Web API calls go to the loopback Slack server, whose every call is printed as a channel would
+show it; the install runs in a real Celery worker process against simulated hosts over WinRM.
+
+Commands: ``/cloudsync ...`` (as the current user in #ops), ``:as NAME``, ``:click ACTION_ID
+[VALUE]``, ``:submit TEXT`` (the last opened modal), ``:wait``, ``:help``, ``:quit``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import secrets as pysecrets
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+from urllib.parse import urlencode
+
+from slack_bolt import BoltRequest
+
+from bot.localbot import LocalBot
+from bot.render import render_blocks
+from bot.signing import signed_headers
+from workers.domain.config import Config
+from workers.settings import Settings
+from workers.simulator.slack_api import Call, Message
+
+log = logging.getLogger(__name__)
+
+TEAM = {"id": "T01DEMO", "domain": "demo"}
+APP_ID = "A01CLOUDSYNC"
+CONSOLE_TOKEN = "xoxb-local-console"
+HELP = """\
+Console commands:
+  /cloudsync <args>        the slash command, as the current user, in #ops
+  :as NAME                 become another user (alice, bob, carol)
+  :click ACTION [VALUE]    click the most recent button with that action id (approve, deny)
+  :submit TEXT             submit the most recently opened dialog (e.g. a deny reason)
+  :wait                    wait until no request is queued or running
+  :help  :quit
+"""
+
+
+class Console:
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        *,
+        out: TextIO = sys.stdout,
+        channel: str = "C01OPS",
+        user: str = "alice",
+        persist: bool = True,
+        wait_timeout_s: float = 300.0,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.out = out
+        self.channel = channel
+        self.user_id = config.user_id(user) or user
+        self.local = LocalBot(
+            config, settings, persist=persist, worker_log=settings.data_dir / "worker.log"
+        )
+        self.slack = self.local.slack
+        self.wait_timeout_s = wait_timeout_s
+        self._print_lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._views: list[dict[str, Any]] = []
+
+    # lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Console:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.slack.subscribe(self._on_call)
+        self.local.start()
+        return self
+
+    def stop(self) -> None:
+        self.local.stop()
+
+    # input -------------------------------------------------------------------------------
+    def run(self, lines: Iterable[str], interactive: bool = False) -> int:
+        self.say(f"cloudsync console: you are {self._name(self.user_id)} in #ops. :help for help.")
+        for raw in lines:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                if interactive:
+                    self._prompt()
+                continue
+            if line in (":quit", ":exit", ":q"):
+                break
+            self.handle(line)
+            if interactive:
+                self._prompt()
+        self.wait_idle(include_runs=True)
+        return 0
+
+    def _prompt(self) -> None:
+        self.out.write(f"{self._name(self.user_id)}> ")
+        self.out.flush()
+
+    def handle(self, line: str) -> None:
+        if line.startswith("/cloudsync"):
+            self.slash(line[len("/cloudsync") :].strip())
+            self.wait_idle(include_runs=False)
+        elif line.startswith(":as"):
+            name = line[3:].strip()
+            user = self.config.user_id(name)
+            if user is None:
+                known = ", ".join(u.name for u in self.config.users.values())
+                self.say(f"(unknown user {name!r}; known: {known})")
+                return
+            self.user_id = user
+            self.say(f"(you are now {self._name(user)})")
+        elif line.startswith(":click"):
+            parts = line.split()
+            if len(parts) < 2:
+                self.say("(usage: :click ACTION_ID [VALUE])")
+                return
+            self.click(parts[1], parts[2] if len(parts) > 2 else None)
+            self.wait_idle(include_runs=False)
+        elif line.startswith(":submit"):
+            self.submit(line[len(":submit") :].strip())
+            self.wait_idle(include_runs=False)
+        elif line.startswith(":wait"):
+            self.wait_idle(include_runs=True)
+        elif line.startswith(":help"):
+            self.say(HELP.rstrip())
+        else:
+            self.say("(not understood; :help lists the console commands)")
+
+    # slack requests ----------------------------------------------------------------------
+    def _dispatch(self, body: str) -> Any:
+        headers: dict[str, str | Sequence[str]] = dict(
+            signed_headers(self.local.signing_secret, body)
+        )
+        return self.local.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def _user_obj(self) -> dict[str, str]:
+        name = self._name(self.user_id)
+        return {"id": self.user_id, "username": name, "name": name, "team_id": TEAM["id"]}
+
+    def _response_url(self) -> str:
+        return self.slack.response_url(f"{self.user_id}-{next(self._counter)}")
+
+    def slash(self, text: str) -> None:
+        self.say(f"{self._name(self.user_id)} > /cloudsync {text}".rstrip())
+        body = urlencode(
+            {
+                "token": "unused",
+                "team_id": TEAM["id"],
+                "team_domain": TEAM["domain"],
+                "channel_id": self.channel,
+                "channel_name": self.config.channels.get(self.channel, self.channel),
+                "user_id": self.user_id,
+                "user_name": self._name(self.user_id),
+                "command": "/cloudsync",
+                "text": text,
+                "api_app_id": APP_ID,
+                "is_enterprise_install": "false",
+                "response_url": self._response_url(),
+                "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
+            }
+        )
+        response = self._dispatch(body)
+        self._print_ack(response)
+
+    def _print_ack(self, response: Any) -> None:
+        if response.status != 200:
+            self.say(f"(slack would show an error: HTTP {response.status})")
+            return
+        if not response.body:
+            return
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            data = {"text": response.body}
+        if data.get("text") or data.get("blocks"):
+            self._print_ephemeral(self.user_id, data.get("text"), data.get("blocks"))
+
+    def _find_button(
+        self, action_id: str, value: str | None
+    ) -> tuple[Message | None, dict[str, Any] | None, str]:
+        """The most recent button with that action id, in the channel or the user's App Home."""
+        for message in reversed(self.slack.messages(self.channel)):
+            for block in message.blocks or []:
+                for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                    if element.get("action_id") == action_id and (
+                        value is None or element.get("value") == value
+                    ):
+                        return message, element, str(block.get("block_id", "actions"))
+        return None, None, ""
+
+    def click(self, action_id: str, value: str | None, wait_s: float = 60.0) -> None:
+        deadline = time.monotonic() + wait_s
+        message, element, block_id = self._find_button(action_id, value)
+        while element is None and time.monotonic() < deadline and self._busy(False):
+            time.sleep(0.1)
+            message, element, block_id = self._find_button(action_id, value)
+        if element is None or message is None:
+            self.say(f"(no button {action_id!r} to click)")
+            return
+        self.say(
+            f"{self._name(self.user_id)} clicks [{element.get('text', {}).get('text', action_id)}]"
+        )
+        if element.get("confirm"):
+            self.say("   (confirm dialog: confirmed)")
+        payload = {
+            "type": "block_actions",
+            "user": self._user_obj(),
+            "api_app_id": APP_ID,
+            "token": "unused",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": self.channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
+            "team": TEAM,
+            "channel": {"id": self.channel, "name": self.config.channels.get(self.channel, "")},
+            "message": message.to_slack(),
+            "response_url": self._response_url(),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": element.get("value", ""),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        self._print_ack(self._dispatch(urlencode({"payload": json.dumps(payload)})))
+
+    def submit(self, text: str) -> None:
+        if not self._views:
+            self.say("(no dialog is open)")
+            return
+        view = self._views.pop()
+        values: dict[str, dict[str, dict[str, Any]]] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") == "input":
+                element = block.get("element", {})
+                values[str(block.get("block_id"))] = {
+                    str(element.get("action_id")): {"type": element.get("type"), "value": text}
+                }
+        payload = {
+            "type": "view_submission",
+            "user": self._user_obj(),
+            "api_app_id": APP_ID,
+            "token": "unused",
+            "team": TEAM,
+            "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
+            "view": {
+                "id": f"V{pysecrets.token_hex(4).upper()}",
+                "type": "modal",
+                "callback_id": view.get("callback_id"),
+                "private_metadata": view.get("private_metadata", ""),
+                "state": {"values": values},
+            },
+        }
+        self.say(f"{self._name(self.user_id)} submits the dialog: {text}")
+        self._print_ack(self._dispatch(urlencode({"payload": json.dumps(payload)})))
+
+    # waiting -----------------------------------------------------------------------------
+    def _busy(self, include_runs: bool) -> bool:
+        return self.local.busy(include_runs)
+
+    def wait_idle(self, include_runs: bool) -> None:
+        deadline = time.monotonic() + self.wait_timeout_s
+        time.sleep(0.05)
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self._busy(include_runs):
+                quiet_since = None
+            else:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.3:
+                    return
+            time.sleep(0.05)
+        self.say("(gave up waiting: something is still queued or running)")
+
+    # printing ----------------------------------------------------------------------------
+    def _name(self, user: str) -> str:
+        known = self.config.users.get(user)
+        return known.name if known else user
+
+    def say(self, text: str) -> None:
+        with self._print_lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def _print_ephemeral(self, user: str, text: str | None, blocks: list[Any] | None) -> None:
+        body = render_blocks(blocks) if blocks else (text or "")
+        self.say(_indent(f"[only visible to {self._name(user)}] {body}", "  "))
+
+    def _on_call(self, call: Call, message: Message | None) -> None:
+        if not call.ok:
+            self.say(f"  (slack answered {call.method} with {call.status} {call.error or ''})")
+            return
+        if call.method == "chat.postMessage" and message is not None:
+            body = render_blocks(message.blocks) if message.blocks else (message.text or "")
+            if message.thread_ts:
+                self.say(_indent(f"↳ cloudsync (in thread): {body}", "      "))
+            else:
+                self.say(_indent(f"#ops cloudsync [{message.ts}]:\n{body}", "  "))
+        elif call.method == "chat.update" and message is not None:
+            body = render_blocks(message.blocks) if message.blocks else (message.text or "")
+            self.say(_indent(f"#ops cloudsync edited [{message.ts}]:\n{body}", "  "))
+        elif call.method == "chat.postEphemeral":
+            self._print_ephemeral(
+                str(call.args.get("user", "")), call.args.get("text"), call.args.get("blocks")
+            )
+        elif call.method == "response_url":
+            user = str(call.args.get("name", "")).rsplit("-", 1)[0]
+            self._print_ephemeral(user, call.args.get("text"), call.args.get("blocks"))
+        elif call.method == "views.open":
+            view = call.args.get("view") or {}
+            if isinstance(view, str):
+                view = json.loads(view)
+            self._views.append(view)
+            title = (view.get("title") or {}).get("text", "dialog")
+            self.say(f"  [dialog opened: {title}] (answer with :submit TEXT)")
+        elif call.method == "views.publish":
+            self.say(f"  (App Home of {self._name(str(call.args.get('user_id', '')))} updated)")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def run_console(config: Config, settings: Settings, stdin: TextIO = sys.stdin) -> int:
+    console = Console(config, settings)
+    try:
+        console.start()
+        interactive = stdin.isatty()
+        if interactive:
+            console._prompt()
+        return console.run(stdin, interactive=interactive)
+    finally:
+        console.stop()

@@ -1,0 +1,37 @@
+"""Everything a listener needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from workers.dispatch import CeleryDispatcher
+from workers.domain.config import Config
+from workers.domain.service import RequestService
+from workers.domain.store import RequestStore
+from workers.notify.outbox import Outbox
+
+
+@dataclass
+class BotContext:
+    config: Config
+    redis: redis.Redis
+    store: RequestStore
+    service: RequestService
+    outbox: Outbox
+    dispatcher: CeleryDispatcher
+
+
+def build_context(config: Config, redis_url: str, prefix: str = "cs") -> BotContext:
+    client = redis.Redis.from_url(redis_url)
+    store = RequestStore(client, prefix=prefix)
+    dispatcher = CeleryDispatcher(redis_url, prefix=prefix)
+    return BotContext(
+        config=config,
+        redis=client,
+        store=store,
+        service=RequestService(store, config, dispatcher),
+        outbox=Outbox(client, prefix=prefix),
+        dispatcher=dispatcher,
+    )

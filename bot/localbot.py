@@ -1,0 +1,110 @@
+"""The whole bot on one machine: loopback Slack, local stack, Bolt app, projector, notifier.
+
+Shared by the local console, the end-to-end tests and the benchmarks, so all three exercise the
+same real pieces: Bolt's dispatch, Redis, Celery worker processes, WinRM to simulated hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as pysecrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from slack_bolt import App
+
+from bot.app import build_app, make_web_client
+from bot.context import BotContext, build_context
+from bot.localstack import LocalStack
+from bot.projector import Projector
+from workers.dispatch import busy_key
+from workers.domain.config import Config
+from workers.domain.model import State
+from workers.notify.notifier import Notifier
+from workers.settings import Settings
+from workers.simulator.slack_api import LoopbackSlack
+
+LOCAL_TOKEN = "xoxb-local-console"
+
+
+class LocalBot:
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        *,
+        stack: LocalStack | None = None,
+        persist: bool = True,
+        notifier_options: dict[str, Any] | None = None,
+        worker_log: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.stack = stack or LocalStack(config, settings, persist=persist)
+        self.signing_secret = pysecrets.token_hex(16)
+        self.slack = LoopbackSlack()
+        self.notifier_options = dict(notifier_options or {})
+        self.worker_log = worker_log
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.ctx: BotContext
+        self.app: App
+        self.projector: Projector
+        self.notifier: Notifier
+
+    def start(self) -> LocalBot:
+        self.slack.start()
+        self.stack.start()
+        self.stack.start_workers(log_path=self.worker_log)
+        self.ctx = build_context(self.config, self.stack.redis_url, prefix=self.settings.prefix)
+        api_url = self.slack.api_url
+        self.app = build_app(
+            self.ctx,
+            token=LOCAL_TOKEN,
+            signing_secret=self.signing_secret,
+            client=make_web_client(LOCAL_TOKEN, api_url),
+        )
+        self.projector = Projector(self.ctx.store, self.ctx.outbox, self.config)
+        self.notifier = Notifier(
+            self.ctx.redis,
+            lambda: make_web_client(LOCAL_TOKEN, api_url),
+            prefix=self.settings.prefix,
+            **self.notifier_options,
+        )
+        self.spawn("projector", lambda: self.projector.run_forever(self.stop_event, block_ms=200))
+        self.spawn("notifier", lambda: self.notifier.run_forever(self.stop_event))
+        self.spawn("housekeeping", self._housekeeping)
+        self.stack.wait_workers_ready()
+        return self
+
+    def spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _housekeeping(self) -> None:
+        while not self.stop_event.wait(2.0):
+            with contextlib.suppress(Exception):
+                self.ctx.service.expire_due()
+
+    def busy(self, include_runs: bool) -> bool:
+        """Anything still moving: preflights, runs (optionally), checks, projection, outbox."""
+        waiting = {State.APPROVED, State.QUEUED, State.RUNNING} if include_runs else set()
+        for request in self.ctx.store.open_requests():
+            if request.state in waiting:
+                return True
+            if request.state is State.PENDING_APPROVAL and not request.request_hash:
+                return True
+        if self.ctx.redis.scard(busy_key(self.settings.prefix)):
+            return True
+        return self.projector.lag() > 0 or self.notifier.pending() > 0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.notifier.close()
+        self.stack.stop()
+        self.slack.stop()

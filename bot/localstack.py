@@ -1,0 +1,152 @@
+"""The pieces a machine with no accounts needs: Redis, simulated hosts, Celery workers.
+
+``cloudsync run`` (no Slack tokens), ``cloudsync console``, the end-to-end tests and the
+benchmarks assemble the same real stack: an embedded redis-server (unless REDIS_URL is set), the
+Windows host simulator for every inventory host marked ``simulated``, and real Celery worker
+processes that reach those hosts over WinRM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from workers.simulator.from_config import simulated_world
+
+from workers.domain.config import Config
+from workers.domain.secrets import SecretsProvider
+from workers.redis_embedded import EmbeddedRedis
+from workers.settings import Settings, format_endpoints
+from workers.simulator.server import SimCluster
+
+
+class LocalStack:
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        *,
+        persist: bool = True,
+        workers: int = 1,
+        concurrency: int = 2,
+        startup_cost_s: float | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.persist = persist
+        self.worker_count = workers
+        self.concurrency = concurrency
+        self.startup_cost_s = startup_cost_s
+        self.extra_env = dict(extra_env or {})
+        self.redis_server: EmbeddedRedis | None = None
+        self.redis_url = settings.redis_url or ""
+        self.sim: SimCluster | None = None
+        self.endpoints: dict[str, str] = {}
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.worker_log: Path | None = None
+
+    # redis -------------------------------------------------------------------------------
+    def start_redis(self) -> str:
+        if self.settings.redis_url:
+            self.redis_url = self.settings.redis_url
+            return self.redis_url
+        data = self.settings.data_dir / "redis" if self.persist else None
+        self.redis_server = EmbeddedRedis(data, appendonly=self.persist).start()
+        self.redis_url = self.redis_server.url
+        return self.redis_url
+
+    # simulator ---------------------------------------------------------------------------
+    def start_simulator(self) -> dict[str, str]:
+        simulated = [h for h in self.config.hosts.values() if h.simulated]
+        if not simulated:
+            return {}
+        scenario = simulated_world(
+            self.config, SecretsProvider(self.config), startup_cost_s=self.startup_cost_s
+        )
+        self.sim = SimCluster.from_scenario(scenario).start()
+        self.endpoints = {name: f"127.0.0.1:{srv.port}" for name, srv in self.sim.servers.items()}
+        return self.endpoints
+
+    # workers -----------------------------------------------------------------------------
+    def worker_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["REDIS_URL"] = self.redis_url
+        env["CLOUDSYNC_CONFIG"] = str(self.config.folder)
+        if self.endpoints:
+            env["CLOUDSYNC_SIM_ENDPOINTS"] = format_endpoints(self.endpoints)
+        return env
+
+    def start_workers(self, log_path: Path | None = None) -> None:
+        self.worker_log = log_path
+        redis.Redis.from_url(self.redis_url).delete(f"{self.settings.prefix}:workers-ready")
+        for index in range(self.worker_count):
+            self.workers.append(self.spawn_worker(index))
+
+    def spawn_worker(self, index: int = 0) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "worker",
+            "--concurrency",
+            str(self.concurrency),
+            "--name",
+            f"w{index}-{os.getpid()}@%h",
+        ]
+        out = open(self.worker_log, "ab") if self.worker_log else subprocess.DEVNULL  # noqa: SIM115
+        return subprocess.Popen(
+            cmd,
+            env=self.worker_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_workers_ready(self, timeout: float = 60.0) -> None:
+        """Until a worker consumes from the queue (its ``ready`` key is set at start)."""
+        client = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if client.exists(f"{self.settings.prefix}:workers-ready"):
+                return
+            for proc in self.workers:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a Celery worker exited with {proc.returncode}")
+            time.sleep(0.1)
+        raise RuntimeError("the Celery worker did not become ready in time")
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.workers = []
+
+    def start(self) -> LocalStack:
+        self.start_redis()
+        self.start_simulator()
+        return self
+
+    def stop(self) -> None:
+        self.stop_workers()
+        if self.sim is not None:
+            self.sim.stop()
+            self.sim = None
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None

@@ -1,0 +1,280 @@
+"""Turns the request event stream into Slack messages, through the outbox.
+
+Workers never talk to Slack and never import the bot: they save state and append events. This
+projector (run beside the bot) reads the stream with a Redis consumer group, renders the current
+state with ``bot.blocks`` and enqueues posts and edits in the outbox, whose notifier paces them.
+Rendering from the current state (not from the event) makes edits naturally coalesce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import redis
+
+from bot import blocks
+from workers.domain.config import Config
+from workers.domain.model import Request, State, StepResult, StepStatus
+from workers.domain.store import Event, RequestStore
+from workers.notify.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+GROUP = "projector"
+CARD_EVENTS = {
+    "preflight",
+    "approval_added",
+    "approved",
+    "denied",
+    "expired",
+    "cancelled",
+    "cancel_requested",
+    "retried",
+    "started",
+    "step_started",
+    "step_finished",
+    "finished",
+    "reapproval",
+    "waiting",
+    "resumed",
+}
+
+
+def card_key(request_id: str) -> str:
+    return f"{request_id}:card"
+
+
+def plan_steps_of(request: Request) -> dict[str, list[tuple[str, str]]]:
+    return {
+        host: [(str(s[0]), str(s[1])) for s in (pre.get("steps") or [])]
+        for host, pre in request.preflight.items()
+    }
+
+
+def warnings_of(request: Request) -> list[str]:
+    out: list[str] = []
+    for pre in request.preflight.values():
+        for warning in pre.get("warnings") or []:
+            if warning not in out:
+                out.append(str(warning))
+    return out
+
+
+class Projector:
+    def __init__(
+        self,
+        store: RequestStore,
+        outbox: Outbox,
+        config: Config,
+        *,
+        consumer: str = "projector-1",
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.config = config
+        self.consumer = consumer
+        self.redis: Any = store.redis
+        self._ensure_group()
+
+    def _ensure_group(self) -> None:
+        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: already exists
+            self.redis.xgroup_create(self.store.events_key, GROUP, id="0", mkstream=True)
+
+    # the loop ----------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event, block_ms: int = 500) -> None:
+        while not stop.is_set():
+            try:
+                self.step(block_ms=block_ms)
+            except redis.ConnectionError:
+                log.warning("projector: redis unavailable, retrying")
+                stop.wait(1.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    self._ensure_group()
+                else:
+                    log.exception("projector: redis error")
+                    stop.wait(1.0)
+            except Exception:
+                log.exception("projector: unexpected error")
+                stop.wait(1.0)
+
+    def step(self, block_ms: int = 0, count: int = 100) -> int:
+        """Handle pending (unacknowledged) entries first, then new ones. Returns how many."""
+        handled = 0
+        for start in ("0", ">"):
+            reply = self.redis.xreadgroup(
+                GROUP,
+                self.consumer,
+                {self.store.events_key: start},
+                count=count,
+                block=block_ms if start == ">" else None,
+            )
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    if not fields:
+                        continue
+                    event = _to_event(entry_id, fields)
+                    self._project_once(event)
+                    self.redis.xack(self.store.events_key, GROUP, event.id)
+                    handled += 1
+        return handled
+
+    def lag(self) -> int:
+        """Events not yet projected (pending + unread)."""
+        try:
+            groups = self.redis.xinfo_groups(self.store.events_key)
+        except redis.ResponseError:
+            return 0
+        for group in groups:
+            name = group.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == GROUP:
+                return int(group.get("pending", 0)) + int(group.get("lag") or 0)
+        return 0
+
+    def _project_once(self, event: Event) -> None:
+        # A crash after enqueueing but before XACK would project the event again: the marker
+        # makes that a no-op (at most one post per event).
+        marker = f"{self.store.prefix}:projected:{event.id}"
+        if not self.redis.set(marker, "1", nx=True, ex=7 * 86400):
+            return
+        try:
+            self.project(event)
+        except Exception:
+            self.redis.delete(marker)
+            raise
+
+    # rendering ---------------------------------------------------------------------------
+    def project(self, event: Event) -> None:
+        if event.name in ("notice", "check_result", "fleet_result"):
+            self._notice(event)
+            return
+        request = self.store.get(event.request)
+        if request is None:
+            return
+        if event.name == "preflight":
+            self._post_or_update_card(request)
+            return
+        if event.name not in CARD_EVENTS:
+            return
+        if event.name == "step_finished":
+            self._step_reply(request, event)
+        self._update_card(request)
+        if event.name == "finished":
+            self._summary(request)
+        if event.name in ("approval_added", "approved", "denied", "expired", "cancelled"):
+            self._refresh_homes(request)
+
+    def _names(self, user: str) -> str:
+        known = self.config.users.get(user)
+        return known.name if known else user
+
+    def _results(self, request: Request) -> dict[str, list[StepResult]]:
+        return self.store.all_steps(request)
+
+    def _card(self, request: Request) -> tuple[str, list[dict[str, Any]]]:
+        plan_steps = plan_steps_of(request)
+        if request.state is State.PENDING_APPROVAL:
+            return blocks.approval_card(
+                request,
+                plan_steps=plan_steps,
+                preflight=request.preflight,
+                requester_name=self._names(request.requester),
+                warnings=warnings_of(request),
+            )
+        if request.state in (State.DENIED, State.EXPIRED) or (
+            request.state is State.CANCELLED and not request.approvals
+        ):
+            return blocks.decided_card(
+                request,
+                plan_steps=plan_steps,
+                preflight=request.preflight,
+                requester_name=self._names(request.requester),
+            )
+        return blocks.progress_card(request, self._results(request), plan_steps)
+
+    def _post_or_update_card(self, request: Request) -> None:
+        text, body = self._card(request)
+        if self.outbox.resolve(card_key(request.id)) is not None or self._card_enqueued(request):
+            self.outbox.update(card_key(request.id), text=text, blocks=body)
+        else:
+            self.redis.set(f"{self.store.prefix}:card-enqueued:{request.id}", "1", ex=30 * 86400)
+            self.outbox.post(request.channel, text=text, blocks=body, key=card_key(request.id))
+
+    def _card_enqueued(self, request: Request) -> bool:
+        return bool(self.redis.exists(f"{self.store.prefix}:card-enqueued:{request.id}"))
+
+    def _update_card(self, request: Request) -> None:
+        if not self._card_enqueued(request):
+            return
+        text, body = self._card(request)
+        self.outbox.update(card_key(request.id), text=text, blocks=body)
+
+    def _step_reply(self, request: Request, event: Event) -> None:
+        host = str(event.data.get("host", ""))
+        step = str(event.data.get("step", ""))
+        result = self.store.load_steps(request.id, host).get(step)
+        if result is None or result.status is StepStatus.RUNNING:
+            return
+        text, body = blocks.step_reply(result, request_id=request.id)
+        self.outbox.post(request.channel, text=text, blocks=body, thread_key=card_key(request.id))
+
+    def _summary(self, request: Request) -> None:
+        text, body = blocks.summary(request, self._results(request), request.requester)
+        self.outbox.post(
+            request.channel,
+            text=text,
+            blocks=body,
+            thread_key=card_key(request.id),
+            reply_broadcast=True,
+        )
+
+    def _notice(self, event: Event) -> None:
+        """A direct answer for one user (check, agents, refusals found after the ack)."""
+        data = event.data
+        channel = str(data.get("channel", ""))
+        user = str(data.get("user", ""))
+        if event.name == "check_result":
+            text = blocks.check_text(str(data.get("host", "")), data.get("preflight") or {})
+        elif event.name == "fleet_result":
+            text = blocks.agents_text(list(data.get("facts") or []))
+        else:
+            text = str(data.get("text", ""))
+        if channel and user and text:
+            self.outbox.ephemeral(channel, user, text=text)
+
+    def _refresh_homes(self, request: Request) -> None:
+        users = {request.requester}
+        for rule in self.config.policy.approvers:
+            users.update(rule.users)
+        for user in users:
+            self.outbox.publish_home(user, home_for(self.store, self.config, user))
+
+
+def home_for(store: RequestStore, config: Config, user: str) -> dict[str, Any]:
+    """The App Home view: requests waiting for this approver, and the user's own."""
+    from workers.domain import policy
+
+    pending = [
+        r
+        for r in store.in_states([State.PENDING_APPROVAL])
+        if r.request_hash
+        and r.requester != user
+        and policy.is_approver(
+            config.policy,
+            user,
+            (),
+            {h: config.hosts[h].tags if h in config.hosts else () for h in r.change.hosts},
+        )
+        and not any(a.user == user for a in r.approvals)
+    ]
+    mine = store.recent_of_user(user, limit=10)
+    return blocks.home_view(pending, mine)
+
+
+def _to_event(entry_id: Any, fields: dict[Any, Any]) -> Event:
+    from workers.domain.store import _decode_event
+
+    return _decode_event(entry_id, fields)

@@ -1,0 +1,295 @@
+"""The seed document's install sequence against the modelled host, and the runbook bootstrap."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from workers.simulator.host import (
+    AGENT_SERVICE,
+    INSTALLER_SHA256,
+    INSTALLER_SHARE_PATH,
+    SimHost,
+    World,
+    build_world,
+)
+from workers.simulator.pwsh.testing import (
+    clean_clixml,
+    collect,
+    encode_command,
+    run_encoded,
+    run_stdin,
+)
+
+SEED = Path("/work/shared/seed/how-to-install-pshell.md")
+BOOTSTRAP_PATHS = [
+    Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1",
+    Path("/work/briefs/bootstrap.ps1"),
+]
+HYBRID = ("hybrid-admin@contoso.onmicrosoft.com", "Hybrid-Pass-1!")
+DOMAIN = ("CONTOSO\\Administrator", "Domain-Pass-1!")
+GLOBAL = ("global-admin@contoso.onmicrosoft.com", "Global-Pass-1!")
+
+
+def world() -> World:
+    return build_world(
+        {
+            "tenant": {
+                "domains": {
+                    "contoso.com": {
+                        "netbios": "CONTOSO",
+                        "admins": {DOMAIN[0]: {"password": DOMAIN[1]}},
+                        "dcs": ["dc1.contoso.com", "dc2.contoso.com", "dc3.contoso.com"],
+                    }
+                }
+            },
+            "hosts": [{"name": "SIM01", "startup_cost_s": 0, "install_s": 0}],
+        }
+    )
+
+
+def cred(user: str, password: str) -> str:
+    return (
+        f"(New-Object System.Management.Automation.PSCredential('{user}', "
+        f"(ConvertTo-SecureString '{password}' -AsPlainText -Force)))"
+    )
+
+
+def seed_statements() -> list[str]:
+    """The seed's install-sequence lines, placeholders filled, Get-Credential replaced."""
+    blocks = re.findall(r"```powershell\n(.*?)```", SEED.read_text(), flags=re.S)
+    lines = [line.strip() for b in blocks for line in b.splitlines() if line.strip()]
+    out = []
+    for line in lines:
+        if "AzureUSGovernment" in line or "-CustomGMSAName" in line:
+            continue  # the alternatives to the public-cloud / new-gMSA lines
+        if (
+            line.startswith("Add-AADCloudSyncADDomain")
+            and "-PreferredDomainControllers" not in line
+        ):
+            continue  # the seed shows two alternatives; run the one with preferred DCs
+        line = line.replace("<path to AADConnectProvisioningAgentSetup.exe>", INSTALLER_SHARE_PATH)
+        line = line.replace("<domain name>", "contoso.com")
+        for i, dc in enumerate(("first", "second", "third"), 1):
+            line = line.replace(f"<{dc} DC>", f"dc{i}.contoso.com")
+        if line.startswith("Connect-AADCloudSyncAzureAD"):
+            line = line.replace("(Get-Credential)", cred(*HYBRID))
+        elif line.startswith("Set-AADCloudSyncPasswordWritebackConfiguration"):
+            line = line.replace("(Get-Credential)", cred(*GLOBAL))
+        else:
+            line = line.replace("(Get-Credential)", cred(*DOMAIN))
+        out.append(line)
+    return out
+
+
+def test_seed_statements_cover_the_sequence() -> None:
+    names = [s.split()[0] for s in seed_statements()]
+    assert names == [
+        "Start-Process",
+        "Import-Module",
+        "Connect-AADCloudSyncAzureAD",
+        "Add-AADCloudSyncGMSA",
+        "Add-AADCloudSyncADDomain",
+        "Restart-Service",
+        "Set-AADCloudSyncPasswordWritebackConfiguration",
+    ]
+
+
+def test_seed_sequence_in_one_session_installs_the_agent() -> None:
+    w = world()
+    host = w.hosts["SIM01"]
+    r = run_stdin(host, seed_statements())
+    assert r.stderr == "", clean_clixml(r.stderr)
+    svc = host.service(AGENT_SERVICE)
+    assert svc is not None and svc.status == "Running"
+    assert svc.start_name == "CONTOSO\\provAgentgMSA$"
+    assert host.agent_domains == ["contoso.com"]
+    assert w.tenant.writeback is True
+    events = [e["event"] for e in host.record.events]
+    for name in (
+        "installer_run",
+        "gmsa_created",
+        "agent_registered",
+        "domain_added",
+        "service_restarted",
+        "writeback_set",
+    ):
+        assert name in events
+    assert not w.tenant.windows_overlapped()
+    assert host.record.command_lines[-1] == f'"{INSTALLER_SHARE_PATH}" /quiet'
+    check = run_encoded(
+        host,
+        "(Get-CimInstance Win32_Service -Filter \"Name='AADConnectProvisioningAgent'\").StartName; "
+        "(Get-Item 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\AADConnectProvisioningAgent.exe').VersionInfo.ProductVersion; "  # noqa: E501
+        "(Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent').TenantID -eq $null; "  # noqa: E501
+        "(Get-Service AADConnectProvisioningAgentUpdater).DisplayName",
+    )
+    assert check.stdout.splitlines() == [
+        "CONTOSO\\provAgentgMSA$",
+        "1.1.2334.0",
+        "False",
+        "Microsoft Azure AD Connect Agent Updater",
+    ]
+
+
+def test_seed_statements_in_separate_processes_fail_like_windows() -> None:
+    host = world().hosts["SIM01"]
+    results = {s.split()[0]: run_encoded(host, s) for s in seed_statements()}
+    assert results["Start-Process"].exit_code == 0
+    assert results["Import-Module"].stderr == ""
+    for name in ("Connect-AADCloudSyncAzureAD", "Add-AADCloudSyncGMSA", "Add-AADCloudSyncADDomain"):
+        text = clean_clixml(results[name].stderr)
+        assert f"The term '{name}' is not recognized" in text
+        assert results[name].exit_code == 1
+    svc = host.service(AGENT_SERVICE)
+    assert svc is not None and svc.start_name == "LocalSystem"
+
+
+def test_connect_does_not_carry_into_a_new_process() -> None:
+    host = world().hosts["SIM01"]
+    run_stdin(host, [seed_statements()[0]])
+    imp = "Import-Module 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\Microsoft.CloudSync.PowerShell.dll'"  # noqa: E501
+    r1 = run_encoded(host, f"{imp}; Connect-AADCloudSyncAzureAD -Credential {cred(*HYBRID)}")
+    assert r1.exit_code == 0, clean_clixml(r1.stderr)
+    r2 = run_encoded(host, f"{imp}; Add-AADCloudSyncGMSA -Credential {cred(*DOMAIN)}")
+    assert "run Connect-AADCloudSyncAzureAD" in clean_clixml(r2.stderr)
+
+
+# ---- the runbook bootstrap ---------------------------------------------------------------
+
+
+def bootstrap_text() -> str:
+    for p in BOOTSTRAP_PATHS:
+        if p.exists():
+            return p.read_text()
+    pytest.skip("bootstrap.ps1 not found")
+
+
+IMPORT = "Import-Module 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\Microsoft.CloudSync.PowerShell.dll'"  # noqa: E501
+STEPS: list[dict[str, object]] = [
+    {
+        "type": "step",
+        "id": "stage",
+        "check": "(Test-Path 'C:\\Windows\\TEMP\\AADConnectProvisioningAgentSetup.exe')",
+        "script": "Copy-Item -Path '\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe' -Destination 'C:\\Windows\\TEMP\\' -Force; (Get-FileHash 'C:\\Windows\\TEMP\\AADConnectProvisioningAgentSetup.exe' -Algorithm SHA256).Hash",  # noqa: E501
+    },
+    {
+        "type": "step",
+        "id": "install",
+        "check": "Test-Path 'HKLM:\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent'",  # noqa: E501
+        "script": "$p = Start-Process -FilePath 'C:\\Windows\\TEMP\\AADConnectProvisioningAgentSetup.exe' -ArgumentList '/quiet' -NoNewWindow -Wait -PassThru; if ($p.ExitCode -notin 0, 3010) { throw \"installer exit $($p.ExitCode)\" }; $p.ExitCode",  # noqa: E501
+    },
+    {"type": "step", "id": "import", "check": "", "script": IMPORT},
+    {
+        "type": "step",
+        "id": "connect",
+        "check": "",
+        "script": "Connect-AADCloudSyncAzureAD -Credential $Secrets['entra']",
+    },
+    {
+        "type": "step",
+        "id": "gmsa",
+        "check": "",
+        "script": "Add-AADCloudSyncGMSA -Credential $Secrets['domain']",
+    },
+    {
+        "type": "step",
+        "id": "domain",
+        "check": "(Get-AADCloudSyncDomains | Where-Object { $_.DomainName -eq 'contoso.com' }) -ne $null",  # noqa: E501
+        "script": "Add-AADCloudSyncADDomain -DomainName 'contoso.com' -Credential $Secrets['domain'] -PreferredDomainControllers 'dc1.contoso.com','dc2.contoso.com'",  # noqa: E501
+    },
+    {
+        "type": "step",
+        "id": "restart",
+        "check": "",
+        "script": "Restart-Service -Name AADConnectProvisioningAgent; (Get-Service AADConnectProvisioningAgent).Status.ToString()",  # noqa: E501
+    },
+    {
+        "type": "step",
+        "id": "again",
+        "check": "Test-Path 'HKLM:\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent'",  # noqa: E501
+        "script": "throw 'not skipped'",
+    },
+    {"type": "step", "id": "bad", "check": "", "script": "Get-Service -Name NoSuchService"},
+]
+
+
+def run_bootstrap(
+    host: SimHost, frames: list[dict[str, object]]
+) -> tuple[list[dict[str, object]], str, int | None]:
+    proc = host.start_process(
+        "powershell.exe",
+        ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_command(bootstrap_text())],
+    )
+    proc.feed_stdin("".join(json.dumps(f) + "\r\n" for f in frames).encode("utf-8"), True)
+    r = collect(proc)
+    results = [
+        json.loads(line[len("@@CLOUDSYNC@@") :])
+        for line in r.stdout.splitlines()
+        if line.startswith("@@CLOUDSYNC@@")
+    ]
+    return results, r.stderr, r.exit_code
+
+
+def secrets() -> list[dict[str, object]]:  # frames are plain JSON objects
+    return [
+        {"type": "secret", "name": "entra", "user": HYBRID[0], "password": HYBRID[1]},
+        {"type": "secret", "name": "domain", "user": DOMAIN[0], "password": DOMAIN[1]},
+    ]
+
+
+def test_bootstrap_end_to_end() -> None:
+    w = world()
+    host = w.hosts["SIM01"]
+    results, stderr, code = run_bootstrap(host, [*secrets(), *STEPS, {"type": "exit"}])
+    assert stderr == ""
+    assert code == 0
+    by_id = {r["id"]: r for r in results}
+    assert results[0] == {"id": "", "status": "ready"}
+    assert by_id["stage"]["status"] == "done" and by_id["stage"]["output"] == INSTALLER_SHA256
+    assert by_id["install"]["output"] == 0
+    for step in ("import", "connect", "gmsa", "domain"):
+        assert by_id[step]["status"] == "done", by_id[step]
+    assert by_id["restart"]["output"] == "Running"
+    assert by_id["again"]["status"] == "skipped"
+    bad = by_id["bad"]
+    assert bad["status"] == "failed"
+    assert bad["error"] == {
+        "message": "Cannot find any service with service name 'NoSuchService'.",
+        "id": "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
+        "category": "ObjectNotFound",
+    }
+    svc = host.service(AGENT_SERVICE)
+    assert svc is not None and svc.start_name == "CONTOSO\\provAgentgMSA$"
+
+
+def test_bootstrap_rerun_skips_done_steps() -> None:
+    host = world().hosts["SIM01"]
+    run_bootstrap(host, [*secrets(), *STEPS[:2], {"type": "exit"}])
+    results, _, _ = run_bootstrap(host, [*secrets(), *STEPS[:2], {"type": "exit"}])
+    assert [r["status"] for r in results[1:]] == ["skipped", "skipped"]
+    assert [e["event"] for e in host.record.events].count("installer_run") == 1
+
+
+def test_secret_never_in_script_blocks_or_command_lines() -> None:
+    host = world().hosts["SIM01"]
+    run_bootstrap(host, [*secrets(), *STEPS, {"type": "exit"}])
+    rec = host.record.to_dict()
+    blob = (
+        json.dumps(rec["script_blocks"])
+        + json.dumps(rec["command_lines"])
+        + json.dumps(rec["cmdlets"])
+    )
+    for password in (HYBRID[1], DOMAIN[1]):
+        assert password not in blob
+    assert len(rec["script_blocks"]) > len(STEPS)  # the loader plus each compiled check/script
+
+
+def test_bootstrap_ends_when_stdin_closes() -> None:
+    host = world().hosts["SIM01"]
+    results, _, code = run_bootstrap(host, [])
+    assert results == [{"id": "", "status": "ready"}]
+    assert code == 0

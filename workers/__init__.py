@@ -1,0 +1,1 @@
+"""The engine: domain, runbook over WinRM, Slack outbox, Celery tasks, Windows host simulator."""

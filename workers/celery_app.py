@@ -1,0 +1,53 @@
+"""The Celery application: Redis broker, late acknowledgement, one task at a time per process.
+
+Task messages carry request ids only (never a secret or a script). A task is acknowledged after
+it finishes and is requeued when its worker dies (``acks_late`` + ``reject_on_worker_lost``); the
+runbook's step checks and fenced leases make the second delivery resume instead of repeating.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+TASK_RUN = "cloudsync.run_request"
+TASK_PREFLIGHT = "cloudsync.preflight_request"
+TASK_CHECK = "cloudsync.check_host"
+TASK_FLEET = "cloudsync.fleet"
+TASK_EXPIRE = "cloudsync.expire_approvals"
+TASK_RECOVER = "cloudsync.recover"
+
+QUEUE = "cloudsync"
+
+
+def make_celery(redis_url: str | None = None) -> Celery:
+    url = redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    app = Celery("cloudsync", broker=url, include=["workers.tasks"])
+    visibility = float(os.environ.get("CLOUDSYNC_VISIBILITY_TIMEOUT", "3600"))
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "socket_keepalive": True,
+            "retry_on_timeout": True,
+        },
+        beat_schedule={
+            "expire-approvals": {"task": TASK_EXPIRE, "schedule": 30.0},
+            "recover-stalled": {"task": TASK_RECOVER, "schedule": 60.0},
+        },
+    )
+    return app
+
+
+app = make_celery()

@@ -1,0 +1,40 @@
+"""Handing work to Celery by task name: the bot never imports the task code, and task messages
+carry ids and names only (never a secret, a script or a request body)."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+from workers.celery_app import TASK_CHECK, TASK_FLEET, TASK_PREFLIGHT, TASK_RUN, make_celery
+
+
+def busy_key(prefix: str) -> str:
+    """A set of tokens of read-only tasks (check, agents) not yet answered: the console waits."""
+    return f"{prefix}:busy-tasks"
+
+
+class CeleryDispatcher:
+    def __init__(self, redis_url: str, prefix: str = "cs") -> None:
+        self.celery = make_celery(redis_url)
+        self.redis = redis.Redis.from_url(redis_url)
+        self.prefix = prefix
+
+    def preflight(self, request_id: str) -> None:
+        self.celery.send_task(TASK_PREFLIGHT, args=[request_id])
+
+    def run(self, request_id: str, countdown: float | None = None) -> None:
+        self.celery.send_task(TASK_RUN, args=[request_id], countdown=countdown)
+
+    def _token(self) -> str:
+        token = uuid.uuid4().hex
+        self.redis.sadd(busy_key(self.prefix), token)
+        self.redis.expire(busy_key(self.prefix), 3600)
+        return token
+
+    def check(self, host: str, channel: str, user: str) -> None:
+        self.celery.send_task(TASK_CHECK, args=[host, channel, user, self._token()])
+
+    def fleet(self, channel: str, user: str) -> None:
+        self.celery.send_task(TASK_FLEET, args=[channel, user, self._token()])

@@ -1,0 +1,266 @@
+"""The domain's nouns: what a request asks for, its states, and what a step reported.
+
+Plain dataclasses with explicit to/from dict so they can be stored in Redis as JSON and passed to
+Celery by id only. No Slack, no Celery, no WinRM here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {State.SUCCEEDED, State.FAILED, State.DENIED, State.CANCELLED, State.EXPIRED}
+)
+ACTIVE_STATES = frozenset({State.APPROVED, State.QUEUED, State.RUNNING})
+
+
+class Cloud(StrEnum):
+    PUBLIC = "public"
+    USGOV = "usgov"
+
+
+class ChangeKind(StrEnum):
+    """The changes the seed document covers; each one is approval-gated."""
+
+    INSTALL = "install"
+    WRITEBACK = "writeback"
+    DOMAIN_ADD = "domain_add"
+    PERMISSIONS = "permissions"
+    RESTART = "restart"
+
+
+PERMISSION_TYPES = (
+    "BasicRead",
+    "PasswordHashSync",
+    "PasswordWriteBack",
+    "HybridExchangePermissions",
+    "ExchangeMailPublicFolderPermissions",
+    "UserGroupCreateDelete",
+    "All",
+)
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    fqdn: str
+    preferred_dcs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fqdn": self.fqdn, "preferred_dcs": list(self.preferred_dcs)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DomainSpec:
+        return cls(fqdn=data["fqdn"], preferred_dcs=tuple(data.get("preferred_dcs", ())))
+
+
+@dataclass(frozen=True)
+class ChangeSpec:
+    """What to do, on which hosts. Every string in here was validated when the command was parsed.
+
+    - INSTALL: hosts, domains (>= 1), gmsa (custom gMSA name or None to create the default),
+      cloud, writeback (True to enable after install), permissions (types to grant; forced when a
+      custom gMSA is used).
+    - WRITEBACK: hosts (exactly one host that has an agent), writeback True/False.
+    - DOMAIN_ADD: hosts (one), domains.
+    - PERMISSIONS: hosts (one), permissions, permissions_domain (None = forest-wide with EA creds).
+    - RESTART: hosts.
+    """
+
+    kind: ChangeKind
+    hosts: tuple[str, ...]
+    domains: tuple[DomainSpec, ...] = ()
+    gmsa: str | None = None
+    cloud: Cloud = Cloud.PUBLIC
+    writeback: bool | None = None
+    permissions: tuple[str, ...] = ()
+    permissions_domain: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "hosts": list(self.hosts),
+            "domains": [d.to_dict() for d in self.domains],
+            "gmsa": self.gmsa,
+            "cloud": self.cloud.value,
+            "writeback": self.writeback,
+            "permissions": list(self.permissions),
+            "permissions_domain": self.permissions_domain,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChangeSpec:
+        return cls(
+            kind=ChangeKind(data["kind"]),
+            hosts=tuple(data["hosts"]),
+            domains=tuple(DomainSpec.from_dict(d) for d in data.get("domains", ())),
+            gmsa=data.get("gmsa"),
+            cloud=Cloud(data.get("cloud", "public")),
+            writeback=data.get("writeback"),
+            permissions=tuple(data.get("permissions", ())),
+            permissions_domain=data.get("permissions_domain"),
+        )
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class StepResult:
+    """One step's outcome on one host, as saved before the next step begins."""
+
+    host: str
+    step_id: str
+    title: str
+    status: StepStatus
+    started_at: float | None = None
+    finished_at: float | None = None
+    summary: str = ""  # one line, plain words: what happened
+    error: str | None = None  # the error text (already redacted)
+    hint: str | None = None  # what to do next
+    data: dict[str, Any] = field(default_factory=dict)  # structured facts (preflight, versions)
+    attempt: int = 1
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "step_id": self.step_id,
+            "title": self.title,
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "summary": self.summary,
+            "error": self.error,
+            "hint": self.hint,
+            "data": self.data,
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepResult:
+        return cls(
+            host=data["host"],
+            step_id=data["step_id"],
+            title=data.get("title", data["step_id"]),
+            status=StepStatus(data["status"]),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            summary=data.get("summary", ""),
+            error=data.get("error"),
+            hint=data.get("hint"),
+            data=dict(data.get("data") or {}),
+            attempt=int(data.get("attempt", 1)),
+        )
+
+
+@dataclass
+class Approval:
+    user: str
+    at: float
+    request_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "at": self.at, "request_hash": self.request_hash}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Approval:
+        return cls(user=data["user"], at=float(data["at"]), request_hash=data["request_hash"])
+
+
+@dataclass
+class Request:
+    """An install (or other change) request and everything decided about it."""
+
+    id: str
+    change: ChangeSpec
+    requester: str
+    channel: str
+    created_at: float
+    state: State = State.PENDING_APPROVAL
+    expires_at: float | None = None
+    approvals: list[Approval] = field(default_factory=list)
+    approvals_needed: int = 1
+    decided_by: str | None = None
+    decided_at: float | None = None
+    reason: str | None = None  # deny reason, failure reason, cancel note
+    request_hash: str = ""  # hash of change + plan + preflight the approval is bound to
+    preflight: dict[str, Any] = field(default_factory=dict)  # host -> preflight facts/verdict
+    retry_from: str | None = None
+    stopped_at: str | None = None  # step id where a cancel/failure stopped it
+    attempts: int = 0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "change": self.change.to_dict(),
+            "requester": self.requester,
+            "channel": self.channel,
+            "created_at": self.created_at,
+            "state": self.state.value,
+            "expires_at": self.expires_at,
+            "approvals": [a.to_dict() for a in self.approvals],
+            "approvals_needed": self.approvals_needed,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "reason": self.reason,
+            "request_hash": self.request_hash,
+            "preflight": self.preflight,
+            "retry_from": self.retry_from,
+            "stopped_at": self.stopped_at,
+            "attempts": self.attempts,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            id=data["id"],
+            change=ChangeSpec.from_dict(data["change"]),
+            requester=data["requester"],
+            channel=data["channel"],
+            created_at=float(data["created_at"]),
+            state=State(data["state"]),
+            expires_at=data.get("expires_at"),
+            approvals=[Approval.from_dict(a) for a in data.get("approvals", ())],
+            approvals_needed=int(data.get("approvals_needed", 1)),
+            decided_by=data.get("decided_by"),
+            decided_at=data.get("decided_at"),
+            reason=data.get("reason"),
+            request_hash=data.get("request_hash", ""),
+            preflight=dict(data.get("preflight") or {}),
+            retry_from=data.get("retry_from"),
+            stopped_at=data.get("stopped_at"),
+            attempts=int(data.get("attempts", 0)),
+            updated_at=float(data.get("updated_at", 0.0)),
+        )

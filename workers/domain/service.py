@@ -1,0 +1,244 @@
+"""The request's life as use cases: submit, approve, deny, cancel, retry, expire.
+
+Called by the Slack listeners (through the bot) and by the worker. Knows neither Slack nor
+Celery: work is handed off through a ``Dispatcher`` and every decision comes from
+``workers.domain.policy``. Each use case is one atomic store transition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from typing import Any, Protocol
+
+from workers.domain import policy
+from workers.domain.config import Config
+from workers.domain.model import Approval, ChangeSpec, Request, State
+from workers.domain.store import RequestStore, TransitionRefused
+
+
+class Dispatcher(Protocol):
+    """Hands work to the engine (Celery in production, by task name)."""
+
+    def preflight(self, request_id: str) -> None: ...
+
+    def run(self, request_id: str) -> None: ...
+
+
+class RequestService:
+    def __init__(
+        self,
+        store: RequestStore,
+        config: Config,
+        dispatcher: Dispatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    # requester side ----------------------------------------------------------------------
+    def submit(
+        self, change: ChangeSpec, user: str, channel: str, user_groups: Collection[str] = ()
+    ) -> Request:
+        decision = policy.may_request(self.config.policy, user, channel, user_groups)
+        if not decision.allowed:
+            raise TransitionRefused(decision.reason)
+        now = self.clock()
+        request = Request(
+            id=self.store.next_id(),
+            change=change,
+            requester=user,
+            channel=channel,
+            created_at=now,
+            expires_at=now + self.config.policy.approval_expiry_s,
+            approvals_needed=self.config.policy.approvals_needed,
+        )
+        self.store.create(request, actor=user, data={"change": change.to_dict()})
+        self.dispatcher.preflight(request.id)
+        return request
+
+    def record_preflight(
+        self, request_id: str, preflight: dict[str, dict[str, Any]], request_hash: str
+    ) -> Request:
+        """The worker's preflight result; binds the approval to this hash. A changed hash voids
+        approvals given to the old one."""
+
+        def mutate(request: Request) -> str | None:
+            if request.state is not State.PENDING_APPROVAL:
+                return None
+            if request.request_hash and request.request_hash != request_hash:
+                request.approvals = []
+            request.preflight = preflight
+            request.request_hash = request_hash
+            return "preflight"
+
+        return self.store.update(
+            request_id,
+            mutate,
+            actor=None,
+            data={
+                h: {"ok": p.get("ok"), "blockers": p.get("blockers", [])}
+                for h, p in preflight.items()
+            },
+        )
+
+    # approver side -----------------------------------------------------------------------
+    def _host_tags(self, request: Request) -> dict[str, tuple[str, ...]]:
+        return {
+            h: self.config.hosts[h].tags if h in self.config.hosts else ()
+            for h in request.change.hosts
+        }
+
+    def approve(
+        self, request_id: str, user: str, channel: str, user_groups: Collection[str] = ()
+    ) -> Request:
+        now = self.clock()
+
+        def mutate(request: Request) -> str:
+            self._check_decidable(request, now)
+            decision = policy.may_approve(
+                self.config.policy, request, user, channel, user_groups, self._host_tags(request)
+            )
+            if not decision.allowed:
+                raise TransitionRefused(decision.reason)
+            blockers = [(h, b) for h, p in request.preflight.items() for b in p.get("blockers", [])]
+            if blockers:
+                host, blocker = blockers[0]
+                raise TransitionRefused(
+                    f"{request.id} cannot be approved: preflight on {host} failed "
+                    f"({blocker.get('what')}). Fix: {blocker.get('fix')}"
+                )
+            if any(
+                a.user == user and a.request_hash == request.request_hash for a in request.approvals
+            ):
+                raise TransitionRefused(f"You already approved {request.id}.")
+            request.approvals.append(Approval(user=user, at=now, request_hash=request.request_hash))
+            if policy.approvals_complete(request.approvals_needed, request):
+                request.state = State.QUEUED
+                request.decided_by = user
+                request.decided_at = now
+                return "approved"
+            return "approval_added"
+
+        request = self.store.update(request_id, mutate, actor=user)
+        if request.state is State.QUEUED:
+            self.dispatcher.run(request.id)
+        return request
+
+    def deny(
+        self,
+        request_id: str,
+        user: str,
+        channel: str,
+        reason: str,
+        user_groups: Collection[str] = (),
+    ) -> Request:
+        now = self.clock()
+
+        def mutate(request: Request) -> str:
+            self._check_decidable(request, now)
+            decision = policy.may_deny(
+                self.config.policy, request, user, channel, user_groups, self._host_tags(request)
+            )
+            if not decision.allowed:
+                raise TransitionRefused(decision.reason)
+            request.state = State.DENIED
+            request.decided_by = user
+            request.decided_at = now
+            request.reason = reason.strip()[:500] or "no reason given"
+            return "denied"
+
+        return self.store.update(request_id, mutate, actor=user, data={"reason": reason[:500]})
+
+    def _check_decidable(self, request: Request, now: float) -> None:
+        if request.state is not State.PENDING_APPROVAL:
+            who = f" by <@{request.decided_by}>" if request.decided_by else ""
+            raise TransitionRefused(f"{request.id} is already {request.state.value}{who}.")
+        if policy.is_expired(request, now):
+            raise TransitionRefused(f"{request.id} expired; ask the requester to submit it again.")
+        if not request.request_hash:
+            raise TransitionRefused(
+                f"{request.id} is still running its preflight; approve once the card shows it."
+            )
+
+    # both --------------------------------------------------------------------------------
+    def cancel(self, request_id: str, user: str, user_groups: Collection[str] = ()) -> Request:
+        def mutate(request: Request) -> str:
+            if request.state.final:
+                raise TransitionRefused(f"{request.id} is already {request.state.value}.")
+            if user != request.requester and not policy.is_approver(
+                self.config.policy, user, user_groups, self._host_tags(request)
+            ):
+                raise TransitionRefused(
+                    f"Only the requester or an approver can cancel {request.id}."
+                )
+            if request.state is State.RUNNING:
+                # The worker sees the flag between steps (and terminates a running step) and
+                # finishes the transition itself, naming the step it stopped at.
+                if request.reason == "cancel requested":
+                    raise TransitionRefused(f"Cancellation of {request.id} is already under way.")
+                request.reason = "cancel requested"
+                return "cancel_requested"
+            request.state = State.CANCELLED
+            request.decided_by = request.decided_by or user
+            request.reason = f"cancelled by <@{user}>"
+            return "cancelled"
+
+        return self.store.update(request_id, mutate, actor=user)
+
+    def retry(
+        self,
+        request_id: str,
+        user: str,
+        from_step: str | None,
+        user_groups: Collection[str] = (),
+    ) -> Request:
+        def mutate(request: Request) -> str:
+            if request.state not in (State.FAILED, State.CANCELLED):
+                raise TransitionRefused(
+                    f"{request.id} is {request.state.value}; only failed or cancelled "
+                    "requests can be retried."
+                )
+            if not request.approvals:
+                raise TransitionRefused(
+                    f"{request.id} was never approved; submit it again instead."
+                )
+            if user != request.requester and not policy.is_approver(
+                self.config.policy, user, user_groups, self._host_tags(request)
+            ):
+                raise TransitionRefused(
+                    f"Only the requester or an approver can retry {request.id}."
+                )
+            request.state = State.QUEUED
+            request.retry_from = from_step
+            request.reason = None
+            request.stopped_at = None
+            return "retried"
+
+        request = self.store.update(
+            request_id, mutate, actor=user, data={"from": from_step} if from_step else None
+        )
+        self.dispatcher.run(request.id)
+        return request
+
+    def expire_due(self) -> list[str]:
+        now = self.clock()
+        expired = []
+        for request in self.store.in_states([State.PENDING_APPROVAL]):
+            if not policy.is_expired(request, now):
+                continue
+            try:
+                self.store.transition(
+                    request.id,
+                    [State.PENDING_APPROVAL],
+                    State.EXPIRED,
+                    event="expired",
+                    actor=None,
+                    apply=lambda r: setattr(r, "decided_at", now),
+                )
+                expired.append(request.id)
+            except TransitionRefused:
+                continue
+        return expired

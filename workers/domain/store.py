@@ -1,0 +1,314 @@
+"""Requests, step results and the event stream, in Redis.
+
+Every state change is one optimistic transaction (WATCH the request key, decide in Python, then
+MULTI: write the request and append one event): a double click, two approvers at once or a
+redelivered task change nothing the second time. The event stream (``<prefix>:events``) is the
+audit trail and also what the Slack side projects into channel messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from workers.domain.model import Request, State, StepResult
+
+EVENT_STREAM_MAXLEN = 200_000
+
+
+class TransitionRefused(Exception):
+    """The change is not allowed now; ``str(exc)`` is user-facing."""
+
+
+class NotFound(TransitionRefused):
+    pass
+
+
+class FenceLost(Exception):
+    """A worker tried to save progress with a lease it no longer holds."""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    name: str
+    request: str
+    actor: str | None
+    at: float
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event": self.name,
+            "request": self.request,
+            "actor": self.actor,
+            "at": self.at,
+            **({"data": self.data} if self.data else {}),
+        }
+
+
+def _event_fields(
+    name: str, request_id: str, actor: str | None, data: dict[str, Any] | None, now: float
+) -> dict[str, str]:
+    return {
+        "event": name,
+        "request": request_id,
+        "actor": actor or "",
+        "at": repr(now),
+        "data": json.dumps(data or {}, sort_keys=True),
+    }
+
+
+def _decode_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
+    def get(key: str) -> str:
+        value = fields.get(key.encode(), fields.get(key, b""))
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return Event(
+        id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+        name=get("event"),
+        request=get("request"),
+        actor=get("actor") or None,
+        at=float(get("at") or 0),
+        data=json.loads(get("data") or "{}"),
+    )
+
+
+class RequestStore:
+    """Redis persistence for requests; the only place that writes request keys."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "cs") -> None:
+        self.redis: Any = client  # redis-py's response types are too wide to be useful here
+        self.prefix = prefix
+
+    # keys -------------------------------------------------------------------------------
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @property
+    def events_key(self) -> str:
+        return self._k("events")
+
+    # ids and creation --------------------------------------------------------------------
+    def next_id(self) -> str:
+        return f"CS-{int(self.redis.incr(self._k('seq'))):04d}"
+
+    def create(self, request: Request, *, actor: str, data: dict[str, Any] | None = None) -> None:
+        now = time.time()
+        request.updated_at = now
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._k("req", request.id), json.dumps(request.to_dict()))
+        pipe.zadd(self._k("chan", request.channel), {request.id: request.created_at})
+        pipe.zadd(self._k("user", request.requester), {request.id: request.created_at})
+        pipe.zadd(self._k("all"), {request.id: request.created_at})
+        pipe.sadd(self._k("open"), request.id)
+        pipe.xadd(
+            self.events_key,
+            _event_fields("requested", request.id, actor, data, now),  # type: ignore[arg-type]
+            maxlen=EVENT_STREAM_MAXLEN,
+            approximate=True,
+        )
+        pipe.execute()
+
+    def get(self, request_id: str) -> Request | None:
+        raw = self.redis.get(self._k("req", request_id))
+        if raw is None:
+            return None
+        return Request.from_dict(json.loads(raw))
+
+    def require(self, request_id: str) -> Request:
+        request = self.get(request_id)
+        if request is None:
+            raise NotFound(f"No request {request_id}.")
+        return request
+
+    # transitions -------------------------------------------------------------------------
+    def update(
+        self,
+        request_id: str,
+        mutate: Callable[[Request], str | None],
+        *,
+        actor: str | None,
+        data: Callable[[Request], dict[str, Any]] | dict[str, Any] | None = None,
+    ) -> Request:
+        """Apply ``mutate`` atomically. It returns the event name to record, or None to write
+        nothing; it raises TransitionRefused to refuse. Retries on concurrent modification."""
+        key = self._k("req", request_id)
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise NotFound(f"No request {request_id}.")
+                    request = Request.from_dict(json.loads(raw))
+                    event = mutate(request)
+                    if event is None:
+                        pipe.unwatch()
+                        return request
+                    now = time.time()
+                    request.updated_at = now
+                    payload = data(request) if callable(data) else data
+                    pipe.multi()
+                    pipe.set(key, json.dumps(request.to_dict()))
+                    if request.state.final:
+                        pipe.srem(self._k("open"), request.id)
+                    else:
+                        pipe.sadd(self._k("open"), request.id)
+                    pipe.xadd(
+                        self.events_key,
+                        _event_fields(event, request.id, actor, payload, now),  # type: ignore[arg-type]
+                        maxlen=EVENT_STREAM_MAXLEN,
+                        approximate=True,
+                    )
+                    pipe.execute()
+                    return request
+                except redis.WatchError:
+                    continue
+
+    def transition(
+        self,
+        request_id: str,
+        allowed_from: Iterable[State],
+        to: State,
+        *,
+        event: str,
+        actor: str | None,
+        apply: Callable[[Request], None] | None = None,
+        data: dict[str, Any] | None = None,
+        refuse: Callable[[Request], str] | None = None,
+    ) -> Request:
+        """Move a request from one of ``allowed_from`` to ``to``, or refuse with a reason."""
+        allowed = frozenset(allowed_from)
+
+        def mutate(request: Request) -> str:
+            if request.state not in allowed:
+                reason = refuse(request) if refuse else None
+                raise TransitionRefused(
+                    reason or f"{request.id} is {request.state.value}; it cannot become {to.value}."
+                )
+            request.state = to
+            if apply is not None:
+                apply(request)
+            return event
+
+        return self.update(request_id, mutate, actor=actor, data=data)
+
+    # queries -----------------------------------------------------------------------------
+    def _load_many(self, ids: Iterable[bytes | str]) -> list[Request]:
+        keys = [self._k("req", i.decode() if isinstance(i, bytes) else i) for i in ids]
+        if not keys:
+            return []
+        out = []
+        for raw in self.redis.mget(keys):
+            if raw is not None:
+                out.append(Request.from_dict(json.loads(raw)))
+        return out
+
+    def recent_in_channel(self, channel: str, limit: int = 10) -> list[Request]:
+        return self._load_many(self.redis.zrevrange(self._k("chan", channel), 0, limit - 1))
+
+    def recent_of_user(self, user: str, limit: int = 10) -> list[Request]:
+        return self._load_many(self.redis.zrevrange(self._k("user", user), 0, limit - 1))
+
+    def recent(self, limit: int = 20) -> list[Request]:
+        return self._load_many(self.redis.zrevrange(self._k("all"), 0, limit - 1))
+
+    def open_requests(self) -> list[Request]:
+        return sorted(self._load_many(self.redis.smembers(self._k("open"))), key=lambda r: r.id)
+
+    def in_states(self, states: Iterable[State]) -> list[Request]:
+        wanted = frozenset(states)
+        return [r for r in self.open_requests() if r.state in wanted]
+
+    # step results ------------------------------------------------------------------------
+    def _steps_key(self, request_id: str, host: str) -> str:
+        return self._k("steps", request_id, host)
+
+    def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
+        raw = self.redis.hgetall(self._steps_key(request_id, host))
+        results = {}
+        for key, value in raw.items():
+            step_id = key.decode() if isinstance(key, bytes) else key
+            results[step_id] = StepResult.from_dict(json.loads(value))
+        return results
+
+    def all_steps(self, request: Request) -> dict[str, list[StepResult]]:
+        """Each host's step results in the order they ran."""
+        out: dict[str, list[StepResult]] = {}
+        for host in request.change.hosts:
+            out[host] = sorted(
+                self.load_steps(request.id, host).values(),
+                key=lambda s: s.started_at or s.finished_at or 0.0,
+            )
+        return out
+
+    def save_step(self, request_id: str, result: StepResult, fence: int | None = None) -> None:
+        """Save one step's start or result, and record it as an event, atomically.
+
+        ``fence`` is the host lease's fencing token: a save with a token smaller than one
+        already accepted for this request and host raises FenceLost and writes nothing, so a
+        worker that lost its lease cannot overwrite the progress of the one that took over."""
+        key = self._steps_key(request_id, result.host)
+        fence_key = self._k("fence", request_id, result.host)
+        payload = json.dumps(result.to_dict())
+        event = "step_started" if result.status.value == "running" else "step_finished"
+        fields = _event_fields(
+            event,
+            request_id,
+            None,
+            {"host": result.host, "step": result.step_id, "status": result.status.value},
+            time.time(),
+        )
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(fence_key)
+                    held = pipe.get(fence_key)
+                    if fence is not None and held is not None and fence < int(held):
+                        pipe.unwatch()
+                        raise FenceLost(
+                            f"stale fencing token {fence} for {request_id} on {result.host}"
+                        )
+                    pipe.multi()
+                    if fence is not None:
+                        pipe.set(fence_key, fence)
+                    pipe.hset(key, result.step_id, payload)
+                    pipe.xadd(
+                        self.events_key,
+                        fields,  # type: ignore[arg-type]
+                        maxlen=EVENT_STREAM_MAXLEN,
+                        approximate=True,
+                    )
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    # events ------------------------------------------------------------------------------
+    def record(
+        self, request_id: str, name: str, *, actor: str | None, data: dict[str, Any] | None = None
+    ) -> str:
+        entry = self.redis.xadd(
+            self.events_key,
+            _event_fields(name, request_id, actor, data, time.time()),  # type: ignore[arg-type]
+            maxlen=EVENT_STREAM_MAXLEN,
+            approximate=True,
+        )
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def events(
+        self, *, request_id: str | None = None, since: float | None = None, count: int = 10_000
+    ) -> list[Event]:
+        start = f"{int(since * 1000)}-0" if since else "-"
+        raw = self.redis.xrange(self.events_key, min=start, max="+", count=count)
+        events = [_decode_event(eid, fields) for eid, fields in raw]
+        if request_id:
+            events = [e for e in events if e.request == request_id]
+        return events

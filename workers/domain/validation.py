@@ -1,0 +1,99 @@
+"""Strict patterns for every value that can reach PowerShell.
+
+Validation is the first line of defence (quoting in ``workers.runbook.powershell`` is the
+second): a value that does not match is refused with a message naming the problem and the form
+that is accepted, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import re
+
+from workers.domain.model import PERMISSION_TYPES
+
+
+class ValidationError(ValueError):
+    """A value failed its pattern; the message is safe to show to the user."""
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$")
+FQDN_RE = re.compile(rf"^(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+DC_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+GMSA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,14}\$?$")
+PATH_RE = re.compile(r"^(?:[A-Za-z]:\\|\\\\[A-Za-z0-9][A-Za-z0-9.-]*\\)[A-Za-z0-9 _.$()\\-]*$")
+URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
+REQUEST_ID_RE = re.compile(r"^CS-\d{4,9}$")
+ADDRESS_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\d{{1,3}}(?:\.\d{{1,3}}){{3}})$")
+
+
+def _show(value: str) -> str:
+    text = value if len(value) <= 40 else value[:37] + "..."
+    return repr(text)
+
+
+def validate_host_name(value: str) -> str:
+    if not HOST_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a valid host name: use the server's NetBIOS name "
+            "(1-15 letters, digits or '-', e.g. SYNC01)"
+        )
+    return value.upper()
+
+
+def validate_domain(value: str) -> str:
+    if len(value) > 253 or not FQDN_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a valid domain: use a fully qualified DNS name "
+            "such as contoso.com (letters, digits, '-' and dots)"
+        )
+    return value.lower()
+
+
+def validate_dc(value: str) -> str:
+    if len(value) > 253 or not DC_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a valid domain controller name: use a host name or "
+            "FQDN such as dc1.contoso.com"
+        )
+    return value.lower()
+
+
+def validate_gmsa(value: str) -> str:
+    if not GMSA_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a valid gMSA name: 1-15 letters, digits, '_' or '-', "
+            "optionally ending in '$' (e.g. provAgentgMSA$)"
+        )
+    return value if value.endswith("$") else value + "$"
+
+
+def validate_path(value: str) -> str:
+    if len(value) > 260 or not (PATH_RE.match(value) or URL_RE.match(value)):
+        raise ValidationError(
+            f"{_show(value)} is not an accepted path: use C:\\folder\\file, "
+            "\\\\server\\share\\file or an http(s) URL without quotes or spaces in the host"
+        )
+    return value
+
+
+def validate_permission_type(value: str) -> str:
+    for known in PERMISSION_TYPES:
+        if value.lower() == known.lower():
+            return known
+    raise ValidationError(
+        f"{_show(value)} is not a permission type: use one of {', '.join(PERMISSION_TYPES)}"
+    )
+
+
+def validate_request_id(value: str) -> str:
+    upper = value.upper()
+    if not REQUEST_ID_RE.match(upper):
+        raise ValidationError(f"{_show(value)} is not a request id: ids look like CS-0001")
+    return upper
+
+
+def validate_address(value: str) -> str:
+    if len(value) > 253 or not ADDRESS_RE.match(value):
+        raise ValidationError(f"{_show(value)} is not a valid host address (DNS name or IPv4)")
+    return value

@@ -1,0 +1,332 @@
+"""What the worker does with a request: preflight it, run it, answer checks, recover runs.
+
+The Celery tasks call these methods and nothing else. State moves only through the store's
+atomic transitions; the runbook runner does the WinRM work under fenced host leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from workers.dispatch import CeleryDispatcher, busy_key
+from workers.domain.config import Config, load_config, with_endpoints
+from workers.domain.model import ChangeKind, Request, State, StepResult
+from workers.domain.secrets import SecretsProvider
+from workers.domain.service import RequestService
+from workers.domain.store import FenceLost as StoreFenceLost
+from workers.domain.store import RequestStore, TransitionRefused
+from workers.runbook.fleet import collect_preflight, read_fleet
+from workers.runbook.locks import FenceLost, Locks
+from workers.runbook.plan import Plan, plan_hash, render_plan
+from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_S = 5.0
+
+
+class RedisProgress:
+    """The runner's ProgressSink on the request store (fence rule included)."""
+
+    def __init__(self, store: RequestStore) -> None:
+        self.store = store
+
+    def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
+        return self.store.load_steps(request_id, host)
+
+    def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
+        try:
+            self.store.save_step(request_id, result, fence)
+        except StoreFenceLost as exc:
+            raise FenceLost(str(exc)) from None
+
+
+def _unblockable(pre: dict[str, Any]) -> dict[str, Any]:
+    """A host whose preflight could not run blocks approval with a reason and a fix."""
+    if pre.get("ok") is False and not pre.get("blockers"):
+        pre["blockers"] = [
+            {
+                "what": pre.get("error") or "preflight did not complete",
+                "fix": "check that the server is reachable over WinRM with the configured "
+                "credential, then run `/cloudsync check HOST`",
+            }
+        ]
+    return pre
+
+
+@dataclass
+class Engine:
+    config: Config
+    settings: Settings
+    redis: redis.Redis
+    store: RequestStore
+    secrets: SecretsProvider
+    locks: Locks
+    runner: Runner
+    service: RequestService
+    dispatcher: CeleryDispatcher
+
+    @classmethod
+    def from_env(cls) -> Engine:
+        settings = Settings.from_env()
+        config = load_config()
+        if settings.sim_endpoints:
+            config = with_endpoints(config, settings.sim_endpoints)
+        url = settings.redis_url or "redis://127.0.0.1:6379/0"
+        client = redis.Redis.from_url(url)
+        store = RequestStore(client, prefix=settings.prefix)
+        secrets = SecretsProvider(config)
+        locks = Locks(client, ttl_s=settings.lease_ttl_s)
+        runner_settings = RunnerSettings(
+            host_wait_s=float(os.environ.get("CLOUDSYNC_HOST_WAIT", "5")),
+            backoff_scale=float(os.environ.get("CLOUDSYNC_BACKOFF_SCALE", "1")),
+        )
+        runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
+        dispatcher = CeleryDispatcher(url, prefix=settings.prefix)
+        service = RequestService(store, config, dispatcher)
+        return cls(config, settings, client, store, secrets, locks, runner, service, dispatcher)
+
+    # preflight ---------------------------------------------------------------------------
+    def _preflight_hosts(
+        self, change_hosts: tuple[str, ...], require_agent: bool
+    ) -> dict[str, Any]:
+        with ThreadPoolExecutor(max(1, min(8, len(change_hosts)))) as pool:
+            results = pool.map(
+                lambda h: collect_preflight(
+                    self.config, self.secrets, h, require_agent=require_agent
+                ),
+                change_hosts,
+            )
+            return dict(zip(change_hosts, results, strict=True))
+
+    def _bind(self, request: Request, plan: Plan, pre: dict[str, Any]) -> tuple[dict, str]:
+        """Attach the plan's steps and warnings per host; the hash the approval binds to."""
+        for host_plan in plan.hosts:
+            entry = _unblockable(pre.setdefault(host_plan.host, {"ok": False}))
+            entry["steps"] = [[s.id, s.title] for s in host_plan.steps]
+            entry["warnings"] = list(entry.get("warnings") or []) + host_plan.warnings
+            if host_plan.error:
+                entry["ok"] = False
+                entry.setdefault("blockers", []).append(
+                    {"what": host_plan.error, "fix": "correct the request or the inventory"}
+                )
+        fingerprints = {h: str(p.get("fingerprint", "")) for h, p in pre.items()}
+        return pre, plan_hash(request.change, plan, fingerprints)
+
+    def preflight(self, request_id: str) -> None:
+        request = self.store.get(request_id)
+        if request is None or request.state is not State.PENDING_APPROVAL:
+            return
+        require_agent = request.change.kind is not ChangeKind.INSTALL
+        pre = self._preflight_hosts(request.change.hosts, require_agent)
+        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+        self.service.record_preflight(request_id, pre, digest)
+
+    # run ---------------------------------------------------------------------------------
+    def _start(self, request_id: str) -> Request | None:
+        def mutate(request: Request) -> str | None:
+            if request.state is State.QUEUED:
+                request.state = State.RUNNING
+                request.attempts += 1
+                return "started"
+            if request.state is State.RUNNING:
+                request.attempts += 1
+                return "resumed"  # redelivered after a worker died, or recovered
+            return None
+
+        request = self.store.update(request_id, mutate, actor=None)
+        return request if request.state is State.RUNNING else None
+
+    def _clear_stale_heads(self, request: Request) -> None:
+        """A request that ended without running (cancelled while queued) leaves its host queues."""
+        for host in request.change.hosts:
+            while True:
+                head = self.locks.head(host)
+                if head is None or head == request.id:
+                    break
+                other = self.store.get(head)
+                if other is not None and not other.state.final:
+                    break
+                self.locks.done(head, [host])
+
+    def run(self, request_id: str) -> None:
+        current = self.store.get(request_id)
+        if current is None:
+            return
+        if current.state.final:
+            self.locks.done(request_id, list(current.change.hosts))
+            return
+        request = self._start(request_id)
+        if request is None:
+            return
+        self._clear_stale_heads(request)
+        outcome = self.runner.run(request, should_stop=self._stop_check(request_id))
+        self._finish(request, outcome)
+
+    def _stop_check(self, request_id: str) -> Any:
+        last: dict[str, Any] = {"at": 0.0, "stop": False}
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            if now - last["at"] > 0.25:
+                current = self.store.get(request_id)
+                last["stop"] = (
+                    current is None
+                    or current.state is not State.RUNNING
+                    or current.reason == "cancel requested"
+                )
+                last["at"] = now
+            return bool(last["stop"])
+
+        return should_stop
+
+    def _finish(self, request: Request, outcome: RunOutcome) -> None:
+        status = outcome.status
+        if status == "lost":
+            log.warning("run %s lost its lease; the new holder finishes it", request.id)
+            return
+        if status == "busy":
+            held = {h: o.held_by for h, o in outcome.hosts.items() if o.status == "busy"}
+
+            def requeue(r: Request) -> str | None:
+                if r.state is not State.RUNNING:
+                    return None
+                r.state = State.QUEUED
+                waits = ", ".join(f"{h} (busy with {b})" for h, b in held.items())
+                r.reason = f"waiting for {waits}"
+                return "waiting"
+
+            self.store.update(request.id, requeue, actor=None, data={"held_by": held})
+            self.dispatcher.run(request.id, countdown=BUSY_RETRY_S)
+            return
+        if status == "changed":
+            self._reapprove(request, outcome)
+            return
+        final = {
+            "succeeded": State.SUCCEEDED,
+            "failed": State.FAILED,
+            "cancelled": State.CANCELLED,
+        }[status]
+        problems = [
+            f"{h}: {o.error}"
+            for h, o in outcome.hosts.items()
+            if o.error and o.status != "succeeded"
+        ]
+        stopped = next((o.stopped_at for o in outcome.hosts.values() if o.stopped_at), None)
+        reboot = sorted(h for h, o in outcome.hosts.items() if o.reboot_pending)
+
+        def mutate(r: Request) -> str | None:
+            if r.state is not State.RUNNING:
+                return None
+            r.state = final
+            r.stopped_at = stopped
+            r.reason = "; ".join(problems)[:1500] or None
+            if final is State.CANCELLED:
+                r.reason = r.reason or "cancelled"
+            return "finished"
+
+        self.store.update(
+            request.id,
+            mutate,
+            actor=None,
+            data={
+                "state": final.value,
+                "hosts": {h: o.status for h, o in outcome.hosts.items()},
+                **({"reboot_pending": reboot} if reboot else {}),
+            },
+        )
+        self.locks.done(request.id, list(request.change.hosts))
+
+    def _reapprove(self, request: Request, outcome: RunOutcome) -> None:
+        """The server changed since approval: back to pending_approval with the new facts."""
+        pre = {h: dict(o.preflight or {"ok": False}) for h, o in outcome.hosts.items()}
+        for host in request.change.hosts:
+            pre.setdefault(host, dict(request.preflight.get(host, {"ok": False})))
+        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+        now = time.time()
+
+        def mutate(r: Request) -> str | None:
+            if r.state is not State.RUNNING:
+                return None
+            r.state = State.PENDING_APPROVAL
+            r.approvals = []
+            r.decided_by = None
+            r.decided_at = None
+            r.preflight = pre
+            r.request_hash = digest
+            r.expires_at = now + self.config.policy.approval_expiry_s
+            r.reason = "the server changed since approval; a new approval is needed"
+            return "reapproval"
+
+        self.store.update(request.id, mutate, actor=None)
+        self.locks.done(request.id, list(request.change.hosts))
+
+    # read-only answers -------------------------------------------------------------------
+    def _answer(self, token: str, name: str, channel: str, user: str, data: dict[str, Any]) -> None:
+        try:
+            self.store.record("", name, actor=None, data={"channel": channel, "user": user, **data})
+        finally:
+            if token:
+                self.redis.srem(busy_key(self.settings.prefix), token)
+
+    def check(self, host: str, channel: str, user: str, token: str = "") -> None:
+        try:
+            pre = _unblockable(collect_preflight(self.config, self.secrets, host))
+        except Exception as exc:
+            pre = _unblockable({"ok": False, "error": type(exc).__name__})
+        self._answer(token, "check_result", channel, user, {"host": host, "preflight": pre})
+
+    def fleet(self, channel: str, user: str, token: str = "") -> None:
+        facts = [f.to_dict() for f in read_fleet(self.config, self.secrets)]
+        self._answer(token, "fleet_result", channel, user, {"facts": facts})
+
+    # recovery ----------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Dispatch again the runs whose worker died: RUNNING with no live host lease, and
+        QUEUED/APPROVED ones left idle. A duplicate dispatch is harmless (leases, checks)."""
+        now = time.time()
+        ttl = self.settings.lease_ttl_s
+        again: list[str] = []
+        uncertain = False
+        for request in self.store.in_states([State.APPROVED, State.QUEUED, State.RUNNING]):
+            if request.state is State.RUNNING:
+                held = [h for h in request.change.hosts if self.locks.holder(_host_key(h))]
+                if held:
+                    uncertain = True  # maybe alive, maybe a dead worker's lease not yet lapsed
+                    continue
+                if now - request.updated_at < ttl:
+                    uncertain = True
+                    continue
+            elif now - request.updated_at < 2 * ttl:
+                continue
+            if request.state is State.APPROVED:
+                try:
+                    self.store.transition(
+                        request.id, [State.APPROVED], State.QUEUED, event="queued", actor=None
+                    )
+                except TransitionRefused:
+                    continue
+            self.dispatcher.run(request.id)
+            again.append(request.id)
+        if uncertain:
+            from workers.celery_app import TASK_RECOVER
+
+            self.dispatcher.celery.send_task(TASK_RECOVER, countdown=max(1.0, ttl))
+        return again
+
+    def mark_ready(self) -> None:
+        self.redis.set(f"{self.settings.prefix}:workers-ready", "1", ex=86400)
+
+
+def _host_key(host: str) -> str:
+    from workers.runbook.locks import PREFIX
+
+    return f"{PREFIX}lease:host:{host.upper()}"

@@ -1,0 +1,73 @@
+"""Logs as JSON lines, each with the request id in force, every line passed through redaction."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from workers.settings import Settings
+
+current_request: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "cloudsync_request", default=None
+)
+
+
+@contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    token = current_request.set(request_id)
+    try:
+        yield
+    finally:
+        current_request.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = current_request.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key in ("host", "step", "event"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def setup_logging(settings: Settings | None = None, level: int = logging.INFO) -> None:
+    from workers.domain.redact import install_log_redaction
+
+    root = logging.getLogger()
+    if any(getattr(h, "_cloudsync", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._cloudsync = True  # type: ignore[attr-defined]
+    fmt = settings.log_format if settings else "json"
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    install_log_redaction()

@@ -1,0 +1,147 @@
+"""The durable Slack outbox: the bot and the workers enqueue, a Notifier sends.
+
+Every post, edit, ephemeral and App Home publish is written to Redis first (one JSON item per
+call, in a per-channel lane), so a Slack outage or rate limit never loses a message and a process
+that dies after enqueue loses nothing (Redis runs with AOF in production).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from workers.notify import scripts
+from workers.notify.items import NO_COALESCE, OutboxItem, text_of
+from workers.notify.keys import Keys
+
+KEY_TTL_S = 30 * 24 * 3600  # message keys outlive any request
+
+
+class Outbox:
+    """Enqueue side of the outbox. Methods return the item id (an existing id when an update
+    was merged into a still-queued update of the same message)."""
+
+    def __init__(self, redis_client: redis.Redis, prefix: str = "cloudsync") -> None:
+        self.redis = redis_client
+        self.keys = Keys(prefix)
+        self._enqueue = redis_client.register_script(scripts.ENQUEUE)
+
+    # -- enqueue ---------------------------------------------------------------------------
+    def post(
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: list[Any] | None = None,
+        key: str | None = None,
+        thread_key: str | None = None,
+        reply_broadcast: bool = False,
+    ) -> str:
+        """chat.postMessage; ``key`` names the message for later updates/replies, ``thread_key``
+        makes this a reply under the message named so (which must be in the same channel)."""
+        if thread_key is not None:
+            parent_lane = self.lane_of(thread_key)
+            if parent_lane != channel:
+                raise ValueError("a thread reply must go to its parent's channel")
+        if key is not None:
+            self.redis.set(self.keys.key_lane(key), channel, ex=KEY_TTL_S)
+        item = OutboxItem(
+            kind="post",
+            lane=channel,
+            channel=channel,
+            key=key,
+            thread_key=thread_key,
+            reply_broadcast=reply_broadcast,
+            content={"text": text, "blocks": blocks},
+        )
+        return self._push(item)
+
+    def update(self, key: str, *, text: str, blocks: list[Any] | None = None) -> str:
+        """chat.update of the message named ``key``; queued edits of it coalesce to the newest."""
+        lane = self.lane_of(key)
+        item = OutboxItem(
+            kind="update",
+            lane=lane,
+            channel=lane,
+            key=key,
+            content={"text": text, "blocks": blocks},
+        )
+        return self._push(item)
+
+    def ephemeral(
+        self, channel: str, user: str, *, text: str, blocks: list[Any] | None = None
+    ) -> str:
+        """chat.postEphemeral, in the channel's lane so it stays in order with the posts."""
+        item = OutboxItem(
+            kind="ephemeral",
+            lane=channel,
+            channel=channel,
+            user=user,
+            content={"text": text, "blocks": blocks},
+        )
+        return self._push(item)
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> str:
+        """views.publish of the user's App Home; queued publishes coalesce to the newest view."""
+        item = OutboxItem(kind="home", lane=f"home:{user}", user=user, content={"view": view})
+        return self._push(item)
+
+    def _push(self, item: OutboxItem) -> str:
+        item.enqueued_at = time.time()
+        coalesce = item.coalesce_key != NO_COALESCE
+        result = self._enqueue(
+            keys=[
+                self.keys.seq,
+                self.keys.lanes,
+                self.keys.lane(item.lane),
+                self.keys.pending_update(item.coalesce_key),
+            ],
+            args=[
+                self.keys.item_prefix,
+                item.lane,
+                item.meta_json(),
+                item.content_json(),
+                "1" if coalesce else "0",
+            ],
+        )
+        return text_of(result)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def lane_of(self, key: str) -> str:
+        """The channel a message key was (or will be) posted in; LookupError if unknown."""
+        lane = self.redis.get(self.keys.key_lane(key))
+        if lane is not None:
+            return text_of(lane)
+        resolved = self.resolve(key)
+        if resolved is None:
+            raise LookupError(f"unknown message key {key!r}")
+        return resolved[0]
+
+    def resolve(self, key: str) -> tuple[str, str] | None:
+        """(channel, ts) of the message named ``key`` once Slack accepted its post."""
+        raw = self.redis.get(self.keys.message(key))
+        if raw is None:
+            return None
+        data = json.loads(text_of(raw))
+        return data["channel"], data["ts"]
+
+    def lanes(self) -> list[str]:
+        return sorted(text_of(x) for x in self.redis.smembers(self.keys.lanes))  # type: ignore[union-attr]
+
+    def depth(self) -> int:
+        """Items still queued over all lanes (exact: summed from the lane lists)."""
+        lanes = self.lanes()
+        if not lanes:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for lane in lanes:
+            pipe.llen(self.keys.lane(lane))
+        return sum(int(n) for n in pipe.execute())
+
+    def dead(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Dead-lettered items (summary, error, time), oldest first."""
+        raw = self.redis.lrange(self.keys.dead, 0, limit - 1)
+        return [json.loads(text_of(x)) for x in raw]  # type: ignore[union-attr]

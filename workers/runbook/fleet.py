@@ -1,0 +1,154 @@
+# ruff: noqa: E501  (PowerShell templates keep one statement a line)
+"""Read-only views over the inventory: agent facts per host, and preflight for an approval.
+
+Everything here is read-only and never raises for a host: an unreachable host is reported as
+such, so one dead server does not hide the rest of the fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.domain.config import Config, HostConfig
+from workers.domain.redact import default_redactor
+from workers.domain.secrets import SecretsProvider
+from workers.runbook.powershell import render
+from workers.runbook.preflight import evaluate
+from workers.runbook.session import RunbookSession, SessionLost, StepFailed, run_readonly
+from workers.runbook.steps import (
+    AGENT_EXE,
+    AGENT_KEY,
+    AGENT_MODULE,
+    AGENT_SERVICE,
+    preflight_script,
+)
+
+FACTS = r"""
+$f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; logon = $null; domains = @() }
+if ($f['installed']) {
+    try { $f['version'] = [string](Get-Item -Path <<agent_exe>> -ErrorAction Stop).VersionInfo.ProductVersion } catch { }
+    try { $f['service'] = [string](Get-Service -Name <<service>> -ErrorAction Stop).Status } catch { }
+    try { $f['logon'] = [string](Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'" -ErrorAction Stop).StartName } catch { }
+    try {
+        Import-Module -Name <<module>> -ErrorAction Stop
+        $f['domains'] = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
+    } catch { }
+}
+$f
+"""
+
+
+@dataclass
+class AgentFacts:
+    host: str
+    reachable: bool
+    installed: bool = False
+    version: str | None = None
+    service: str | None = None
+    logon: str | None = None
+    domains: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def facts_script() -> str:
+    return render(
+        FACTS,
+        agent_key=AGENT_KEY,
+        agent_exe=AGENT_EXE,
+        service=AGENT_SERVICE,
+        module=AGENT_MODULE,
+    )
+
+
+def _as_list(value: Any) -> list[str]:
+    """JSON from PowerShell turns a one-element array into a scalar: undo that."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _read_one(
+    host: HostConfig,
+    secrets: SecretsProvider,
+    session_factory: Callable[..., RunbookSession],
+    operation_timeout_s: int,
+) -> AgentFacts:
+    try:
+        login = secrets.get(host.credential)
+        session = session_factory(host, login, operation_timeout_s=operation_timeout_s)
+        try:
+            data = run_readonly(host, login, facts_script(), session=session, step_id="facts")
+        finally:
+            session.close()
+    except (SessionLost, StepFailed, Exception) as exc:
+        text = default_redactor.redact(str(exc)) or type(exc).__name__
+        return AgentFacts(host=host.name, reachable=False, error=text)
+    return AgentFacts(
+        host=host.name,
+        reachable=True,
+        installed=bool(data.get("installed")),
+        version=data.get("version"),
+        service=data.get("service"),
+        logon=data.get("logon"),
+        domains=_as_list(data.get("domains")),
+    )
+
+
+def read_fleet(
+    config: Config,
+    secrets: SecretsProvider,
+    hosts: list[str] | None = None,
+    *,
+    session_factory: Callable[..., RunbookSession] = RunbookSession,
+    operation_timeout_s: int = 5,
+    max_parallel: int = 16,
+) -> list[AgentFacts]:
+    """Agent facts for ``hosts`` (default: the whole inventory), read in parallel."""
+    names = [h.upper() for h in hosts] if hosts else sorted(config.hosts)
+    targets = [config.hosts[n] for n in names if n in config.hosts]
+    missing = [
+        AgentFacts(n, False, error="not in inventory") for n in names if n not in config.hosts
+    ]
+    if not targets:
+        return missing
+    with ThreadPoolExecutor(max(1, min(len(targets), max_parallel))) as pool:
+        found = list(
+            pool.map(lambda h: _read_one(h, secrets, session_factory, operation_timeout_s), targets)
+        )
+    return found + missing
+
+
+def collect_preflight(
+    config: Config,
+    secrets: SecretsProvider,
+    host: str,
+    *,
+    require_agent: bool = False,
+    session_factory: Callable[..., RunbookSession] = RunbookSession,
+    operation_timeout_s: int = 5,
+) -> dict[str, Any]:
+    """Preflight facts and verdict for one host, shaped for ``Request.preflight[host]``:
+    the verdict's keys (ok, blockers, warnings, fingerprint, env_fingerprint) plus ``facts``;
+    on an unreachable host ``{"ok": False, "error": ...}``."""
+    conf = config.host(host)
+    try:
+        login = secrets.get(conf.credential)
+        session = session_factory(conf, login, operation_timeout_s=operation_timeout_s)
+        try:
+            facts = run_readonly(
+                conf, login, preflight_script(), session=session, step_id="preflight"
+            )
+        finally:
+            session.close()
+    except Exception as exc:
+        return {"ok": False, "error": default_redactor.redact(str(exc)) or type(exc).__name__}
+    verdict = evaluate(facts, require_agent=require_agent)
+    return {**verdict.to_dict(), "facts": facts}

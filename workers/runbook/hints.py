@@ -1,0 +1,136 @@
+"""Turn a step's error text into what the operator should do next.
+
+The patterns come from Microsoft's documented failure messages (see
+shared/reference/cloud-sync-agent.md). The first matching rule wins; rules are ordered from the
+most specific to the most general.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from workers.runbook.preflight import TLS12_FIX
+from workers.runbook.steps import TRACE_DIR, Step
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: re.Pattern[str]
+    hint: Callable[[Step | None], str]
+
+
+def _secret(step: Step | None) -> str:
+    if step and step.credentials:
+        return "secret '" + "', '".join(step.credentials) + "'"
+    return "the credential used by this step"
+
+
+def _rule(pattern: str, hint: Callable[[Step | None], str]) -> _Rule:
+    return _Rule(re.compile(pattern, re.IGNORECASE), hint)
+
+
+_RULES: tuple[_Rule, ...] = (
+    _rule(
+        r"AADSTS5007[69]|multi-factor",
+        lambda s: (
+            "the Entra admin account requires MFA, which a headless WinRM session cannot do: "
+            "use a Hybrid Identity Administrator account that a Conditional Access policy "
+            f"exempts for this purpose ({_secret(s)}), or install with the wizard"
+        ),
+    ),
+    _rule(
+        r"AADSTS50126|invalid username or password",
+        lambda s: f"wrong user name or password: update {_secret(s)} and retry this step",
+    ),
+    _rule(
+        r"AADSTS50055|password (?:has )?expired|passwor\w* (?:is )?expired|data 532",
+        lambda s: f"the password of {_secret(s)} has expired: reset it, update the secret, retry",
+    ),
+    _rule(
+        r"Hybrid Identity Administrator|does not have .*role|insufficient privileges|"
+        r"AADSTS50105|Authorization_RequestDenied",
+        lambda s: (
+            f"the account of {_secret(s)} lacks the role: give it Hybrid Identity Administrator "
+            "(or Global Administrator for writeback) and retry"
+        ),
+    ),
+    _rule(
+        r"KDS|Unable to install service account",
+        lambda s: (
+            "the forest has no usable KDS root key (or the gMSA encryption types exclude AES): "
+            "run Add-KdsRootKey -EffectiveTime ((Get-Date).AddHours(-10)) on a DC, wait for "
+            "replication, then retry the gmsa step"
+        ),
+    ),
+    _rule(
+        r"could not be contacted|does not exist or could not|unreachable|RPC server is unavailable",
+        lambda s: (
+            "a domain controller could not be reached: check DNS and ports 389/636/88/445 from "
+            "the server, or fix the preferred DC list, then retry this step"
+        ),
+    ),
+    _rule(
+        r"no such object on the server|0x80072030",
+        lambda s: "the Managed Service Accounts container is missing in AD: restore it and retry",
+    ),
+    _rule(r"TLS 1\.2", lambda s: "enable TLS 1.2: " + TLS12_FIX),
+    _rule(
+        r"execution policy|Unrestricted|AuthorizationManager",
+        lambda s: "set the execution policy to RemoteSigned (Set-ExecutionPolicy RemoteSigned)",
+    ),
+    _rule(
+        r"exit 1618",
+        lambda s: "another installation is running on the server: wait for it, then retry",
+    ),
+    _rule(
+        r"exit 3010|reboot",
+        lambda s: "the install finished but a reboot is pending: reboot the server when allowed",
+    ),
+    _rule(
+        r"installer exit|exit 1603",
+        lambda s: f"the installer failed: read its logs in %TEMP% and {TRACE_DIR}",
+    ),
+    _rule(
+        r"SHA-256 mismatch|signature is not valid|unexpected subject",
+        lambda s: (
+            "the staged installer is not the approved one: check the share and the sha256 / "
+            "signer in inventory.yaml"
+        ),
+    ),
+    _rule(
+        r"timed out",
+        lambda s: (
+            "the step did not finish in time and was stopped: check the server (event log, "
+            f"{TRACE_DIR}) and retry this step"
+        ),
+    ),
+    _rule(
+        r"not connected|Connect-AADCloudSyncAzureAD",
+        lambda s: "the session is not signed in to Entra: retry from the connect step",
+    ),
+    _rule(
+        r"was not loaded because no valid module|module .* not found|not recognized as the name",
+        lambda s: (
+            "the cloud sync PowerShell module is missing: is the agent installed? "
+            "retry from install"
+        ),
+    ),
+    _rule(
+        r"Newtonsoft\.Json",
+        lambda s: "known assembly mismatch in the agent: update the agent to the latest version",
+    ),
+    _rule(
+        r"session lost|connection|WinRM",
+        lambda s: "the WinRM connection broke: check the server is up, then retry this step",
+    ),
+)
+
+
+def hint_for(error: str, step: Step | None = None) -> str | None:
+    """What to do next for ``error`` (already redacted), or None when nothing specific applies."""
+    for rule in _RULES:
+        if rule.pattern.search(error):
+            return rule.hint(step)
+    return None

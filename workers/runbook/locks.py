@@ -1,0 +1,204 @@
+"""Redis leases with fencing tokens, and the per-host FIFO of approved requests.
+
+A lease is a key holding ``owner|token`` with a TTL, renewed by a heartbeat thread; the token is
+an INCR counter, so a worker that stalled past its TTL and a newer holder can always be told
+apart: ``check()`` fails for the old holder and the progress store refuses its smaller token.
+Release and renewal are compare-and-delete / compare-and-extend Lua scripts, so a worker never
+removes or extends a lease that is no longer its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+PREFIX = "cloudsync:"
+log = logging.getLogger(__name__)
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_ENQUEUE = """
+for i, key in ipairs(KEYS) do
+  if not redis.call('LPOS', key, ARGV[1]) then redis.call('RPUSH', key, ARGV[1]) end
+end
+return 1
+"""
+
+
+class FenceLost(RuntimeError):
+    """This worker no longer holds the lease: it must stop without acting."""
+
+
+class LeaseBusy(RuntimeError):
+    """Someone else holds the lease (``holder`` says who) and the wait ran out."""
+
+    def __init__(self, key: str, holder: str | None) -> None:
+        super().__init__(f"{key} is held by {holder or 'another worker'}")
+        self.key = key
+        self.holder = holder
+
+
+class Lease:
+    """A held lease; use as a context manager. ``token`` is the fencing token."""
+
+    def __init__(self, locks: Locks, key: str, owner: str, token: int, ttl_s: float) -> None:
+        self._locks = locks
+        self.key = key
+        self.owner = owner
+        self.token = token
+        self.ttl_s = ttl_s
+        self.value = f"{owner}|{token}"
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat, name=f"lease {key}", daemon=True)
+        self._thread.start()
+
+    def _heartbeat(self) -> None:
+        interval = max(self.ttl_s / 3.0, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                if not self._locks.extend(self):
+                    self.lost.set()
+                    return
+            except Exception as exc:  # Redis down: the lease may expire; check() will tell
+                log.warning("renewing %s failed: %s", self.key, type(exc).__name__)
+
+    def check(self) -> None:
+        """Raise FenceLost unless the key still holds our value."""
+        if self.lost.is_set() or self._locks.redis.get(self.key) != self.value.encode():
+            self.lost.set()
+            raise FenceLost(f"lost the lease {self.key} (token {self.token})")
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        try:
+            self._locks.release(self)
+        except Exception:  # the TTL frees it anyway
+            return
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Locks:
+    """Leases and queues on one Redis connection (redis-py client, bytes responses)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        ttl_s: float = 30.0,
+        poll_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.poll_s = poll_s
+        self.clock = clock
+        self.sleep = sleep
+        self._release = redis.register_script(_RELEASE)
+        self._extend = redis.register_script(_EXTEND)
+        self._enqueue = redis.register_script(_ENQUEUE)
+
+    # --- leases --------------------------------------------------------------------------
+
+    def try_acquire(self, key: str, owner: str, ttl_s: float | None = None) -> Lease | None:
+        ttl = ttl_s or self.ttl_s
+        token = int(self.redis.incr(f"{key}:fence"))
+        if self.redis.set(key, f"{owner}|{token}", nx=True, px=int(ttl * 1000)):
+            return Lease(self, key, owner, token, ttl)
+        return None
+
+    def holder(self, key: str) -> str | None:
+        raw = self.redis.get(key)
+        return raw.decode().split("|", 1)[0] if raw else None
+
+    def acquire(
+        self,
+        key: str,
+        owner: str,
+        *,
+        wait_s: float = 0.0,
+        ttl_s: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Lease:
+        """Take the lease, waiting up to ``wait_s``; raise LeaseBusy naming the holder."""
+        deadline = self.clock() + wait_s
+        while True:
+            lease = self.try_acquire(key, owner, ttl_s)
+            if lease is not None:
+                return lease
+            if self.clock() >= deadline or (should_stop and should_stop()):
+                raise LeaseBusy(key, self.holder(key))
+            self.sleep(self.poll_s)
+
+    def host_lease(self, host: str, owner: str, **kwargs: Any) -> Lease:
+        return self.acquire(f"{PREFIX}lease:host:{host.upper()}", owner, **kwargs)
+
+    def tenant_registration_lease(self, tenant: str, owner: str, **kwargs: Any) -> Lease:
+        return self.acquire(f"{PREFIX}lease:register:{tenant}", owner, **kwargs)
+
+    def extend(self, lease: Lease) -> bool:
+        return bool(self._extend(keys=[lease.key], args=[lease.value, int(lease.ttl_s * 1000)]))
+
+    def release(self, lease: Lease) -> bool:
+        return bool(self._release(keys=[lease.key], args=[lease.value]))
+
+    # --- per-host FIFO -------------------------------------------------------------------
+
+    @staticmethod
+    def _queue(host: str) -> str:
+        return f"{PREFIX}queue:host:{host.upper()}"
+
+    def enqueue(self, request_id: str, hosts: list[str] | tuple[str, ...]) -> None:
+        """Append ``request_id`` to each host's queue (atomic, idempotent)."""
+        if hosts:
+            self._enqueue(keys=[self._queue(h) for h in hosts], args=[request_id])
+
+    def done(self, request_id: str, hosts: list[str] | tuple[str, ...]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        for host in hosts:
+            pipe.lrem(self._queue(host), 0, request_id)
+        pipe.execute()
+
+    def head(self, host: str) -> str | None:
+        raw = self.redis.lindex(self._queue(host), 0)
+        return raw.decode() if raw else None
+
+    def queue(self, host: str) -> list[str]:
+        return [raw.decode() for raw in self.redis.lrange(self._queue(host), 0, -1)]
+
+    def wait_turn(
+        self,
+        request_id: str,
+        host: str,
+        *,
+        wait_s: float,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> str | None:
+        """Wait until ``request_id`` heads the host's queue. Returns None when it does, else the
+        request id at the head when the wait ran out (or stop was asked)."""
+        self.enqueue(request_id, [host])
+        deadline = self.clock() + wait_s
+        while True:
+            head = self.head(host)
+            if head in (None, request_id):
+                return None
+            if self.clock() >= deadline or (should_stop and should_stop()):
+                return head
+            self.sleep(self.poll_s)

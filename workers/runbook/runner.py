@@ -1,0 +1,563 @@
+"""Run an approved request: per host, in parallel, one session, steps in order, saved as they go.
+
+Safety rules this module enforces:
+- a host runs one request at a time (host lease with fencing token, per-host FIFO in approval
+  order); the token is checked before every step and passed with every save;
+- registration steps (connect .. restart) of hosts of one tenant run one host at a time (tenant
+  registration lease); preflight, stage and install run in parallel;
+- every step's start is saved before it runs and its result before the next begins;
+- a repeated or redelivered run re-runs checks, so nothing non-idempotent runs twice, and
+  ``connect`` is skipped (no secret sent) when every later sign-in step is already done;
+- preflight runs again first; a fingerprint different from the approved one stops with
+  "changed" (the approval was for a different server state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from workers.domain.config import Config, HostConfig, TenantConfig
+from workers.domain.model import ChangeKind, Request, StepResult, StepStatus
+from workers.domain.redact import Redactor, default_redactor
+from workers.domain.secrets import Credential, SecretError, SecretsProvider
+from workers.runbook.hints import hint_for
+from workers.runbook.locks import FenceLost, Lease, LeaseBusy, Locks
+from workers.runbook.preflight import evaluate
+from workers.runbook.progress import ProgressSink
+from workers.runbook.session import RunbookSession, SessionLost, StepOutcome
+from workers.runbook.steps import Step, StepBuildError, build_steps, registration_probe
+
+log = logging.getLogger(__name__)
+
+HostStatus = Literal["succeeded", "failed", "cancelled", "busy", "changed", "lost"]
+_PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "busy")
+
+
+@dataclass
+class RunnerSettings:
+    host_wait_s: float = 60.0  # wait for the host's queue turn / lease before "busy"
+    registration_wait_s: float = 1800.0  # wait for the tenant registration lease
+    max_parallel: int = 8
+    operation_timeout_s: int = 5
+    backoff_scale: float = 1.0  # tests make retries fast with e.g. 0.01
+    max_reconnects: int = 2
+    timeouts: dict[str, float] = field(default_factory=dict)  # step id (or prefix) -> seconds
+
+
+@dataclass
+class HostOutcome:
+    host: str
+    status: HostStatus
+    stopped_at: str | None = None
+    error: str | None = None
+    hint: str | None = None
+    held_by: str | None = None
+    reboot_pending: bool = False
+    preflight: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunOutcome:
+    request_id: str
+    status: Literal["succeeded", "failed", "cancelled", "busy", "changed", "lost"]
+    hosts: dict[str, HostOutcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "status": self.status,
+            "hosts": {k: v.to_dict() for k, v in self.hosts.items()},
+        }
+
+
+class _Stop(Exception):
+    """Internal: end this host's run with ``outcome``."""
+
+    def __init__(self, outcome: HostOutcome) -> None:
+        super().__init__(outcome.status)
+        self.outcome = outcome
+
+
+def _summary(output: Any, default: str) -> str:
+    if isinstance(output, dict) and output.get("summary"):
+        return str(output["summary"])
+    if isinstance(output, str) and output.strip():
+        return output.strip()
+    if isinstance(output, list) and output and isinstance(output[-1], str):
+        return str(output[-1])
+    return default
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Config,
+        secrets: SecretsProvider,
+        progress: ProgressSink,
+        locks: Locks,
+        session_factory: Callable[..., RunbookSession] = RunbookSession,
+        clock: Any = time,
+        *,
+        settings: RunnerSettings | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.config = config
+        self.secrets = secrets
+        self.progress = progress
+        self.locks = locks
+        self.session_factory = session_factory
+        self.clock = clock
+        self.settings = settings or RunnerSettings()
+        self.redactor = redactor or secrets.redactor or default_redactor
+
+    def run(self, request: Request, *, should_stop: Callable[[], bool]) -> RunOutcome:
+        hosts = [h.upper() for h in request.change.hosts]
+        workers = max(1, min(len(hosts), self.settings.max_parallel))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"run-{request.id}") as pool:
+            futures = {h: pool.submit(self._run_host, request, h, should_stop) for h in hosts}
+            results = {h: f.result() for h, f in futures.items()}
+        status: Any = "succeeded"
+        for candidate in _PRIORITY:
+            if any(r.status == candidate for r in results.values()):
+                status = candidate
+                break
+        return RunOutcome(request.id, status, results)
+
+    def _run_host(
+        self, request: Request, host_name: str, should_stop: Callable[[], bool]
+    ) -> HostOutcome:
+        outcome = self._run_host_in_turn(request, host_name, should_stop)
+        if outcome.status != "busy":  # a busy request keeps its place in the host's queue
+            try:
+                self.locks.done(request.id, [host_name.upper()])
+            except Exception:
+                log.warning("could not remove %s from the %s queue", request.id, host_name)
+        return outcome
+
+    def _run_host_in_turn(
+        self, request: Request, host_name: str, should_stop: Callable[[], bool]
+    ) -> HostOutcome:
+        try:
+            host = self.config.host(host_name)
+        except KeyError:
+            return HostOutcome(host_name, "failed", error=f"host {host_name} is not in inventory")
+        tenant = self.config.tenants[host.tenant]
+        try:
+            steps = build_steps(
+                request.change,
+                host,
+                tenant,
+                from_step=request.retry_from,
+                timeouts=self.settings.timeouts,
+            )
+        except StepBuildError as exc:
+            return HostOutcome(host.name, "failed", error=str(exc))
+        try:
+            head = self.locks.wait_turn(
+                request.id, host.name, wait_s=self.settings.host_wait_s, should_stop=should_stop
+            )
+            if head is not None:
+                if should_stop():
+                    return HostOutcome(host.name, "cancelled", error="cancelled while queued")
+                return HostOutcome(
+                    host.name, "busy", held_by=head, error=f"{host.name} is busy with {head}"
+                )
+            try:
+                lease = self.locks.host_lease(
+                    host.name,
+                    request.id,
+                    wait_s=self.settings.host_wait_s,
+                    should_stop=should_stop,
+                )
+            except LeaseBusy as exc:
+                if should_stop():
+                    return HostOutcome(host.name, "cancelled", error="cancelled while queued")
+                return HostOutcome(
+                    host.name,
+                    "busy",
+                    held_by=exc.holder,
+                    error=f"{host.name} is busy with {exc.holder or 'another run'}",
+                )
+            with lease:
+                run = _HostRun(self, request, host, tenant, steps, lease, should_stop)
+                try:
+                    return run.execute()
+                except FenceLost as exc:
+                    return HostOutcome(host.name, "lost", error=str(exc))
+                except _Stop as stop:
+                    return stop.outcome
+                finally:
+                    run.finish()
+        except Exception as exc:  # never let one host's bug take the others down
+            log.exception("run %s on %s crashed", request.id, host.name)
+            text = self.redactor.redact(f"{type(exc).__name__}: {exc}")
+            return HostOutcome(host.name, "failed", error=f"internal error: {text}")
+
+
+class _HostRun:
+    """The state of one request on one host (one thread)."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        request: Request,
+        host: HostConfig,
+        tenant: TenantConfig,
+        steps: list[Step],
+        lease: Lease,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.r = runner
+        self.request = request
+        self.host = host
+        self.tenant = tenant
+        self.steps = steps
+        self.lease = lease
+        self.should_stop = should_stop
+        self.prior = runner.progress.load_steps(request.id, host.name)
+        self.session: RunbookSession | None = None
+        self.session_steps: list[
+            Step
+        ] = []  # session steps done in this run (replayed on reconnect)
+        self.changed_any = False
+        self.reg_lease: Lease | None = None
+        self.probe: dict[str, bool] = {}
+        self.reboot_pending = False
+        self.preflight: dict[str, Any] | None = None
+        last_reg = [i for i, s in enumerate(steps) if s.registration]
+        self.last_registration = last_reg[-1] if last_reg else -1
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return float(self.r.clock.time())
+
+    def _save(self, result: StepResult) -> None:
+        self.lease.check()
+        self.r.progress.save_step(self.request.id, result, self.lease.token)
+
+    def _sleep(self, seconds: float) -> None:
+        end = self.r.clock.monotonic() + seconds
+        while not self.should_stop():
+            left = end - self.r.clock.monotonic()
+            if left <= 0:
+                return
+            self.r.clock.sleep(min(left, 0.1))
+
+    def _secrets_for(self, step: Step) -> dict[str, Credential]:
+        return self.r.secrets.resolve_many(list(step.credentials))
+
+    def _result(self, step: Step, status: StepStatus, **kw: Any) -> StepResult:
+        return StepResult(
+            host=self.host.name, step_id=step.id, title=step.title, status=status, **kw
+        )
+
+    def _fail(
+        self, step: Step, status: HostStatus, error: str, hint: str | None, **kw: Any
+    ) -> None:
+        raise _Stop(
+            HostOutcome(
+                self.host.name,
+                status,
+                stopped_at=step.id,
+                error=error,
+                hint=hint,
+                reboot_pending=self.reboot_pending,
+                preflight=self.preflight,
+                **kw,
+            )
+        )
+
+    def _open(self) -> RunbookSession:
+        if self.session is not None and self.session.alive:
+            return self.session
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        login = self.r.secrets.get(self.host.credential)
+        session = self.r.session_factory(
+            self.host,
+            login,
+            operation_timeout_s=self.r.settings.operation_timeout_s,
+            redactor=self.r.redactor,
+        )
+        self.session = session
+        for step in self.session_steps:  # a new powershell.exe has no module and no sign-in
+            replay = session.run_step(step, self._secrets_for(step), should_stop=self.should_stop)
+            if replay.status != "done":
+                raise SessionLost(
+                    f"re-running {step.id} on a new session failed: {replay.error}",
+                    may_have_started=False,
+                )
+        return session
+
+    def finish(self) -> None:
+        self._release_registration()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _release_registration(self) -> None:
+        if self.reg_lease is not None:
+            self.reg_lease.release()
+            self.reg_lease = None
+
+    # --- the run -------------------------------------------------------------------------
+
+    def execute(self) -> HostOutcome:
+        for index, step in enumerate(self.steps):
+            if self.should_stop():
+                self._save(
+                    self._result(
+                        step,
+                        StepStatus.CANCELLED,
+                        started_at=self._now(),
+                        finished_at=self._now(),
+                        summary="cancelled before this step started",
+                    )
+                )
+                self._fail(step, "cancelled", "cancelled before this step", None)
+            self.lease.check()
+            if step.id == "connect":
+                self._probe_registration(index)
+                if self.probe and all(self.probe.values()):
+                    self._skip(step, "no sign-in needed: every later sign-in step is already done")
+                    continue
+            if self.probe.get(step.id):
+                self._skip(step, "already done (checked before sign-in)")
+                continue
+            if step.registration:
+                self._take_registration(step)
+            self._run_step(step)
+            if index == self.last_registration:
+                self._release_registration()
+        return HostOutcome(
+            self.host.name,
+            "succeeded",
+            reboot_pending=self.reboot_pending,
+            preflight=self.preflight,
+        )
+
+    def _attempt_no(self, step: Step) -> int:
+        prev = self.prior.get(step.id)
+        unfinished = (StepStatus.RUNNING, StepStatus.FAILED, StepStatus.CANCELLED)
+        return prev.attempt + 1 if prev is not None and prev.status in unfinished else 1
+
+    def _done_earlier(self, step: Step) -> bool:
+        prev = self.prior.get(step.id)
+        return prev is not None and prev.status in (StepStatus.DONE, StepStatus.RUNNING)
+
+    def _skip(self, step: Step, summary: str) -> None:
+        now = self._now()
+        if self._done_earlier(step):
+            summary += " (in an earlier attempt)"
+        self._save(
+            self._result(
+                step,
+                StepStatus.SKIPPED,
+                started_at=now,
+                finished_at=now,
+                summary=summary,
+                attempt=self._attempt_no(step),
+            )
+        )
+
+    def _probe_registration(self, index: int) -> None:
+        probe = registration_probe(self.steps[index + 1 :])
+        if probe is None:
+            return
+        script, ids = probe
+        step = Step("probe:connect", "registration probe", script, kind="read", timeout_s=120)
+        outcome = self._attempts(step, self.steps[index])
+        if outcome.status == "done" and isinstance(outcome.output, dict):
+            self.probe = {i: outcome.output.get(i) is True for i in ids}
+
+    def _take_registration(self, step: Step) -> None:
+        if self.reg_lease is not None:
+            self.reg_lease.check()
+            return
+        try:
+            self.reg_lease = self.r.locks.tenant_registration_lease(
+                self.tenant.name,
+                f"{self.request.id}:{self.host.name}",
+                wait_s=self.r.settings.registration_wait_s,
+                should_stop=self.should_stop,
+            )
+        except LeaseBusy as exc:
+            if self.should_stop():
+                self._fail(step, "cancelled", "cancelled while waiting for registration", None)
+            self._fail(
+                step,
+                "busy",
+                f"waited for the registration lock of tenant '{self.tenant.name}' "
+                f"(held by {exc.holder})",
+                "another host of this tenant is registering: retry later",
+                held_by=exc.holder,
+            )
+
+    def _attempts(self, step: Step, reported: Step) -> StepOutcome:
+        """Run ``step`` with retries for transient errors and lost sessions."""
+        transient = [re.compile(p, re.IGNORECASE) for p in step.transient]
+        failures = 0
+        reconnects = 0
+        while True:
+            try:
+                session = self._open()
+                outcome = session.run_step(
+                    step, self._secrets_for(step), should_stop=self.should_stop
+                )
+            except SecretError as exc:
+                return StepOutcome(step.id, "failed", error=str(exc))
+            except SessionLost as exc:
+                self.session = None
+                safe = (
+                    not exc.may_have_started
+                    or step.check is not None
+                    or step.kind in ("read", "session")
+                )
+                retryable = type(exc) is SessionLost and safe
+                if not retryable or reconnects >= self.r.settings.max_reconnects:
+                    note = "" if safe else " (not retried: it may have run and has no check)"
+                    return StepOutcome(step.id, "failed", error=f"session lost: {exc}{note}")
+                reconnects += 1
+                self._sleep(max(reported.backoff_s, 1.0) * self.r.settings.backoff_scale)
+                continue
+            if (
+                outcome.status == "failed"
+                and outcome.error
+                and failures < step.retries
+                and any(p.search(outcome.error) for p in transient)
+            ):
+                failures += 1
+                log.info("%s %s transient error, retry %d", self.host.name, step.id, failures)
+                self._sleep(step.backoff_s * failures * self.r.settings.backoff_scale)
+                continue
+            return outcome
+
+    def _redacted(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Defence in depth: no script outputs a secret, but mask any that shows up."""
+        text = json.dumps(data, default=str)
+        clean = self.r.redactor.redact(text)
+        return data if clean == text else dict(json.loads(clean))
+
+    def _effective(self, step: Step) -> Step:
+        if step.check_when_idle and not self.changed_any:
+            return replace(step, check=step.check_when_idle)
+        return step
+
+    def _run_step(self, step: Step) -> None:
+        attempt = self._attempt_no(step)
+        started = self._now()
+        self._save(self._result(step, StepStatus.RUNNING, started_at=started, attempt=attempt))
+        effective = self._effective(step)
+        outcome = self._attempts(effective, step)
+        finished = self._now()
+        base: dict[str, Any] = {"started_at": started, "finished_at": finished, "attempt": attempt}
+        if outcome.status in ("done", "skipped") and step.id == "preflight":
+            self._judge_preflight(step, outcome, base)
+            return
+        if outcome.status == "done":
+            data = self._redacted(outcome.output) if isinstance(outcome.output, dict) else {}
+            if data.get("reboot_pending"):
+                self.reboot_pending = True
+            if step.kind == "change":
+                self.changed_any = True
+            if step.kind == "session":
+                self.session_steps.append(step)
+            self._save(
+                self._result(
+                    step,
+                    StepStatus.DONE,
+                    summary=self.r.redactor.redact(_summary(outcome.output, "done")),
+                    data=data,
+                    **base,
+                )
+            )
+            return
+        if outcome.status == "skipped":
+            summary = "already done" + (
+                " (in an earlier attempt)" if self._done_earlier(step) else ""
+            )
+            if step.check_when_idle and effective.check == step.check_when_idle:
+                summary = "not needed: nothing changed and the service is running"
+            self._save(self._result(step, StepStatus.SKIPPED, summary=summary, **base))
+            return
+        error = self.r.redactor.redact(outcome.error or "failed")
+        if outcome.status == "cancelled":
+            self._save(
+                self._result(step, StepStatus.CANCELLED, summary="cancelled", error=error, **base)
+            )
+            self._fail(step, "cancelled", error, None)
+        hint = hint_for(error, step)
+        self._save(
+            self._result(
+                step,
+                StepStatus.FAILED,
+                summary=f"{step.title} failed",
+                error=error,
+                hint=hint,
+                **base,
+            )
+        )
+        self._fail(step, "failed", error, hint)
+
+    def _judge_preflight(self, step: Step, outcome: StepOutcome, base: dict[str, Any]) -> None:
+        facts = outcome.output if isinstance(outcome.output, dict) else {}
+        require_agent = self.request.change.kind is not ChangeKind.INSTALL
+        verdict = evaluate(facts, require_agent=require_agent)
+        self.preflight = {**verdict.to_dict(), "facts": facts}
+        data = {"facts": facts, "verdict": verdict.to_dict()}
+        approved = self.request.preflight.get(self.host.name) or {}
+        prev = self.prior.get("preflight")
+        resumed = any(k != "preflight" for k in self.prior)
+        if resumed and prev is not None and prev.data.get("verdict"):
+            # Our own earlier attempt may have installed the agent: compare the rest.
+            expected = prev.data["verdict"].get("env_fingerprint")
+            actual = verdict.env_fingerprint
+        else:
+            expected = approved.get("fingerprint")
+            actual = verdict.fingerprint
+        if expected and expected != actual:
+            error = "the server changed since the approval (preflight facts differ)"
+            hint = "a new approval is needed: the request will be shown again with the new facts"
+            self._save(
+                self._result(
+                    step,
+                    StepStatus.FAILED,
+                    summary=error,
+                    error=error,
+                    hint=hint,
+                    data=data,
+                    **base,
+                )
+            )
+            self._fail(step, "changed", error, hint)
+        if not verdict.ok:
+            whats = "; ".join(p.what for p in verdict.blockers)
+            fixes = "; ".join(p.fix for p in verdict.blockers)
+            error = f"preflight found {len(verdict.blockers)} blocker(s): {whats}"
+            self._save(
+                self._result(
+                    step,
+                    StepStatus.FAILED,
+                    summary="prerequisites not met",
+                    error=error,
+                    hint=fixes,
+                    data=data,
+                    **base,
+                )
+            )
+            self._fail(step, "failed", error, fixes)
+        notes = "; ".join(p.what for p in verdict.warnings)
+        summary = "prerequisites met" + (f" ({notes})" if notes else "")
+        self._save(self._result(step, StepStatus.DONE, summary=summary, data=data, **base))

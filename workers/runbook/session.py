@@ -1,0 +1,355 @@
+"""One WinRM shell, one powershell.exe, steps fed through stdin: the runbook's transport.
+
+The loader (bootstrap.ps1) is started once with -EncodedCommand and holds no secret and no user
+value. Each step is ONE Send carrying the secret frames it still needs plus the step frame (JSON,
+one line each, ASCII so no code page can mangle it), then Receives until the step's
+``@@CLOUDSYNC@@`` result line arrives. The module import and the Entra sign-in live in that one
+process, as the install procedure requires, and no secret or value is ever on a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+)
+from winrm.protocol import Protocol
+
+from workers.domain.config import HostConfig
+from workers.domain.redact import Redactor, default_redactor
+from workers.domain.secrets import Credential
+from workers.runbook.powershell import encode_command, parse_clixml
+from workers.runbook.steps import Step
+
+MARKER = "@@CLOUDSYNC@@"
+BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.ps1")
+READY_TIMEOUT_S = 120.0
+_TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMTransportError, WinRMError, OSError)
+
+OutcomeStatus = Literal["done", "skipped", "failed", "timeout", "cancelled"]
+
+
+class SessionLost(RuntimeError):
+    """The WinRM session broke. ``may_have_started``: the step may have run on the host, so it
+    is retried only when its check can prove completion or it is read-only."""
+
+    def __init__(self, message: str, *, may_have_started: bool) -> None:
+        super().__init__(message)
+        self.may_have_started = may_have_started
+
+
+class LoginRefused(SessionLost):
+    """The host refused the WinRM login: retrying cannot help."""
+
+
+class StepFailed(RuntimeError):
+    """A read-only script failed (run_readonly)."""
+
+
+@dataclass
+class StepOutcome:
+    step_id: str
+    status: OutcomeStatus
+    output: Any = None
+    error: str | None = None  # redacted
+    error_id: str | None = None
+    log: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    requests: int = 0
+
+
+def bootstrap_script() -> str:
+    return BOOTSTRAP_PATH.read_text(encoding="utf-8")
+
+
+def make_protocol(host: HostConfig, login: Credential, operation_timeout_s: int) -> Protocol:
+    """pywinrm Protocol as the host is configured: never plaintext, validation on unless the
+    inventory explicitly says ignore (which every plan flags)."""
+    kwargs: dict[str, Any] = {
+        "endpoint": host.url,
+        "transport": host.transport,
+        "username": login.user,
+        "password": login.password,
+        "message_encryption": host.message_encryption,
+        "operation_timeout_sec": operation_timeout_s,
+        "read_timeout_sec": operation_timeout_s + 10,
+        "proxy": None,
+        "ca_trust_path": None,
+    }
+    if host.scheme == "https":
+        kwargs["server_cert_validation"] = "ignore" if host.insecure else "validate"
+        # Explicit: the inventory's CA file, else the default bundle (never env-dependent).
+        kwargs["ca_trust_path"] = host.ca_trust_path or None
+    return Protocol(**kwargs)
+
+
+class RunbookSession:
+    """A live PowerShell session on one host; not thread-safe (one runner thread per host)."""
+
+    def __init__(
+        self,
+        host: HostConfig,
+        login: Credential,
+        *,
+        operation_timeout_s: int = 5,
+        redactor: Redactor | None = None,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.redactor = redactor or default_redactor
+        self.redactor.add(login.password)
+        self.clock = clock
+        self.requests = 0
+        self.log: list[str] = []
+        self._sent: set[str] = set()
+        self._buffer = b""
+        self._results: dict[str, dict[str, Any]] = {}
+        self._stderr = b""
+        self._alive = False
+        self._shell = ""
+        self._command = ""
+        try:
+            self._proto = make_protocol(host, login, operation_timeout_s)
+            self._shell = self._call(lambda: self._proto.open_shell(codepage=65001))
+            # One command string, as pywinrm's run_ps sends it: WS-Man joins Arguments into the
+            # command line anyway, and some listeners mis-split a separate Arguments element.
+            command = "powershell.exe -NoProfile -NonInteractive -EncodedCommand "
+            command += encode_command(bootstrap_script())
+            self._command = self._call(
+                lambda: self._proto.run_command(self._shell, command, skip_cmd_shell=True)
+            )
+        except InvalidCredentialsError:
+            self._drop()
+            raise LoginRefused(
+                f"{host.name}: the WinRM login {login.user} was refused (wrong password or "
+                "not allowed on this host)",
+                may_have_started=False,
+            ) from None
+        except _TRANSPORT_ERRORS as exc:
+            self._drop()
+            raise SessionLost(
+                f"{host.name}: cannot open a WinRM session: {self._describe(exc)}",
+                may_have_started=False,
+            ) from None
+        self._alive = True
+        self._wait_for("", deadline=self.clock() + ready_timeout_s, before_start=True)
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        self.requests += 1
+        return fn()
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return self.redactor.redact(text)[:500]
+
+    def _drop(self) -> None:
+        self._alive = False
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def _take_lines(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            if line.startswith(MARKER):
+                try:
+                    result = json.loads(line[len(MARKER) :])
+                except ValueError:
+                    self.log.append(self.redactor.redact(line))
+                    continue
+                self._results[str(result.get("id") or "")] = result
+            elif line.strip():
+                self.log.append(self.redactor.redact(line))
+
+    def _stderr_lines(self) -> list[str]:
+        text = self._stderr.decode("utf-8", errors="replace")
+        return [self.redactor.redact(line) for line in parse_clixml(text)]
+
+    def _wait_for(
+        self,
+        step_id: str,
+        *,
+        deadline: float,
+        before_start: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict[str, Any] | OutcomeStatus:
+        """Receive until the result line for ``step_id`` arrives; 'timeout'/'cancelled' when the
+        deadline passes or stop is asked (the command is then terminated)."""
+        while step_id not in self._results:
+            if should_stop is not None and should_stop():
+                self.terminate()
+                return "cancelled"
+            if self.clock() >= deadline:
+                self.terminate()
+                if before_start:
+                    raise SessionLost(
+                        f"{self.host.name}: PowerShell did not start in time",
+                        may_have_started=False,
+                    )
+                return "timeout"
+            try:
+                out, err, code, done = self._call(
+                    lambda: self._proto.get_command_output_raw(self._shell, self._command)
+                )
+            except WinRMOperationTimeoutError:
+                continue
+            except _TRANSPORT_ERRORS as exc:
+                self._drop()
+                raise SessionLost(
+                    f"{self.host.name}: WinRM session lost: {self._describe(exc)}",
+                    may_have_started=not before_start,
+                ) from None
+            self._stderr += err
+            self._take_lines(out)
+            if done and step_id not in self._results:
+                self._drop()
+                detail = " ".join(self._stderr_lines()) or "no error output"
+                raise SessionLost(
+                    f"{self.host.name}: the PowerShell session ended (exit {code}): {detail}",
+                    may_have_started=not before_start,
+                )
+        return self._results.pop(step_id)
+
+    # --- public --------------------------------------------------------------------------
+
+    def run_step(
+        self,
+        step: Step,
+        secrets: dict[str, Credential],
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> StepOutcome:
+        """Run ``step`` (its check first, inside the loader) and report what happened."""
+        if not self._alive:
+            raise SessionLost(f"{self.host.name}: the session is closed", may_have_started=False)
+        started = self.clock()
+        before = self.requests
+        frames: list[dict[str, Any]] = []
+        for name in step.credentials:
+            if name in self._sent:
+                continue
+            if name not in secrets:
+                raise KeyError(f"step {step.id} needs secret '{name}', which was not resolved")
+            cred = secrets[name]
+            self.redactor.add(cred.password)
+            frames.append(
+                {"type": "secret", "name": name, "user": cred.user, "password": cred.password}
+            )
+        frames.append(
+            {"type": "step", "id": step.id, "check": step.check or "", "script": step.script}
+        )
+        data = "".join(json.dumps(f, ensure_ascii=True) + "\n" for f in frames).encode("ascii")
+        self._results.pop(step.id, None)
+        self._stderr = b""
+        log_from = len(self.log)
+        try:
+            self._call(lambda: self._proto.send_command_input(self._shell, self._command, data))
+        except _TRANSPORT_ERRORS as exc:
+            self._drop()
+            raise SessionLost(
+                f"{self.host.name}: WinRM session lost sending step {step.id}: "
+                f"{self._describe(exc)}",
+                may_have_started=True,
+            ) from None
+        self._sent.update(step.credentials)
+        got = self._wait_for(step.id, deadline=started + step.timeout_s, should_stop=should_stop)
+        outcome = StepOutcome(step_id=step.id, status="failed")
+        outcome.log = self.log[log_from:]
+        outcome.stderr = self._stderr_lines()
+        if got == "timeout":
+            outcome.status = "timeout"
+            outcome.error = f"{step.id} timed out after {step.timeout_s:g} s and was stopped"
+        elif got == "cancelled":
+            outcome.status = "cancelled"
+            outcome.error = f"{step.id} was cancelled while running"
+        elif isinstance(got, dict):
+            status = str(got.get("status") or "failed")
+            outcome.status = status if status in ("done", "skipped") else "failed"  # type: ignore[assignment]
+            outcome.output = got.get("output")
+            err = got.get("error")
+            if outcome.status == "failed":
+                message = str(err.get("message") if isinstance(err, dict) else err or "")
+                if not message:
+                    message = " ".join(outcome.stderr) or "the step failed with no message"
+                outcome.error = self.redactor.redact(message)
+                if isinstance(err, dict) and err.get("id"):
+                    outcome.error_id = str(err.get("id"))
+        outcome.duration_s = self.clock() - started
+        outcome.requests = self.requests - before
+        return outcome
+
+    def terminate(self) -> None:
+        """Stop the running command (terminate signal); the session is over after this."""
+        if self._alive and self._command:
+            with contextlib.suppress(Exception):  # best effort: close deletes the shell anyway
+                self._call(lambda: self._proto.cleanup_command(self._shell, self._command))
+        self._drop()
+
+    def close(self) -> None:
+        """Send the exit frame, clean up the command and delete the shell (best effort)."""
+        if not self._shell:
+            return
+        if self._alive and self._command:
+            exit_frame = b'{"type":"exit"}\n'
+            with contextlib.suppress(Exception):
+                self._call(
+                    lambda: self._proto.send_command_input(
+                        self._shell, self._command, exit_frame, end=True
+                    )
+                )
+            with contextlib.suppress(Exception):
+                self._call(lambda: self._proto.cleanup_command(self._shell, self._command))
+        with contextlib.suppress(Exception):
+            self._call(lambda: self._proto.close_shell(self._shell))
+        self._shell = ""
+        self._drop()
+
+    def __enter__(self) -> RunbookSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_readonly(
+    host: HostConfig,
+    login: Credential,
+    script: str,
+    *,
+    session: RunbookSession | None = None,
+    timeout_s: float = 120.0,
+    step_id: str = "read",
+    **session_kwargs: Any,
+) -> dict[str, Any]:
+    """Run one read-only script and return its output (a dict; non-dict output is wrapped as
+    ``{"output": ...}``). Reuses ``session`` when given, else opens and closes its own."""
+    step = Step(step_id, "read-only query", script, timeout_s=timeout_s, kind="read")
+    own = session is None
+    live = session or RunbookSession(host, login, **session_kwargs)
+    try:
+        outcome = live.run_step(step, {})
+    finally:
+        if own:
+            live.close()
+    if outcome.status != "done":
+        raise StepFailed(outcome.error or f"{step_id} {outcome.status}")
+    out = outcome.output
+    return out if isinstance(out, dict) else {"output": out}

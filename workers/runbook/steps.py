@@ -1,0 +1,600 @@
+# ruff: noqa: E501  (PowerShell templates keep one statement a line)
+"""The runbook as data: each step is a script, a read-only check beside it, and its policy.
+
+A step whose check returns ``$true`` is skipped, which is what makes a redelivered or repeated run
+safe: the installer, gMSA and domain steps each have a check that proves they are done. Values
+enter scripts only through :func:`workers.runbook.powershell.render`; credentials are referred to
+by NAME as ``$Secrets['name']`` and travel to the host as stdin data, never as script text.
+Step ids are an interface (progress, retry --from, Slack): ``preflight``, ``stage``,
+``install``, ``import``, ``connect``, ``gmsa``, ``domain:<fqdn>``, ``permissions``, ``restart``,
+``writeback``, ``verify``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from workers.domain.config import HostConfig, TenantConfig
+from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
+from workers.runbook.powershell import render
+
+StepKind = Literal["read", "session", "change"]
+
+AGENT_DIR = r"C:\Program Files\Microsoft Azure AD Connect Provisioning Agent"
+AGENT_EXE = AGENT_DIR + r"\AADConnectProvisioningAgent.exe"
+AGENT_MODULE = AGENT_DIR + r"\Microsoft.CloudSync.PowerShell.dll"
+AGENT_KEY = r"HKLM:\SOFTWARE\Microsoft\Azure AD Connect Agents\Azure AD Connect Provisioning Agent"
+AGENT_SERVICE = "AADConnectProvisioningAgent"
+INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
+INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
+TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
+TLS12_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2"
+DOTNET_KEY = r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319"
+NDP_KEY = r"HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full"
+DEFAULT_PERMISSIONS = ("BasicRead", "PasswordHashSync")
+INSTALL_WAIT_POLLS = 150  # x 2 s: how long a check waits for a running installer to finish
+
+ORDER = (
+    "preflight",
+    "stage",
+    "install",
+    "import",
+    "connect",
+    "gmsa",
+    "domain",
+    "permissions",
+    "restart",
+    "writeback",
+    "verify",
+)
+
+
+class StepBuildError(ValueError):
+    """The change cannot be turned into steps for this host (message is safe to show)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work on one host.
+
+    ``check``: read-only script returning ``$true`` when the step's effect is already in place.
+    ``check_when_idle``: a check used only when no change step ran earlier in this run (restart).
+    ``credentials``: secret NAMES the script reads from ``$Secrets``.
+    ``transient``: regexes on the error text that make a failure worth retrying.
+    ``registration``: runs under the tenant registration lock (one host of a tenant at a time).
+    ``needs_connect``: needs the Entra sign-in of ``connect`` in the same session.
+    """
+
+    id: str
+    title: str
+    script: str
+    check: str | None = None
+    timeout_s: float = 300.0
+    credentials: tuple[str, ...] = ()
+    transient: tuple[str, ...] = ()
+    kind: StepKind = "change"
+    registration: bool = False
+    retries: int = 0
+    backoff_s: float = 5.0
+    needs_connect: bool = False
+    needs_import: bool = False
+    check_when_idle: str | None = None
+
+
+# --- templates (values only through <<slots>>) ------------------------------------------------
+
+PREFLIGHT = r"""
+$facts = [ordered]@{}
+$os = Get-CimInstance -ClassName Win32_OperatingSystem
+$facts['os_caption'] = [string]$os.Caption
+$facts['os_version'] = [string]$os.Version
+$facts['os_sku'] = [string]$os.OperatingSystemSKU
+$facts['installation_type'] = $null
+try { $facts['installation_type'] = [string](Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion' -ErrorAction Stop).InstallationType } catch { }
+$facts['dotnet_release'] = $null
+try { $facts['dotnet_release'] = [int](Get-ItemProperty -Path <<ndp>> -ErrorAction Stop).Release } catch { }
+$facts['tls12_client_enabled'] = $null
+$facts['tls12_client_disabled_by_default'] = $null
+try { $p = Get-ItemProperty -Path <<tls_client>> -ErrorAction Stop; $facts['tls12_client_enabled'] = $p.Enabled; $facts['tls12_client_disabled_by_default'] = $p.DisabledByDefault } catch { }
+$facts['tls12_server_enabled'] = $null
+$facts['tls12_server_disabled_by_default'] = $null
+try { $p = Get-ItemProperty -Path <<tls_server>> -ErrorAction Stop; $facts['tls12_server_enabled'] = $p.Enabled; $facts['tls12_server_disabled_by_default'] = $p.DisabledByDefault } catch { }
+$facts['sch_use_strong_crypto'] = $null
+try { $facts['sch_use_strong_crypto'] = (Get-ItemProperty -Path <<dotnet>> -ErrorAction Stop).SchUseStrongCrypto } catch { }
+$facts['execution_policy'] = [string](Get-ExecutionPolicy)
+$facts['vaultsvc_start_type'] = $null
+try { $facts['vaultsvc_start_type'] = [string](Get-Service -Name 'VaultSvc' -ErrorAction Stop).StartType } catch { }
+$facts['agent_installed'] = [bool](Test-Path -Path <<agent_key>>)
+$facts['agent_version'] = $null
+if ($facts['agent_installed']) { try { $facts['agent_version'] = [string](Get-Item -Path <<agent_exe>> -ErrorAction Stop).VersionInfo.ProductVersion } catch { } }
+$facts['free_disk_bytes'] = $null
+try { $facts['free_disk_bytes'] = (Get-PSDrive -Name 'C' -ErrorAction Stop).Free } catch { }
+if ($null -eq $facts['free_disk_bytes']) { try { $facts['free_disk_bytes'] = (Get-CimInstance -ClassName Win32_LogicalDisk -Filter "DeviceID='C:'" -ErrorAction Stop).FreeSpace } catch { } }
+$facts
+"""
+
+STAGE = r"""
+$src = <<source>>
+$dir = <<staging_dir>>
+$dest = [IO.Path]::Combine($dir, <<name>>)
+if (-not (Test-Path -Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+if ($src -like 'http*') { Invoke-WebRequest -Uri $src -OutFile $dest -UseBasicParsing } else { Copy-Item -Path $src -Destination $dest -Force }
+$hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
+if ($hash -ne <<sha256>>) { Remove-Item -Path $dest -Force; throw ('installer SHA-256 mismatch: expected ' + <<sha256>> + ', got ' + $hash) }
+$sig = Get-AuthenticodeSignature -FilePath $dest
+if ([string]$sig.Status -ne 'Valid') { throw ('installer signature is not valid: ' + [string]$sig.Status) }
+if ([string]$sig.SignerCertificate.Subject -ne <<signer>>) { throw ('installer signed by an unexpected subject: ' + [string]$sig.SignerCertificate.Subject) }
+[ordered]@{ summary = ('installer staged at ' + $dest + ', SHA-256 and signature verified'); path = $dest; sha256 = $hash }
+"""
+
+STAGE_CHECK = r"""
+if (Test-Path -Path <<agent_key>>) { return $true }
+$dest = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
+if (-not (Test-Path -Path $dest)) { return $false }
+$hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
+$sig = Get-AuthenticodeSignature -FilePath $dest
+($hash -eq <<sha256>>) -and ([string]$sig.Status -eq 'Valid') -and ([string]$sig.SignerCertificate.Subject -eq <<signer>>)
+"""
+
+INSTALL = r"""
+$exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
+$p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -Wait -PassThru
+$code = [int]$p.ExitCode
+if ($code -eq 0) { [ordered]@{ summary = 'installer finished (exit 0)'; exit_code = 0; reboot_pending = $false } }
+elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010): a reboot is pending'; exit_code = 3010; reboot_pending = $true } }
+elseif ($code -eq 1618) { throw 'installer exit 1618: another installation is in progress' }
+else { throw ('installer exit ' + $code + '; see the installer logs in %TEMP% and ' + <<trace>>) }
+"""
+
+INSTALL_CHECK = r"""
+$n = 0
+while ($n -lt <<polls>>) {
+    $running = Get-Process -Name <<process>> -ErrorAction SilentlyContinue
+    if (-not $running) { break }
+    Start-Sleep -Seconds 2
+    $n = $n + 1
+}
+Test-Path -Path <<agent_key>>
+"""
+
+IMPORT = r"""
+Import-Module -Name <<module>>
+'cloud sync module loaded'
+"""
+
+CONNECT = r"""
+Connect-AADCloudSyncAzureAD -Credential $Secrets[<<secret>>] | Out-Null
+'signed in to Entra ID as ' + $Secrets[<<secret>>].UserName
+"""
+
+GMSA_CREATE = r"""
+Add-AADCloudSyncGMSA -Credential $Secrets[<<secret>>] | Out-Null
+$svc = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+'agent service logs on as ' + [string]$svc.StartName
+"""
+
+GMSA_CUSTOM = r"""
+Add-AADCloudSyncGMSA -CustomGMSAName <<gmsa>> | Out-Null
+$svc = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+'agent service logs on as ' + [string]$svc.StartName
+"""
+
+GMSA_CHECK = r"""
+$svc = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+if (-not $svc) { return $false }
+$acct = [string]$svc.StartName
+$acct -like '*$'
+"""
+
+GMSA_CUSTOM_CHECK = r"""
+$svc = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+if (-not $svc) { return $false }
+$acct = [string]$svc.StartName
+$name = $acct
+if ($acct -match '\\') { $name = ($acct -split '\\')[1] }
+$name -eq <<gmsa>>
+"""
+
+DOMAIN = r"""
+Add-AADCloudSyncADDomain -DomainName <<fqdn>> -Credential $Secrets[<<secret>>] | Out-Null
+'added domain ' + <<fqdn>>
+"""
+
+DOMAIN_WITH_DCS = r"""
+Add-AADCloudSyncADDomain -DomainName <<fqdn>> -Credential $Secrets[<<secret>>] -PreferredDomainControllers <<dcs>> | Out-Null
+'added domain ' + <<fqdn>> + ' (preferred DCs: ' + (<<dcs_text>>) + ')'
+"""
+
+DOMAIN_CHECK = r"""
+$names = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
+$names -contains <<fqdn>>
+"""
+
+PERMISSION_EA = (
+    "Set-AADCloudSyncPermissions -PermissionType <<ptype>> -EACredential $Secrets[<<secret>>]"
+    " | Out-Null"
+)
+PERMISSION_DOMAIN = (
+    "Set-AADCloudSyncPermissions -PermissionType <<ptype>> -TargetDomain <<fqdn>>"
+    " -TargetDomainCredential $Secrets[<<secret>>] | Out-Null"
+)
+PERMISSIONS_DONE = "'granted ' + <<summary>>"
+
+RESTART = r"""
+Restart-Service -Name <<service>>
+'agent service ' + [string](Get-Service -Name <<service>>).Status
+"""
+
+RESTART_IDLE_CHECK = r"""
+[string](Get-Service -Name <<service>>).Status -eq 'Running'
+"""
+
+WRITEBACK = r"""
+Set-AADCloudSyncPasswordWritebackConfiguration -Enable <<enable>> -Credential $Secrets[<<secret>>] | Out-Null
+<<summary>>
+"""
+
+VERIFY = r"""
+$svc = Get-Service -Name <<service>>
+$cim = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+$ver = [string](Get-Item -Path <<agent_exe>>).VersionInfo.ProductVersion
+$status = [string]$svc.Status
+$logon = [string]$cim.StartName
+if ($status -ne 'Running') { throw ('the agent service is ' + $status + ', not Running') }
+if (-not ($logon -like '*$')) { throw ('the agent service logs on as ' + $logon + ', not a gMSA') }
+[ordered]@{ summary = ('agent ' + $ver + ' running as ' + $logon); status = $status; logon = $logon; version = $ver }
+"""
+
+
+# --- step builders ----------------------------------------------------------------------------
+
+
+def preflight_script() -> str:
+    return render(
+        PREFLIGHT,
+        ndp=NDP_KEY,
+        tls_client=TLS12_KEY + r"\Client",
+        tls_server=TLS12_KEY + r"\Server",
+        dotnet=DOTNET_KEY,
+        agent_key=AGENT_KEY,
+        agent_exe=AGENT_EXE,
+    )
+
+
+def preflight_step() -> Step:
+    return Step(
+        "preflight",
+        "Check prerequisites (read-only)",
+        preflight_script(),
+        timeout_s=120,
+        kind="read",
+        retries=2,
+        backoff_s=2,
+    )
+
+
+def stage_step(tenant: TenantConfig) -> Step:
+    inst = tenant.installer
+    common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME, "sha256": inst.sha256}
+    return Step(
+        "stage",
+        "Stage and verify the installer",
+        render(STAGE, source=inst.path, signer=inst.signer, **common),
+        check=render(STAGE_CHECK, agent_key=AGENT_KEY, signer=inst.signer, **common),
+        timeout_s=900,
+        retries=2,
+        backoff_s=5,
+    )
+
+
+def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
+    arguments = ["/quiet"]
+    if cloud is Cloud.USGOV or tenant.cloud is Cloud.USGOV:
+        arguments.append("ENVIRONMENTNAME=AzureUSGovernment")
+    return Step(
+        "install",
+        "Install the provisioning agent",
+        render(
+            INSTALL,
+            staging_dir=tenant.installer.staging_dir,
+            name=INSTALLER_NAME,
+            arguments=arguments,
+            trace=TRACE_DIR,
+        ),
+        check=render(
+            INSTALL_CHECK, polls=INSTALL_WAIT_POLLS, process=INSTALLER_PROCESS, agent_key=AGENT_KEY
+        ),
+        timeout_s=1800,
+        transient=(r"exit 1618",),
+        retries=4,
+        backoff_s=30,
+    )
+
+
+def import_step() -> Step:
+    return Step(
+        "import",
+        "Load the cloud sync PowerShell module",
+        render(IMPORT, module=AGENT_MODULE),
+        timeout_s=120,
+        kind="session",
+    )
+
+
+def connect_step(tenant: TenantConfig) -> Step:
+    secret = tenant.entra_admin_secret
+    return Step(
+        "connect",
+        "Sign in to Entra ID",
+        render(CONNECT, secret=secret),
+        timeout_s=300,
+        credentials=(secret,),
+        kind="session",
+        registration=True,
+        needs_import=True,
+    )
+
+
+def gmsa_step(tenant: TenantConfig, gmsa: str | None) -> Step:
+    if gmsa:
+        return Step(
+            "gmsa",
+            f"Use the existing gMSA {gmsa}",
+            render(GMSA_CUSTOM, gmsa=gmsa),
+            check=render(GMSA_CUSTOM_CHECK, gmsa=gmsa),
+            registration=True,
+            needs_connect=True,
+            needs_import=True,
+        )
+    secret = tenant.forest_admin_secret
+    if not secret:
+        raise StepBuildError(
+            f"tenant '{tenant.name}' has no forest_admin secret: it is needed to create the "
+            "gMSA (or name an existing one with gmsa=NAME$)"
+        )
+    return Step(
+        "gmsa",
+        "Create or reuse the agent gMSA",
+        render(GMSA_CREATE, secret=secret),
+        check=GMSA_CHECK.strip(),
+        credentials=(secret,),
+        registration=True,
+        needs_connect=True,
+        needs_import=True,
+    )
+
+
+def domain_step(tenant: TenantConfig, domain: DomainSpec) -> Step:
+    conf = tenant.domains.get(domain.fqdn.lower())
+    if conf is None:
+        known = ", ".join(sorted(tenant.domains)) or "none"
+        raise StepBuildError(
+            f"domain {domain.fqdn} is not configured for tenant '{tenant.name}' "
+            f"(configured: {known}); add it with its admin secret to inventory.yaml"
+        )
+    if domain.preferred_dcs:
+        script = render(
+            DOMAIN_WITH_DCS,
+            fqdn=conf.fqdn,
+            secret=conf.admin_secret,
+            dcs=list(domain.preferred_dcs),
+            dcs_text=", ".join(domain.preferred_dcs),
+        )
+    else:
+        script = render(DOMAIN, fqdn=conf.fqdn, secret=conf.admin_secret)
+    return Step(
+        f"domain:{conf.fqdn}",
+        f"Add the AD domain {conf.fqdn}",
+        script,
+        check=render(DOMAIN_CHECK, fqdn=conf.fqdn),
+        credentials=(conf.admin_secret,),
+        registration=True,
+        needs_connect=True,
+        needs_import=True,
+    )
+
+
+def permission_types(change: ChangeSpec) -> tuple[str, ...]:
+    """The types to grant: as asked, else BasicRead + PasswordHashSync (+ PasswordWriteBack).
+
+    The default covers what cloud sync does out of the box (read the directory, sync password
+    hashes) and writeback when it is being enabled in the same change.
+    """
+    if change.permissions:
+        return tuple(dict.fromkeys(change.permissions))
+    types = list(DEFAULT_PERMISSIONS)
+    if change.writeback:
+        types.append("PasswordWriteBack")
+    return tuple(types)
+
+
+def permissions_step(change: ChangeSpec, tenant: TenantConfig) -> Step:
+    types = permission_types(change)
+    lines: list[str] = []
+    creds: list[str] = []
+    target = change.permissions_domain
+    if target is None and tenant.enterprise_admin_secret:
+        creds.append(tenant.enterprise_admin_secret)
+        for ptype in types:
+            lines.append(render(PERMISSION_EA, ptype=ptype, secret=tenant.enterprise_admin_secret))
+        where = "forest-wide"
+    else:
+        domains = [target] if target else [d.fqdn for d in change.domains]
+        if not domains:
+            raise StepBuildError(
+                "permissions need a target domain or an enterprise_admin secret for the tenant"
+            )
+        for fqdn in domains:
+            conf = tenant.domains.get(fqdn.lower())
+            if conf is None:
+                raise StepBuildError(f"domain {fqdn} is not configured for tenant '{tenant.name}'")
+            creds.append(conf.admin_secret)
+            for ptype in types:
+                lines.append(
+                    render(PERMISSION_DOMAIN, ptype=ptype, fqdn=conf.fqdn, secret=conf.admin_secret)
+                )
+        where = "on " + ", ".join(domains)
+    summary = f"{', '.join(types)} {where}"
+    lines.append(render(PERMISSIONS_DONE, summary=summary))
+    return Step(
+        "permissions",
+        f"Grant gMSA permissions ({', '.join(types)})",
+        "\n".join(lines),
+        credentials=tuple(dict.fromkeys(creds)),
+        registration=True,
+        needs_import=True,
+    )
+
+
+def restart_step(*, when_needed: bool) -> Step:
+    return Step(
+        "restart",
+        "Restart the agent service",
+        render(RESTART, service=AGENT_SERVICE),
+        timeout_s=180,
+        registration=True,
+        check_when_idle=render(RESTART_IDLE_CHECK, service=AGENT_SERVICE) if when_needed else None,
+    )
+
+
+def writeback_step(tenant: TenantConfig, enable: bool) -> Step:
+    secret = tenant.global_admin_secret
+    if not secret:
+        raise StepBuildError(
+            f"tenant '{tenant.name}' has no global_admin secret: password writeback needs a "
+            "Global Administrator"
+        )
+    word = "enabled" if enable else "disabled"
+    return Step(
+        "writeback",
+        f"{'Enable' if enable else 'Disable'} password writeback",
+        render(WRITEBACK, enable=enable, secret=secret, summary=f"password writeback {word}"),
+        credentials=(secret,),
+        registration=True,
+        needs_connect=True,
+        needs_import=True,
+    )
+
+
+def verify_step() -> Step:
+    return Step(
+        "verify",
+        "Verify the agent (read-only)",
+        render(VERIFY, service=AGENT_SERVICE, agent_exe=AGENT_EXE),
+        timeout_s=120,
+        kind="read",
+        retries=2,
+        backoff_s=2,
+    )
+
+
+def _full_steps(change: ChangeSpec, tenant: TenantConfig) -> list[Step]:
+    kind = change.kind
+    if kind is ChangeKind.INSTALL:
+        if not change.domains:
+            raise StepBuildError("an install needs at least one domain")
+        steps = [
+            preflight_step(),
+            stage_step(tenant),
+            install_step(tenant, change.cloud),
+            import_step(),
+            connect_step(tenant),
+            gmsa_step(tenant, change.gmsa),
+            *(domain_step(tenant, d) for d in change.domains),
+        ]
+        if change.gmsa or change.permissions:
+            steps.append(permissions_step(change, tenant))
+        steps.append(restart_step(when_needed=True))
+        if change.writeback is not None:
+            steps.append(writeback_step(tenant, change.writeback))
+        steps.append(verify_step())
+        return steps
+    if kind is ChangeKind.DOMAIN_ADD:
+        if not change.domains:
+            raise StepBuildError("domain_add needs at least one domain")
+        return [
+            preflight_step(),
+            import_step(),
+            connect_step(tenant),
+            *(domain_step(tenant, d) for d in change.domains),
+            restart_step(when_needed=True),
+            verify_step(),
+        ]
+    if kind is ChangeKind.WRITEBACK:
+        if change.writeback is None:
+            raise StepBuildError("writeback needs on or off")
+        return [
+            preflight_step(),
+            import_step(),
+            connect_step(tenant),
+            writeback_step(tenant, change.writeback),
+            verify_step(),
+        ]
+    if kind is ChangeKind.PERMISSIONS:
+        return [preflight_step(), import_step(), permissions_step(change, tenant), verify_step()]
+    if kind is ChangeKind.RESTART:
+        return [preflight_step(), restart_step(when_needed=False), verify_step()]
+    raise StepBuildError(f"unknown change kind {kind}")
+
+
+def build_steps(
+    change: ChangeSpec,
+    host: HostConfig,
+    tenant: TenantConfig,
+    *,
+    from_step: str | None = None,
+    timeouts: dict[str, float] | None = None,
+) -> list[Step]:
+    """The steps of ``change`` on ``host``.
+
+    ``from_step`` (retry --from) keeps that step and the ones after it, plus ``preflight``
+    (always re-checked) and the session steps (``import``, ``connect``) the kept steps need,
+    since a new session has neither the module nor the sign-in. ``timeouts`` overrides
+    ``timeout_s`` by step id or id prefix before ':' (e.g. ``{"domain": 60}``).
+    """
+    if host.tenant != tenant.name:
+        raise StepBuildError(f"host {host.name} belongs to tenant '{host.tenant}'")
+    steps = _full_steps(change, tenant)
+    if from_step is not None:
+        ids = [s.id for s in steps]
+        if from_step not in ids:
+            raise StepBuildError(
+                f"there is no step '{from_step}' in this change; steps: {', '.join(ids)}"
+            )
+        start = ids.index(from_step)
+        kept = steps[start:]
+        need_connect = any(s.needs_connect for s in kept)
+        need_import = need_connect or any(s.needs_import for s in kept)
+        head = [
+            s
+            for s in steps[:start]
+            if s.id == "preflight"
+            or (s.id == "import" and need_import)
+            or (s.id == "connect" and need_connect)
+        ]
+        steps = head + kept
+    if timeouts:
+        steps = [
+            replace(s, timeout_s=timeouts.get(s.id, timeouts.get(s.id.split(":")[0], s.timeout_s)))
+            for s in steps
+        ]
+    return steps
+
+
+def registration_probe(steps: list[Step]) -> tuple[str, list[str]] | None:
+    """A read-only script answering, for each later step that needs the sign-in, whether its
+    check already passes: ``{step_id: bool}``. None when some such step has no check (then
+    ``connect`` must run). Lets a repeated run skip ``connect`` and never send its secret.
+    """
+    later = [s for s in steps if s.needs_connect]
+    if not later or any(s.check is None for s in later):
+        return None
+    parts = ["$probe = [ordered]@{}"]
+    for step in later:
+        assert step.check is not None
+        parts.append(render("$probe[<<key>>] = ((& {", key=step.id))
+        parts.append(step.check.strip())
+        parts.append("}) -eq $true)")
+    parts.append("$probe")
+    return "\n".join(parts), [s.id for s in later]

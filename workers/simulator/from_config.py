@@ -1,0 +1,85 @@
+"""A simulated world that matches the bot's configuration.
+
+For every inventory host marked ``simulated`` the simulator serves one Windows host; its tenant
+and forest accept exactly the credentials the bot's secrets provider resolves (so the demo and
+rehearsals exercise real sign-ins), and each host's ``sim:`` mapping sets its state (e.g.
+``tls12: false``, ``mfa_required: true``, ``installer_exit_codes: [1618, 0]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.domain.config import Config
+from workers.domain.secrets import SecretsProvider
+
+ENTRA_ROLES = {
+    "entra": ["Hybrid Identity Administrator"],
+    "global": ["Global Administrator"],
+}
+
+
+def _accounts(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, Any]]:
+    accounts: dict[str, dict[str, Any]] = {}
+    for tenant in config.tenants.values():
+        for name, roles in (
+            (tenant.entra_admin_secret, ENTRA_ROLES["entra"]),
+            (tenant.global_admin_secret, ENTRA_ROLES["global"]),
+        ):
+            if not name:
+                continue
+            cred = secrets.get(name)
+            entry = accounts.setdefault(cred.user.lower(), {"password": cred.password, "roles": []})
+            entry["roles"] = sorted(set(entry["roles"]) | set(roles))
+    return accounts
+
+
+def _domains(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, Any]]:
+    domains: dict[str, dict[str, Any]] = {}
+    for tenant in config.tenants.values():
+        admin_names = [d.admin_secret for d in tenant.domains.values()]
+        for extra in (tenant.enterprise_admin_secret, tenant.forest_admin_secret):
+            if extra:
+                admin_names.append(extra)
+        for fqdn in tenant.domains:
+            netbios = fqdn.split(".")[0].upper()
+            admins: dict[str, dict[str, Any]] = {}
+            for name in admin_names:
+                cred = secrets.get(name)
+                if cred.user.upper().startswith(netbios + "\\"):
+                    admins[cred.user] = {"password": cred.password}
+            domains[fqdn] = {
+                "netbios": netbios,
+                "admins": admins,
+                "dcs": [f"dc01.{fqdn}", f"dc02.{fqdn}"],
+                "kds_root_key": True,
+            }
+    return domains
+
+
+def simulated_world(
+    config: Config, secrets: SecretsProvider, *, startup_cost_s: float | None = None
+) -> dict[str, Any]:
+    """A scenario dict for ``SimCluster.from_scenario`` covering the simulated hosts."""
+    hosts = []
+    for host in config.hosts.values():
+        if not host.simulated:
+            continue
+        login = secrets.get(host.credential)
+        tenant = config.tenants[host.tenant]
+        first_domain = next(iter(tenant.domains), "contoso.com")
+        spec: dict[str, Any] = {
+            "name": host.name,
+            "accounts": [f"{login.user}:{login.password}"],
+            "login_user": login.user.lower(),
+            "domain": first_domain,
+            "installer_path": tenant.installer.path,
+        }
+        if startup_cost_s is not None:
+            spec["startup_cost_s"] = startup_cost_s
+        spec.update(host.sim)
+        hosts.append(spec)
+    return {
+        "tenant": {"accounts": _accounts(config, secrets), "domains": _domains(config, secrets)},
+        "hosts": hosts,
+    }

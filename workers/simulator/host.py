@@ -1,0 +1,539 @@
+"""The modelled Windows host, the shared Entra tenant / AD forest, and scenario loading.
+
+State is what the runbook reads and changes (services, files, registry, agent config); every
+change goes through a lock because one host runs several WinRM shells at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .contract import CmdletCall, Fault, FaultPlan, HostRecord, SimProcess
+
+INSTALLER_SHARE_PATH = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
+INSTALLER_CONTENT = (
+    b"MZ-simulated AADConnectProvisioningAgentSetup.exe 1.1.2334.0 (cloudsync-bot test double)"
+)
+INSTALLER_SHA256 = hashlib.sha256(INSTALLER_CONTENT).hexdigest().upper()
+MICROSOFT_SIGNER = (
+    "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
+)
+AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
+AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
+AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
+AGENT_SERVICE = "AADConnectProvisioningAgent"
+UPDATER_SERVICE = "AADConnectProvisioningAgentUpdater"
+AGENT_REG = (
+    "HKLM\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent"
+)
+DEFAULT_AGENT_VERSION = "1.1.2334.0"
+TLS_BASE = (
+    "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2"
+)
+DEFAULT_TENANT_ID = "8f6f1c1e-3b0a-4c57-9a51-2f1d5a7c0b11"
+
+
+def reg_key(path: str) -> str:
+    """Canonical registry key: HKLM\\... with any provider prefix removed."""
+    p = path.strip().replace("/", "\\")
+    low = p.lower()
+    for prefix in ("microsoft.powershell.core\\registry::", "registry::"):
+        if low.startswith(prefix):
+            p = p[len(prefix) :]
+            low = p.lower()
+    for long, short in (("hkey_local_machine", "HKLM"), ("hkey_current_user", "HKCU")):
+        if low.startswith(long):
+            p = short + p[len(long) :]
+    if len(p) > 4 and p[4] == ":" and p[:4].upper() in ("HKLM", "HKCU"):
+        p = p[:4] + p[5:]
+    return p.rstrip("\\")
+
+
+def is_registry_path(path: str) -> bool:
+    low = path.strip().lower()
+    return low.startswith(
+        ("hklm:", "hkcu:", "registry::", "hkey_", "microsoft.powershell.core\\registry")
+    )
+
+
+def file_key(path: str) -> str:
+    p = path.strip().replace("/", "\\")
+    if p.lower().startswith("filesystem::"):
+        p = p[12:]
+    while p.endswith("\\") and len(p) > 3:
+        p = p[:-1]
+    return p.lower()
+
+
+@dataclass
+class Service:
+    name: str
+    display_name: str
+    status: str = "Running"
+    start_type: str = "Automatic"
+    start_name: str = "LocalSystem"
+    path_name: str = ""
+
+
+@dataclass
+class FileEntry:
+    path: str
+    content: bytes = b""
+    version: str | None = None
+    signer: str | None = None
+    is_dir: bool = False
+
+
+@dataclass
+class Window:
+    """A host's agent-registration window (Connect ... Restart-Service) in the tenant."""
+
+    host: str
+    session: str
+    start: float
+    end: float | None = None
+
+
+class Tenant:
+    """The Entra tenant plus the AD forest, shared by every host of a World."""
+
+    def __init__(self, spec: dict[str, Any] | None = None) -> None:
+        spec = dict(spec or {})
+        self.lock = threading.RLock()
+        self.tenant_id: str = spec.get("tenant_id", DEFAULT_TENANT_ID)
+        self.accounts: dict[str, dict[str, Any]] = {
+            k.lower(): _account(v) for k, v in (spec.get("accounts") or default_accounts()).items()
+        }
+        self.domains: dict[str, dict[str, Any]] = {
+            k.lower(): _domain(k, v) for k, v in (spec.get("domains") or default_domains()).items()
+        }
+        self.forest_root: str = spec.get(
+            "forest_root", next(iter(self.domains), "contoso.com")
+        ).lower()
+        self.agents: list[dict[str, Any]] = []
+        self.writeback: bool = bool(spec.get("writeback", False))
+        self.windows: list[Window] = []
+        self.overlaps: list[dict[str, Any]] = []
+
+    # ---- Entra sign-in ---------------------------------------------------------------
+    def account(self, upn: str) -> dict[str, Any] | None:
+        return self.accounts.get(upn.lower())
+
+    # ---- AD ---------------------------------------------------------------------------
+    def find_domain_user(self, user: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(domain fqdn, sam, admin record) for 'NETBIOS\\user' or 'user@fqdn'."""
+        if "\\" in user:
+            nb, sam = user.split("\\", 1)
+            for fqdn, d in self.domains.items():
+                if d["netbios"].lower() == nb.lower() or fqdn == nb.lower():
+                    rec = _find_admin(d, sam)
+                    return (fqdn, sam, rec) if rec is not None else None
+            return None
+        if "@" in user:
+            sam, fqdn = user.split("@", 1)
+            dom = self.domains.get(fqdn.lower())
+            if dom is not None:
+                found = _find_admin(dom, sam)
+                return (fqdn.lower(), sam, found) if found is not None else None
+        return None
+
+    # ---- registration windows ------------------------------------------------------------
+    def open_window(self, host: str, session: str) -> Window:
+        with self.lock:
+            for w in self.windows:
+                if w.host == host and w.session == session and w.end is None:
+                    return w
+            w = Window(host, session, time.time())
+            self.windows.append(w)
+            return w
+
+    def close_windows(self, host: str, session: str | None = None) -> None:
+        with self.lock:
+            for w in self.windows:
+                if w.host == host and w.end is None and (session is None or w.session == session):
+                    w.end = time.time()
+
+    def earlier_overlapping(self, host: str, session: str) -> Window | None:
+        """Another host's window that started before ours and is still open at ours."""
+        with self.lock:
+            mine = next(
+                (
+                    w
+                    for w in self.windows
+                    if w.host == host and w.session == session and w.end is None
+                ),
+                None,
+            )
+            if mine is None:
+                return None
+            for w in self.windows:
+                if w.host == host:
+                    continue
+                if w.start <= mine.start and (w.end is None or w.end > mine.start):
+                    self.overlaps.append({"earlier": w.host, "later": host, "t": time.time()})
+                    return w
+            return None
+
+    def windows_overlapped(self) -> bool:
+        """True if any two hosts' registration windows ever overlapped."""
+        with self.lock:
+            ws = list(self.windows)
+        now = time.time()
+        for a, b in itertools.combinations(ws, 2):
+            if a.host == b.host:
+                continue
+            if a.start < (b.end or now) and b.start < (a.end or now):
+                return True
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "tenant_id": self.tenant_id,
+                "agents": list(self.agents),
+                "writeback": self.writeback,
+                "windows": [w.__dict__.copy() for w in self.windows],
+                "overlaps": list(self.overlaps),
+                "domains": {k: {"gmsas": sorted(v["gmsas"])} for k, v in self.domains.items()},
+            }
+
+
+def _find_admin(domain: dict[str, Any], sam: str) -> dict[str, Any] | None:
+    for key, rec in domain["admins"].items():
+        k_sam = key.split("\\")[-1].split("@")[0]
+        if k_sam.lower() == sam.lower():
+            return rec
+    return None
+
+
+def _account(v: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "password": v.get("password", ""),
+        "roles": list(v.get("roles", [])),
+        "mfa_required": bool(v.get("mfa_required", False)),
+    }
+
+
+def _domain(fqdn: str, v: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fqdn": fqdn.lower(),
+        "netbios": v.get("netbios", fqdn.split(".")[0].upper()),
+        "admins": {
+            k: {"password": a.get("password", ""), "expired": bool(a.get("expired", False))}
+            for k, a in (v.get("admins") or {}).items()
+        },
+        "dcs": [d.lower() for d in v.get("dcs", [f"dc01.{fqdn.lower()}", f"dc02.{fqdn.lower()}"])],
+        "unreachable_dcs": [d.lower() for d in v.get("unreachable_dcs", [])],
+        "kds_root_key": bool(v.get("kds_root_key", True)),
+        "gmsas": set(v.get("gmsas", [])),
+    }
+
+
+def default_accounts() -> dict[str, dict[str, Any]]:
+    return {
+        "hybrid-admin@contoso.onmicrosoft.com": {
+            "password": "Hybrid-Pass-1!",
+            "roles": ["Hybrid Identity Administrator"],
+        },
+        "global-admin@contoso.onmicrosoft.com": {
+            "password": "Global-Pass-1!",
+            "roles": ["Global Administrator"],
+        },
+        "mfa-admin@contoso.onmicrosoft.com": {
+            "password": "Mfa-Pass-1!",
+            "roles": ["Hybrid Identity Administrator"],
+            "mfa_required": True,
+        },
+        "reader@contoso.onmicrosoft.com": {
+            "password": "Reader-Pass-1!",
+            "roles": ["Global Reader"],
+        },
+    }
+
+
+def default_domains() -> dict[str, dict[str, Any]]:
+    return {
+        "contoso.com": {
+            "netbios": "CONTOSO",
+            "admins": {"CONTOSO\\Administrator": {"password": "Domain-Pass-1!"}},
+            "dcs": ["dc01.contoso.com", "dc02.contoso.com"],
+            "kds_root_key": True,
+        },
+        "fabrikam.com": {
+            "netbios": "FABRIKAM",
+            "admins": {"FABRIKAM\\Administrator": {"password": "Fabrikam-Pass-1!"}},
+            "dcs": ["dc01.fabrikam.com"],
+            "kds_root_key": True,
+        },
+    }
+
+
+class SimHost:
+    """One modelled Windows Server."""
+
+    def __init__(self, name: str, tenant: Tenant, spec: dict[str, Any] | None = None) -> None:
+        spec = dict(spec or {})
+        self.name = name
+        self.tenant = tenant
+        self.record = HostRecord()
+        self.faults = FaultPlan(
+            [Fault.from_dict(f) if isinstance(f, dict) else f for f in spec.get("faults", [])]
+        )
+        self.lock = threading.RLock()
+        self.startup_cost_s = float(spec.get("startup_cost_s", 0.2))
+        self.install_s = float(spec.get("install_s", 1.0))
+        self.installer_exit_codes: list[int] = list(spec.get("installer_exit_codes", [0]))
+        self.os_caption: str = spec.get("os_caption", "Microsoft Windows Server 2022 Datacenter")
+        self.os_version: str = spec.get("os_version", "10.0.20348")
+        self.server_core: bool = bool(spec.get("server_core", False))
+        self.memory_kb: int = int(spec.get("memory_kb", 8 * 1024 * 1024))
+        self.free_disk_bytes: int = int(spec.get("free_disk_bytes", 60 * 1024**3))
+        self.execution_policy: str = spec.get("execution_policy", "RemoteSigned")
+        self.domain: str = spec.get("domain", "contoso.com")
+        self.login_user: str = spec.get("login_user", "contoso\\svc-cloudsync")
+        self.outbound_443 = bool(spec.get("outbound_443", True))
+        self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
+        self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
+        self.installer_running = False
+        self.processes: dict[int, dict[str, Any]] = {}
+        self._pids = itertools.count(4100, 4)
+        self._live: list[SimProcess] = []
+        self.services: dict[str, Service] = {}
+        self.files: dict[str, FileEntry] = {}
+        self.registry: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.agent_domains: list[str] = []
+        self.agent_registered = False
+        self._seed(spec)
+
+    # ---- initial state -----------------------------------------------------------------
+    def _seed(self, spec: dict[str, Any]) -> None:
+        self.services["winrm"] = Service(
+            "WinRM",
+            "Windows Remote Management (WS-Management)",
+            "Running",
+            "Automatic",
+            "NT AUTHORITY\\NetworkService",
+            "C:\\Windows\\System32\\svchost.exe -k NetworkService -p",
+        )
+        self.services["vaultsvc"] = Service(
+            "VaultSvc",
+            "Credential Manager",
+            spec.get("vaultsvc_status", "Running"),
+            spec.get("vaultsvc_start", "Manual"),
+            "LocalSystem",
+            "C:\\Windows\\system32\\lsass.exe",
+        )
+        for d in (
+            "C:\\",
+            "C:\\Windows",
+            "C:\\Windows\\TEMP",
+            "C:\\Program Files",
+            "C:\\ProgramData",
+            "\\\\fs01\\install",
+        ):
+            self.files[file_key(d)] = FileEntry(d, is_dir=True)
+        share = spec.get("installer_path", INSTALLER_SHARE_PATH)
+        if spec.get("installer_available", True):
+            self.files[file_key(share)] = FileEntry(
+                share,
+                spec.get("installer_content", INSTALLER_CONTENT).encode()
+                if isinstance(spec.get("installer_content"), str)
+                else INSTALLER_CONTENT,
+                version=self.agent_version,
+                signer=spec.get("installer_signer", MICROSOFT_SIGNER),
+            )
+        self.set_reg(
+            "HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full",
+            {"Release": int(spec.get("dotnet_release", 533320)), "Version": "4.8.09032"},
+        )
+        self.set_reg(
+            "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion",
+            {
+                "ProductName": self.os_caption.replace("Microsoft ", ""),
+                "CurrentBuild": self.os_version.split(".")[-1],
+                "InstallationType": "Server Core" if self.server_core else "Server",
+                "EditionID": "ServerDatacenter",
+            },
+        )
+        if spec.get("tls12", True):
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 1, "DisabledByDefault": 0})
+            self.set_reg(
+                "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+                {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1},
+            )
+        else:
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 0, "DisabledByDefault": 1})
+            self.set_reg("HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319", {})
+        pre = spec.get("agent_installed")
+        if pre:
+            pre = pre if isinstance(pre, dict) else {}
+            self.agent_version = pre.get("agent_version", self.agent_version)
+            self.apply_install()
+            self.agent_domains = list(pre.get("domains", []))
+            gmsa = pre.get("gmsa")
+            if gmsa:
+                self.services[AGENT_SERVICE.lower()].start_name = gmsa
+                self.agent_registered = True
+                self.reg_values(AGENT_REG)["TenantID"] = self.tenant.tenant_id
+
+    # ---- API promised to the WS-Man server ---------------------------------------------
+    def start_process(self, command: str, arguments: list[str]) -> SimProcess:
+        from .pwsh.process import start_process
+
+        proc = start_process(self, command, arguments)
+        with self.lock:
+            self._live = [p for p in self._live if not getattr(p, "finished", False)]
+            self._live.append(proc)
+        return proc
+
+    def kill_all_processes(self) -> None:
+        with self.lock:
+            live = list(self._live)
+            self._live.clear()
+        for p in live:
+            p.terminate()
+
+    # ---- record helpers -----------------------------------------------------------------
+    def log_script_block(self, text: str) -> None:
+        with self.record.lock:
+            self.record.script_blocks.append(text)
+
+    def log_command_line(self, text: str) -> None:
+        with self.record.lock:
+            self.record.command_lines.append(text)
+
+    def add_cmdlet_call(self, call: CmdletCall) -> None:
+        with self.record.lock:
+            self.record.cmdlets.append(call)
+
+    def next_pid(self) -> int:
+        with self.lock:
+            return next(self._pids)
+
+    # ---- files and registry ---------------------------------------------------------------
+    def set_reg(self, key: str, values: dict[str, Any]) -> None:
+        with self.lock:
+            k = reg_key(key)
+            self.registry[k.lower()] = (k, dict(values))
+            parts = k.split("\\")
+            for i in range(1, len(parts)):
+                parent = "\\".join(parts[:i])
+                self.registry.setdefault(parent.lower(), (parent, {}))
+
+    def reg_values(self, key: str) -> dict[str, Any]:
+        with self.lock:
+            k = reg_key(key)
+            if k.lower() not in self.registry:
+                self.set_reg(k, {})
+            return self.registry[k.lower()][1]
+
+    def get_reg(self, key: str) -> dict[str, Any] | None:
+        with self.lock:
+            got = self.registry.get(reg_key(key).lower())
+            return dict(got[1]) if got else None
+
+    def file(self, path: str) -> FileEntry | None:
+        with self.lock:
+            return self.files.get(file_key(path))
+
+    def file_exists(self, path: str) -> bool:
+        return self.file(path) is not None
+
+    def put_file(self, entry: FileEntry) -> None:
+        with self.lock:
+            self.files[file_key(entry.path)] = entry
+
+    def remove_file(self, path: str) -> bool:
+        with self.lock:
+            key = file_key(path)
+            found = self.files.pop(key, None) is not None
+            for k in [k for k in self.files if k.startswith(key + "\\")]:
+                del self.files[k]
+            return found
+
+    # ---- agent lifecycle --------------------------------------------------------------------
+    def apply_install(self) -> None:
+        """What a successful installer run leaves behind."""
+        with self.lock:
+            self.files[file_key(AGENT_DIR)] = FileEntry(AGENT_DIR, is_dir=True)
+            self.files[file_key(AGENT_DLL)] = FileEntry(
+                AGENT_DLL, b"dll", version=self.agent_version, signer=MICROSOFT_SIGNER
+            )
+            self.files[file_key(AGENT_EXE)] = FileEntry(
+                AGENT_EXE, b"exe", version=self.agent_version, signer=MICROSOFT_SIGNER
+            )
+            svc = self.services.get(AGENT_SERVICE.lower())
+            self.services[AGENT_SERVICE.lower()] = Service(
+                AGENT_SERVICE,
+                "Microsoft Azure AD Connect Provisioning Agent",
+                "Running",
+                "Automatic",
+                svc.start_name if svc else "LocalSystem",
+                f'"{AGENT_EXE}"',
+            )
+            self.services[UPDATER_SERVICE.lower()] = Service(
+                UPDATER_SERVICE,
+                "Microsoft Azure AD Connect Agent Updater",
+                "Running",
+                "Automatic",
+                "LocalSystem",
+                f'"{AGENT_DIR}\\AADConnectAgentUpdater.exe"',
+            )
+            values = self.reg_values(AGENT_REG)
+            values["InstallDir"] = AGENT_DIR + "\\"
+            values["Version"] = self.agent_version
+
+    def installed(self) -> bool:
+        return self.file_exists(AGENT_DLL)
+
+    def service(self, name: str) -> Service | None:
+        with self.lock:
+            return self.services.get(name.lower())
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "name": self.name,
+                "installed": self.installed(),
+                "agent_domains": list(self.agent_domains),
+                "agent_registered": self.agent_registered,
+                "services": {k: v.__dict__.copy() for k, v in self.services.items()},
+                "record": self.record.to_dict(),
+            }
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    hosts: dict[str, SimHost] = field(default_factory=dict)
+
+
+HOST_KEYS_FOR_SERVER = ("listen", "https", "allow_basic", "accounts", "operation_quota")
+
+
+def build_world(scenario: dict[str, Any]) -> World:
+    """A tenant plus hosts from a scenario dict (unknown host keys belong to the server)."""
+    tenant = Tenant(scenario.get("tenant"))
+    world = World(tenant=tenant)
+    for h in scenario.get("hosts") or [{"name": "SIM01"}]:
+        spec = {k: v for k, v in h.items() if k not in HOST_KEYS_FOR_SERVER}
+        for upn in spec.get("mfa_for", []) or []:
+            acct = tenant.account(upn)
+            if acct is not None:
+                acct["mfa_required"] = True
+        host = SimHost(spec.get("name", "SIM01"), tenant, spec)
+        world.hosts[host.name] = host
+    return world
+
+
+def default_world(name: str = "SIM01", **state: Any) -> World:
+    """One host with the defaults, host keys overridable (e.g. startup_cost_s=0)."""
+    tenant_spec = state.pop("tenant", None)
+    return build_world({"tenant": tenant_spec, "hosts": [{"name": name, **state}]})

@@ -1,0 +1,401 @@
+"""Output, credentials, sleeping, dates, and other runspace-level cmdlets."""
+
+from __future__ import annotations
+
+import datetime
+import random
+from typing import Any
+
+from ..commands import REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
+from ..format import format_objects
+from ..members import format_date
+from ..values import (
+    CIDict,
+    ErrorRecord,
+    PSCredential,
+    PSDate,
+    PSObject,
+    ScriptBlockValue,
+    SecureString,
+    as_list,
+    to_number,
+    to_str,
+)
+
+
+def _inputs(ctx: Ctx, name: str) -> list[Any]:
+    if ctx.has(name):
+        return as_list(ctx.get(name))
+    return list(ctx.input or [])
+
+
+@cmdlet(
+    "Write-Output",
+    [Param("InputObject", position=0, remaining=True), Param("NoEnumerate", switch=True)],
+    pipeline=True,
+)
+def write_output(ctx: Ctx) -> list[Any]:
+    if ctx.has("InputObject"):
+        v = ctx.get("InputObject")
+        return [v] if ctx.switch("NoEnumerate") else as_list(v)
+    return list(ctx.input or [])
+
+
+@cmdlet(
+    "Write-Host",
+    [
+        Param("Object", position=0, remaining=True),
+        Param("NoNewline", switch=True),
+        Param("Separator"),
+        Param("ForegroundColor"),
+        Param("BackgroundColor"),
+    ],
+    pipeline=True,
+)
+def write_host(ctx: Ctx) -> list[Any]:
+    sep = to_str(ctx.get("Separator", " "))
+    objs = _inputs(ctx, "Object")
+    text = sep.join(to_str(o) for o in objs)
+    ctx.session.write_stdout(text + ("" if ctx.switch("NoNewline") else "\r\n"))
+    return []
+
+
+@cmdlet(
+    "Write-Error",
+    [
+        Param("Message", position=0),
+        Param("Category"),
+        Param("ErrorId"),
+        Param("TargetObject"),
+        Param("Exception"),
+        Param("ErrorRecord"),
+    ],
+)
+def write_error(ctx: Ctx) -> list[Any]:
+    msg = to_str(ctx.get("Message") or ctx.get("Exception") or ctx.get("ErrorRecord"))
+    fqid = to_str(ctx.get("ErrorId") or "Microsoft.PowerShell.Commands.WriteErrorException")
+    record = ErrorRecord(
+        msg,
+        fqid,
+        to_str(ctx.get("Category") or "NotSpecified"),
+        "Microsoft.PowerShell.Commands.WriteErrorException",
+        target=ctx.get("TargetObject"),
+        command="Write-Error",
+    )
+    raise NonTerminating(record)
+
+
+@cmdlet("Write-Warning", [Param("Message", position=0)], pipeline=True)
+def write_warning(ctx: Ctx) -> list[Any]:
+    for m in _inputs(ctx, "Message"):
+        if to_str(ctx.get("WarningAction", "")).lower() not in ("silentlycontinue", "ignore"):
+            ctx.session.io.write_stderr_record("warning", to_str(m) + "\r\n")
+    return []
+
+
+for _quiet in ("Write-Verbose", "Write-Debug", "Write-Information"):
+    cmdlet(_quiet, [Param("Message", position=0), Param("Tags")])(lambda ctx: [])
+cmdlet(
+    "Write-Progress",
+    [
+        Param("Activity", position=0),
+        Param("Status", position=1),
+        Param("PercentComplete"),
+        Param("Id"),
+        Param("Completed", switch=True),
+        Param("CurrentOperation"),
+    ],
+)(lambda ctx: [])
+
+
+@cmdlet("Out-Null", [Param("InputObject")], pipeline=True)
+def out_null(ctx: Ctx) -> list[Any]:
+    return []
+
+
+@cmdlet(
+    "Out-String",
+    [Param("InputObject"), Param("Width"), Param("Stream", switch=True)],
+    pipeline=True,
+)
+def out_string(ctx: Ctx) -> list[Any]:
+    text = format_objects(_inputs(ctx, "InputObject"))
+    if ctx.switch("Stream"):
+        return text.split("\r\n")[:-1]
+    return [text]
+
+
+@cmdlet("Out-Host", [Param("InputObject")], pipeline=True)
+def out_host(ctx: Ctx) -> list[Any]:
+    ctx.session.write_stdout(format_objects(_inputs(ctx, "InputObject")))
+    return []
+
+
+@cmdlet("Start-Sleep", [Param("Seconds", position=0), Param("Milliseconds")])
+def start_sleep(ctx: Ctx) -> list[Any]:
+    seconds = (
+        float(to_number(ctx.get("Seconds", 0)))
+        + float(to_number(ctx.get("Milliseconds", 0))) / 1000
+    )
+    ctx.sleep(seconds)
+    return []
+
+
+@cmdlet("Get-Date", [Param("Date", position=0), Param("Format"), Param("UFormat")])
+def get_date(ctx: Ctx) -> list[Any]:
+    now = datetime.datetime.now()
+    if ctx.has("Format"):
+        return [format_date(now, to_str(ctx.get("Format")))]
+    return [PSDate(now)]
+
+
+@cmdlet(
+    "Get-Random",
+    [Param("Maximum", position=0), Param("Minimum"), Param("InputObject"), Param("Count")],
+)
+def get_random(ctx: Ctx) -> list[Any]:
+    if ctx.has("InputObject"):
+        return [random.choice(as_list(ctx.get("InputObject")))]
+    lo = int(to_number(ctx.get("Minimum", 0)))
+    hi = int(to_number(ctx.get("Maximum", 2**31 - 1)))
+    return [random.randrange(lo, hi)]
+
+
+@cmdlet(
+    "ConvertTo-SecureString",
+    [
+        Param("String", position=0),
+        Param("AsPlainText", switch=True),
+        Param("Force", switch=True),
+        Param("Key"),
+        Param("SecureKey"),
+    ],
+    pipeline=True,
+)
+def convertto_securestring(ctx: Ctx) -> list[Any]:
+    values = _inputs(ctx, "String")
+    if not ctx.switch("AsPlainText"):
+        raise ctx.error(
+            "Input string was not in a correct format.",
+            "ImportSecureString_InvalidArgument,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand",
+            "InvalidArgument",
+            "System.FormatException",
+        )
+    if not ctx.switch("Force"):
+        raise ctx.error(
+            "The system cannot protect plain text input. To suppress this warning and convert the "
+            "plain text to a SecureString, reissue the command specifying the Force parameter. For "
+            "more information, type: get-help ConvertTo-SecureString.",
+            "ImportSecureString_ForceRequired,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand",
+            "InvalidArgument",
+            "System.ArgumentException",
+        )
+    if not values or values[0] is None:
+        raise ctx.error(
+            "Cannot bind argument to parameter 'String' because it is null.",
+            "ParameterArgumentValidationErrorNullNotAllowed,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand",
+            "InvalidData",
+            "System.Management.Automation.ParameterBindingValidationException",
+        )
+    return [SecureString(to_str(v)) for v in values]
+
+
+@cmdlet(
+    "Get-Credential",
+    [Param("Credential", position=0), Param("UserName"), Param("Message"), Param("Title")],
+)
+def get_credential(ctx: Ctx) -> list[Any]:
+    if isinstance(ctx.get("Credential"), PSCredential):
+        return [ctx.get("Credential")]
+    if not ctx.session.interactive:
+        raise ctx.error(
+            "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
+            "System.InvalidOperationException,Microsoft.PowerShell.Commands.GetCredentialCommand",
+            "InvalidOperation",
+            "System.InvalidOperationException",
+        )
+    raise ctx.error(
+        "Cannot prompt because the host is not interactive: no console is attached to this "
+        "remote session. Read and Prompt functionality is not available.",
+        "System.Management.Automation.Host.HostException,Microsoft.PowerShell.Commands.GetCredentialCommand",
+        "ResourceUnavailable",
+        "System.Management.Automation.Host.HostException",
+    )
+
+
+CRED_TYPES = (
+    "system.management.automation.pscredential",
+    "management.automation.pscredential",
+    "pscredential",
+)
+
+
+@cmdlet(
+    "New-Object",
+    [
+        Param("TypeName", position=0),
+        Param("ArgumentList", position=1, aliases=("Args",)),
+        Param("Property"),
+    ],
+)
+def new_object(ctx: Ctx) -> list[Any]:
+    tn = to_str(ctx.get("TypeName")).strip()
+    low = tn.lower()
+    args = as_list(ctx.get("ArgumentList"))
+    if low in CRED_TYPES:
+        if len(args) != 2 or not isinstance(args[1], SecureString):
+            raise ctx.error(
+                f'Cannot find an overload for "PSCredential" and the argument count: "{len(args)}".',  # noqa: E501
+                "ConstructorInvokedThrowException,Microsoft.PowerShell.Commands.NewObjectCommand",
+                "InvalidOperation",
+                "System.Management.Automation.MethodException",
+            )
+        return [PSCredential(to_str(args[0]), args[1])]
+    if low in (
+        "psobject",
+        "pscustomobject",
+        "system.management.automation.psobject",
+        "object",
+        "system.object",
+    ):
+        prop = ctx.get("Property")
+        return [PSObject(prop.copy() if isinstance(prop, CIDict) else None)]
+    if low in ("system.collections.hashtable", "hashtable"):
+        return [CIDict()]
+    if low in (
+        "system.collections.arraylist",
+        "collections.arraylist",
+        "system.collections.generic.list[string]",
+        "system.collections.generic.list[object]",
+    ):
+        return [[]]
+    if low in ("system.text.stringbuilder", "text.stringbuilder"):
+        return [""]
+    raise ctx.error(
+        f"Cannot find type [{tn}]: verify that the assembly containing this type is loaded.",
+        "TypeNotFound,Microsoft.PowerShell.Commands.NewObjectCommand",
+        "InvalidType",
+        "System.Management.Automation.PSArgumentException",
+    )
+
+
+@cmdlet("Invoke-Expression", [Param("Command", position=0)], pipeline=True)
+def invoke_expression(ctx: Ctx) -> list[Any]:
+    out: list[Any] = []
+    for text in _inputs(ctx, "Command"):
+        block = ctx.session.compile_block(to_str(text))
+        out.extend(ctx.session.invoke_block(block, new_scope=False))
+    return out
+
+
+@cmdlet("Get-Command", [Param("Name", position=0), Param("Module"), Param("CommandType")])
+def get_command(ctx: Ctx) -> list[Any]:
+    from ..commands import ALIASES
+
+    out: list[Any] = []
+    for name in as_list(ctx.get("Name")):
+        n = to_str(name)
+        spec = REGISTRY.get(ALIASES.get(n.lower(), n).lower())
+        if spec is not None and (spec.module is None or spec.module in ctx.session.modules):
+            out.append(
+                PSObject(
+                    {
+                        "Name": spec.name,
+                        "CommandType": "Cmdlet",
+                        "Source": spec.module or "Microsoft.PowerShell.Core",
+                    }
+                )
+            )
+        elif n.lower() in ctx.session.functions:
+            out.append(PSObject({"Name": n, "CommandType": "Function", "Source": ""}))
+        else:
+            rec = not_recognized(n).record
+            raise ctx.non_terminating(
+                rec.message,
+                "CommandNotFoundException,Microsoft.PowerShell.Commands.GetCommandCommand",
+                "ObjectNotFound",
+                rec.exception_type,
+                n,
+            )
+    return out
+
+
+@cmdlet(
+    "Join-Path",
+    [
+        Param("Path", position=0),
+        Param("ChildPath", position=1),
+        Param("AdditionalChildPath", position=2, remaining=True),
+    ],
+)
+def join_path(ctx: Ctx) -> list[Any]:
+    parts = [to_str(ctx.get("Path")), to_str(ctx.get("ChildPath"))] + [
+        to_str(x) for x in as_list(ctx.get("AdditionalChildPath"))
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.rstrip("\\") + "\\" + p.lstrip("\\")
+    return [out]
+
+
+@cmdlet(
+    "Split-Path",
+    [Param("Path", position=0), Param("Leaf", switch=True), Param("Parent", switch=True)],
+)
+def split_path(ctx: Ctx) -> list[Any]:
+    p = to_str(ctx.get("Path")).rstrip("\\")
+    if ctx.switch("Leaf"):
+        return [p.rsplit("\\", 1)[-1]]
+    return [p.rsplit("\\", 1)[0] if "\\" in p else ""]
+
+
+@cmdlet("Get-ExecutionPolicy", [Param("Scope"), Param("List", switch=True)])
+def get_execution_policy(ctx: Ctx) -> list[Any]:
+    return [ctx.host.execution_policy]
+
+
+@cmdlet(
+    "Set-ExecutionPolicy",
+    [Param("ExecutionPolicy", position=0), Param("Scope"), Param("Force", switch=True)],
+)
+def set_execution_policy(ctx: Ctx) -> list[Any]:
+    scope = to_str(ctx.get("Scope", "LocalMachine")).lower()
+    if scope in ("localmachine", ""):
+        ctx.host.execution_policy = to_str(ctx.get("ExecutionPolicy"))
+    return []
+
+
+def _invoke_each(ctx: Ctx, block: Any, items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        out.extend(
+            ctx.session.invoke_block(block, dollar_under=item, set_under=True, new_scope=False)
+        )
+    return out
+
+
+@cmdlet(
+    "Invoke-Command",
+    [
+        Param("ScriptBlock", position=0),
+        Param("ArgumentList"),
+        Param("ComputerName"),
+        Param("Credential"),
+        Param("Session"),
+    ],
+)
+def invoke_command(ctx: Ctx) -> list[Any]:
+    if ctx.has("ComputerName") or ctx.has("Session"):
+        raise ctx.error(
+            "Connecting to remote server failed: a second hop from this simulated host is not "
+            "modelled.",
+            "PSSessionOpenFailed",
+            "OpenError",
+            "System.Management.Automation.Remoting.PSRemotingTransportException",
+        )
+    block = ctx.get("ScriptBlock")
+    if not isinstance(block, ScriptBlockValue):
+        raise ctx.error(
+            "Cannot bind parameter 'ScriptBlock'.", "CannotConvertArgument", "InvalidArgument"
+        )
+    return ctx.session.invoke_block(block, args=as_list(ctx.get("ArgumentList")))

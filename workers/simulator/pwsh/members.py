@@ -1,0 +1,526 @@
+"""Member access, method calls, static members and casts on PowerShell values."""
+
+from __future__ import annotations
+
+import datetime
+import ntpath
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .values import (
+    CIDict,
+    ErrorRecord,
+    PSCredential,
+    PSDate,
+    PSObject,
+    ScriptBlockValue,
+    SecureString,
+    SwitchValue,
+    Version,
+    as_list,
+    ps_error,
+    to_bool,
+    to_number,
+    to_str,
+)
+
+if TYPE_CHECKING:
+    from .evaluator import Session
+
+
+class LiveObject:
+    """A host object whose properties are read when accessed (services, processes, files)."""
+
+    type_name = "System.Object"
+
+    def ps_props(self) -> CIDict:
+        return CIDict()
+
+    def ps_method(self, name: str, args: list[Any]) -> Any:
+        raise AttributeError(name)
+
+    def __str__(self) -> str:
+        return self.type_name
+
+
+def _error_props(rec: ErrorRecord) -> CIDict:
+    exc = PSObject(
+        {"Message": rec.message, "GetType": rec.exception_type},
+        type_name=rec.exception_type,
+    )
+    cat = PSObject(
+        {
+            "Category": rec.category,
+            "Reason": rec.exception_type.rsplit(".", 1)[-1],
+            "Activity": rec.command or "",
+            "TargetName": to_str(rec.target),
+        },
+        type_name="System.Management.Automation.ErrorCategoryInfo",
+    )
+    return CIDict(
+        {
+            "Exception": exc,
+            "FullyQualifiedErrorId": rec.fqid,
+            "CategoryInfo": cat,
+            "TargetObject": rec.target,
+            "InvocationInfo": PSObject({"MyCommand": rec.command, "PositionMessage": rec.position}),
+            "ErrorDetails": None,
+            "ScriptStackTrace": "",
+        }
+    )
+
+
+def props_of(obj: Any) -> CIDict | None:
+    """The property bag of ``obj``, or None for scalars."""
+    if isinstance(obj, PSObject):
+        return obj.props
+    if isinstance(obj, CIDict):
+        return obj
+    if isinstance(obj, LiveObject):
+        return obj.ps_props()
+    if isinstance(obj, ErrorRecord):
+        return _error_props(obj)
+    if isinstance(obj, PSCredential):
+        return CIDict({"UserName": obj.user, "Password": obj.password})
+    if isinstance(obj, Version):
+        names = ("Major", "Minor", "Build", "Revision")
+        return CIDict(
+            {n: (obj.parts[i] if i < len(obj.parts) else -1) for i, n in enumerate(names)}
+        )
+    if isinstance(obj, PSDate):
+        d = obj.dt
+        return CIDict(
+            {
+                "Year": d.year,
+                "Month": d.month,
+                "Day": d.day,
+                "Hour": d.hour,
+                "Minute": d.minute,
+                "Second": d.second,
+                "Ticks": int(d.timestamp() * 1e7),
+            }
+        )
+    return None
+
+
+def get_member(obj: Any, name: str) -> Any:
+    """``obj.name``: properties, .Count/.Length, and member enumeration over arrays."""
+    low = name.lower()
+    if isinstance(obj, CIDict):
+        if name in obj:
+            return obj[name]
+        if low in ("count", "length"):
+            return len(obj)
+        if low == "keys":
+            return list(obj.keys())
+        if low == "values":
+            return list(obj.values())
+        return None
+    if isinstance(obj, list):
+        if low in ("count", "length", "longlength"):
+            return len(obj)
+        out = [get_member(x, name) for x in obj]
+        flat: list[Any] = []
+        for v in out:
+            if isinstance(v, list):
+                flat.extend(v)
+            elif v is not None:
+                flat.append(v)
+        return flat if len(flat) != 1 else flat[0]
+    if isinstance(obj, str):
+        if low == "length":
+            return len(obj)
+        if low == "count":
+            return 1
+        return None
+    if obj is None:
+        return 0 if low == "count" else None
+    bag = props_of(obj)
+    if bag is not None and name in bag:
+        return bag[name]
+    if isinstance(obj, SwitchValue) and low == "ispresent":
+        return obj.on
+    if low == "count":
+        return 1
+    return None
+
+
+def set_member(obj: Any, name: str, value: Any) -> None:
+    if isinstance(obj, CIDict):
+        obj[name] = value
+        return
+    if isinstance(obj, PSObject):
+        if name not in obj.props:
+            raise ps_error(
+                f"The property '{name}' cannot be found on this object. Verify that the "
+                "property exists and can be set.",
+                "PropertyNotFound",
+                "InvalidOperation",
+            )
+        obj.props[name] = value
+        return
+    raise ps_error(
+        f"The property '{name}' cannot be found on this object. Verify that the property "
+        "exists and can be set.",
+        "PropertyNotFound",
+        "InvalidOperation",
+    )
+
+
+def _method_missing(obj: Any, name: str) -> Exception:
+    tn = type_name(obj)
+    return ps_error(
+        f"Method invocation failed because [{tn}] does not contain a method named '{name}'.",
+        "MethodNotFound",
+        "InvalidOperation",
+    )
+
+
+def type_name(obj: Any) -> str:
+    if isinstance(obj, str):
+        return "System.String"
+    if isinstance(obj, bool):
+        return "System.Boolean"
+    if isinstance(obj, int):
+        return "System.Int32"
+    if isinstance(obj, float):
+        return "System.Double"
+    if isinstance(obj, list):
+        return "System.Object[]"
+    if isinstance(obj, CIDict):
+        return "System.Collections.Hashtable"
+    if isinstance(obj, PSObject):
+        return obj.type_name
+    if isinstance(obj, LiveObject):
+        return obj.type_name
+    return {
+        SecureString: "System.Security.SecureString",
+        PSCredential: "System.Management.Automation.PSCredential",
+        Version: "System.Version",
+        ErrorRecord: "System.Management.Automation.ErrorRecord",
+        ScriptBlockValue: "System.Management.Automation.ScriptBlock",
+    }.get(type(obj), "System.Object")
+
+
+def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
+    """``obj.name(args)`` for the handful of methods scripts use."""
+    low = name.lower()
+    if low == "tostring":
+        if isinstance(obj, PSDate) and args:
+            return format_date(obj.dt, to_str(args[0]))
+        return to_str(obj)
+    if low == "gettype":
+        return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
+    if low == "equals" and args:
+        from .operators import ps_equal
+
+        return ps_equal(obj, args[0])
+    if isinstance(obj, str):
+        return _string_method(obj, low, args, name)
+    if isinstance(obj, CIDict):
+        if low in ("containskey", "contains"):
+            return args[0] in obj
+        if low == "add":
+            if args[0] in obj:
+                raise ps_error(
+                    f"Item has already been added. Key in dictionary: '{to_str(args[0])}'  Key "
+                    f"being added: '{to_str(args[0])}'",
+                    "ArgumentException",
+                    "NotSpecified",
+                    "System.ArgumentException",
+                )
+            obj[args[0]] = args[1]
+            return None
+        if low == "remove":
+            if args[0] in obj:
+                del obj[args[0]]
+            return None
+        if low == "clone":
+            return obj.copy()
+    if isinstance(obj, list):
+        if low == "contains":
+            from .operators import ps_equal
+
+            return any(ps_equal(x, args[0]) for x in obj)
+        if low == "indexof":
+            from .operators import ps_equal
+
+            return next((i for i, x in enumerate(obj) if ps_equal(x, args[0])), -1)
+    if isinstance(obj, PSCredential) and low == "getnetworkcredential":
+        user = obj.user
+        domain = ""
+        if "\\" in user:
+            domain, user = user.split("\\", 1)
+        return PSObject(
+            {"UserName": user, "Domain": domain, "Password": obj.password.reveal()},
+            type_name="System.Net.NetworkCredential",
+        )
+    if isinstance(obj, ScriptBlockValue) and low == "invoke":
+        return session.invoke_block(obj, args=args)
+    if isinstance(obj, ErrorRecord) and low == "tostring":
+        return obj.message
+    if isinstance(obj, LiveObject):
+        try:
+            return obj.ps_method(low, args)
+        except AttributeError:
+            raise _method_missing(obj, name) from None
+    bag = props_of(obj)
+    if bag is not None and name in bag and isinstance(bag[name], ScriptBlockValue):
+        return session.invoke_block(bag[name], args=args)
+    raise _method_missing(obj, name)
+
+
+def _string_method(s: str, low: str, args: list[Any], name: str) -> Any:
+    a = [to_str(x) for x in args]
+    if low == "contains":
+        return a[0] in s
+    if low == "startswith":
+        return s.lower().startswith(a[0].lower()) if len(args) > 1 else s.startswith(a[0])
+    if low == "endswith":
+        return s.lower().endswith(a[0].lower()) if len(args) > 1 else s.endswith(a[0])
+    if low == "tolower" or low == "tolowerinvariant":
+        return s.lower()
+    if low == "toupper" or low == "toupperinvariant":
+        return s.upper()
+    if low == "trim":
+        return s.strip(a[0]) if a else s.strip()
+    if low == "trimstart":
+        return s.lstrip(a[0]) if a else s.lstrip()
+    if low == "trimend":
+        return s.rstrip(a[0]) if a else s.rstrip()
+    if low == "split":
+        seps = "".join(a) if a else " "
+        out = [s]
+        for ch in seps:
+            out = [p for part in out for p in part.split(ch)]
+        return out
+    if low == "replace":
+        return s.replace(a[0], a[1])
+    if low == "substring":
+        start = int(to_number(args[0]))
+        if len(args) > 1:
+            return s[start : start + int(to_number(args[1]))]
+        return s[start:]
+    if low == "indexof":
+        return s.find(a[0])
+    if low == "padleft":
+        return s.rjust(int(to_number(args[0])), a[1] if len(a) > 1 else " ")
+    if low == "padright":
+        return s.ljust(int(to_number(args[0])), a[1] if len(a) > 1 else " ")
+    if low == "tochararray":
+        return list(s)
+    raise _method_missing(s, name)
+
+
+class _ConsoleIn:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+class _ConsoleOut:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+def static_member(session: Session, type_text: str, name: str) -> Any:
+    t = normalize_type(type_text)
+    low = name.lower()
+    if t == "console" and low == "in":
+        return _ConsoleIn(session)
+    if t == "console" and low in ("out", "error"):
+        return _ConsoleOut(session)
+    if t == "environment":
+        if low == "machinename":
+            return session.host.name
+        if low == "newline":
+            return "\r\n"
+        if low == "username":
+            return session.host.login_user.split("\\")[-1]
+        if low == "userdomainname":
+            return session.host.login_user.split("\\")[0].upper()
+        if low == "osversion":
+            return PSObject({"Version": Version(session.host.os_version)})
+    if t == "datetime" and low in ("now", "utcnow"):
+        return PSDate(datetime.datetime.now())
+    if t in ("int", "int32") and low == "maxvalue":
+        return 2**31 - 1
+    if t == "string" and low == "empty":
+        return ""
+    if t == "net.servicepointmanager" and low == "securityprotocol":
+        return session.security_protocol
+    if t == "net.securityprotocoltype":
+        return name
+    if t == "text.encoding" and low in ("utf8", "unicode", "ascii"):
+        return name
+    raise ps_error(
+        f"The property '{name}' cannot be found on type [{type_text}].",
+        "PropertyNotFound",
+        "InvalidOperation",
+    )
+
+
+def call_static(session: Session, type_text: str, name: str, args: list[Any]) -> Any:
+    t = normalize_type(type_text)
+    low = name.lower()
+    if t == "scriptblock" and low == "create":
+        return session.compile_block(to_str(args[0]))
+    if t == "io.path":
+        a = [to_str(x) for x in args]
+        if low == "combine":
+            return ntpath.join(*a)
+        if low == "getfilename":
+            return ntpath.basename(a[0])
+        if low == "getdirectoryname":
+            return ntpath.dirname(a[0])
+        if low == "getextension":
+            return ntpath.splitext(a[0])[1]
+        if low == "gettemppath":
+            return "C:\\Windows\\TEMP\\"
+    if t == "io.file" and low == "exists":
+        return session.host.file_exists(to_str(args[0]))
+    if t == "string":
+        if low == "isnullorempty":
+            return args[0] is None or to_str(args[0]) == ""
+        if low == "isnullorwhitespace":
+            return args[0] is None or to_str(args[0]).strip() == ""
+        if low == "join":
+            return to_str(args[0]).join(
+                to_str(x) for x in as_list(args[1] if len(args) == 2 else args[1:])
+            )
+        if low == "format":
+            from .operators import format_op
+
+            return format_op(to_str(args[0]), list(args[1:]))
+    if t == "math" and low == "round":
+        return round(float(to_number(args[0])), int(to_number(args[1])) if len(args) > 1 else 0)
+    if t == "guid" and low == "newguid":
+        return str(uuid.uuid4())
+    if t in ("int", "int32") and low == "parse":
+        return int(to_number(to_str(args[0])))
+    if t == "version" and low == "parse":
+        return Version(to_str(args[0]))
+    if t == "environment" and low == "getenvironmentvariable":
+        return session.env.get(to_str(args[0]))
+    raise ps_error(
+        f"Method invocation failed because [{type_text}] does not contain a method named '{name}'.",
+        "MethodNotFound",
+        "InvalidOperation",
+    )
+
+
+def console_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
+    low = name.lower()
+    if isinstance(obj, _ConsoleIn) and low == "readline":
+        return session.read_stdin_line()
+    if isinstance(obj, _ConsoleOut) and low in ("writeline", "write"):
+        text = to_str(args[0]) if args else ""
+        session.write_stdout(text + ("\r\n" if low == "writeline" else ""))
+        return None
+    if isinstance(obj, _ConsoleOut) and low == "flush":
+        return None
+    raise _method_missing(obj, name)
+
+
+def is_console(obj: Any) -> bool:
+    return isinstance(obj, (_ConsoleIn, _ConsoleOut))
+
+
+def normalize_type(t: str) -> str:
+    low = t.lower().strip()
+    if low.startswith("system."):
+        low = low[7:]
+    return low
+
+
+def cast(session: Session, type_text: str, value: Any) -> Any:
+    """``[type]value``."""
+    t = normalize_type(type_text)
+    if t.endswith("[]") or t == "array":
+        inner = t[:-2]
+        items = as_list(value)
+        return (
+            [cast(session, inner, x) for x in items] if inner not in ("object", "") else list(items)
+        )
+    if t in ("int", "int32", "long", "int64", "uint32", "byte"):
+        n = to_number(value)
+        return round(n) if isinstance(n, float) else n
+    if t in ("double", "float", "single", "decimal"):
+        return float(to_number(value))
+    if t == "string":
+        return None if value is None else to_str(value)
+    if t in ("bool", "boolean"):
+        return to_bool(value)
+    if t == "switch" or t == "management.automation.switchparameter":
+        return SwitchValue(to_bool(value))
+    if t == "version":
+        if isinstance(value, Version):
+            return value
+        try:
+            return Version(to_str(value))
+        except ValueError:
+            raise ps_error(
+                f'Cannot convert value "{to_str(value)}" to type "System.Version". Error: "Input '
+                'string was not in a correct format."',
+                "InvalidCastParseTargetInvocation",
+                "InvalidArgument",
+            ) from None
+    if t in ("hashtable", "collections.hashtable"):
+        return value.copy() if isinstance(value, CIDict) else value
+    if t in ("ordered", "collections.specialized.ordereddictionary"):
+        return value
+    if t in ("pscustomobject", "management.automation.pscustomobject", "psobject"):
+        if isinstance(value, CIDict):
+            return PSObject(value.copy())
+        return value
+    if t in ("scriptblock", "management.automation.scriptblock"):
+        return (
+            value if isinstance(value, ScriptBlockValue) else session.compile_block(to_str(value))
+        )
+    if t == "void":
+        return None
+    if t in ("object", "psobject"):
+        return value
+    if t == "datetime":
+        if isinstance(value, PSDate):
+            return value
+        return PSDate(datetime.datetime.fromisoformat(to_str(value)))
+    if t in ("securestring", "security.securestring") and isinstance(value, SecureString):
+        return value
+    if t in ("char",):
+        return to_str(value)[:1]
+    if t in KNOWN_TYPES:
+        return value
+    raise ps_error(f"Unable to find type [{type_text}].", "TypeNotFound", "InvalidOperation")
+
+
+KNOWN_TYPES = {
+    "console",
+    "environment",
+    "io.path",
+    "io.file",
+    "math",
+    "guid",
+    "string",
+    "datetime",
+    "net.servicepointmanager",
+    "net.securityprotocoltype",
+    "version",
+    "int",
+    "int32",
+    "scriptblock",
+    "management.automation.pscredential",
+    "pscredential",
+    "text.encoding",
+}
+
+
+def format_date(dt: datetime.datetime, fmt: str) -> str:
+    if fmt in ("o", "O"):
+        return dt.isoformat()
+    if fmt in ("s",):
+        return dt.strftime("%Y-%m-%dT%H:%M:%S")
+    table = [("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S")]
+    out = fmt
+    for a, b in table:
+        out = out.replace(a, b)
+    return dt.strftime(out)

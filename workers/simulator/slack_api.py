@@ -1,0 +1,657 @@
+"""A loopback stand-in for the Slack Web API (slack.com is unreachable here).
+
+The console, the tests and the benchmarks point ``slack_sdk.WebClient(base_url=server.api_url)``
+at it. It answers the handful of methods the bot uses the way Slack does, records every call and
+keeps a small message model (channels, threads, edits), and can misbehave on demand (429 with
+Retry-After, 5xx, dropped connections, Slack's per-channel posting limit) so the notifier's
+retry and pacing logic is exercised against real sockets.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+BOT_IDENTITY: JsonDict = {
+    "url": "https://demo.slack.com/",
+    "team": "Demo",
+    "user": "cloudsync",
+    "team_id": "T01DEMO",
+    "user_id": "UBOT",
+    "bot_id": "BBOT",
+    "is_enterprise_install": False,
+}
+# Fields slack_sdk may send as JSON strings in form bodies; decoded so records are uniform.
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_TRANSIENT_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
+
+
+@dataclass
+class Call:
+    """One request the server handled (the token is never recorded)."""
+
+    method: str
+    args: JsonDict
+    at: float
+    status: int
+    ok: bool = True
+    error: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    ts: str | None = None
+
+    def to_dict(self) -> JsonDict:
+        return asdict(self)
+
+
+@dataclass
+class Message:
+    """A message as a channel shows it; ``edits`` keeps earlier versions (oldest first)."""
+
+    channel: str
+    ts: str
+    text: str | None
+    blocks: list[Any] | None
+    user: str = "UBOT"
+    thread_ts: str | None = None
+    reply_broadcast: bool = False
+    edits: list[JsonDict] = field(default_factory=list)
+
+    def to_dict(self) -> JsonDict:
+        return asdict(self)
+
+    def to_slack(self) -> JsonDict:
+        """The ``message`` object Slack returns in API answers."""
+        out: JsonDict = {
+            "type": "message",
+            "user": self.user,
+            "bot_id": BOT_IDENTITY["bot_id"],
+            "ts": self.ts,
+            "text": self.text or "",
+        }
+        if self.blocks is not None:
+            out["blocks"] = self.blocks
+        if self.thread_ts:
+            out["thread_ts"] = self.thread_ts
+        return out
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    text: str | None
+    blocks: list[Any] | None
+    message_ts: str
+    thread_ts: str | None = None
+
+    def to_dict(self) -> JsonDict:
+        return asdict(self)
+
+
+@dataclass
+class ResponsePost:
+    """A POST to a response_url: its JSON body (text, blocks, response_type, replace_original)."""
+
+    name: str
+    body: JsonDict
+    at: float
+
+    def to_dict(self) -> JsonDict:
+        return asdict(self)
+
+
+@dataclass
+class _FailRule:
+    method: str | None
+    status: int
+    retry_after: float
+    remaining: int | None  # None: until ``until``
+    until: float | None
+
+    def live(self, now: float) -> bool:
+        if self.until is not None and now >= self.until:
+            return False
+        return self.remaining is None or self.remaining > 0
+
+    def matches(self, method: str, now: float) -> bool:
+        return (self.method is None or self.method == method) and self.live(now)
+
+
+class _Bucket:
+    """Token bucket per channel, for Slack's ~1 post/s/channel limit."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens: dict[str, float] = {}
+        self.stamp: dict[str, float] = {}
+
+    def take(self, channel: str, now: float) -> float:
+        """Take a token; return 0 on success, else seconds until one is available."""
+        tokens = self.tokens.get(channel, float(self.burst))
+        tokens = min(float(self.burst), tokens + (now - self.stamp.get(channel, now)) * self.rate)
+        self.stamp[channel] = now
+        if tokens >= 1.0:
+            self.tokens[channel] = tokens - 1.0
+            return 0.0
+        self.tokens[channel] = tokens
+        return (1.0 - tokens) / self.rate
+
+
+class _Reply:
+    """What the dispatcher wants written back; ``None`` body means drop the connection."""
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes | None,
+        content_type: str = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+
+def _json_reply(status: int, data: Any, headers: dict[str, str] | None = None) -> _Reply:
+    return _Reply(status, json.dumps(data).encode(), headers=headers)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+Subscriber = Callable[[Call, Message | None], None]
+
+
+class LoopbackSlack:
+    """The loopback Slack Web API server. All state is guarded by one re-entrant lock."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host, self._port = host, port
+        self._lock = threading.RLock()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self.usergroups: dict[str, list[str]] = {}
+        self.users: dict[str, JsonDict] = {}
+        self.missing_channels: set[str] = set()
+        self.calls: list[Call] = []
+        self.ephemerals: list[Ephemeral] = []
+        self.home_views: dict[str, JsonDict] = {}
+        self.opened_views: list[JsonDict] = []
+        self.response_posts: list[ResponsePost] = []
+        self._messages: dict[str, list[Message]] = {}
+        self._by_ts: dict[tuple[str, str], Message] = {}
+        self._rules: list[_FailRule] = []
+        self._unreachable_until: float | None = None
+        self._bucket: _Bucket | None = None
+        self._subscribers: list[Subscriber] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> LoopbackSlack:
+        if self._httpd is not None:
+            return self
+        self._httpd = _Server((self._host, self._port), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = f"loopback-slack-{self.port}"
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> LoopbackSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for ``WebClient(base_url=...)`` (ends with a slash, as slack_sdk wants)."""
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A response_url on this server; posts to it land in ``response_posts`` under ``name``."""
+        return f"{self.base_url}/_response/{name}"
+
+    # -- failure modes ---------------------------------------------------------------------
+    def fail(
+        self,
+        method: str | None = None,
+        status: int = 429,
+        retry_after: float = 1,
+        count: int = 1,
+    ) -> None:
+        """Answer the next ``count`` calls of ``method`` (None: any API method) with ``status``."""
+        with self._lock:
+            self._rules.append(_FailRule(method, status, retry_after, count, None))
+
+    def fail_for(
+        self, seconds: float, status: int = 503, method: str | None = None, retry_after: float = 1
+    ) -> None:
+        """Answer every matching call with ``status`` for the next ``seconds``."""
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._rules.append(_FailRule(method, status, retry_after, None, until))
+
+    def unreachable(self, seconds: float | None = None) -> None:
+        """Accept connections but close them unanswered for ``seconds`` (None: until reachable)."""
+        with self._lock:
+            self._unreachable_until = math.inf if seconds is None else time.monotonic() + seconds
+
+    def reachable(self) -> None:
+        with self._lock:
+            self._unreachable_until = None
+
+    def enforce_rate(self, per_channel_per_s: float | None = 1.0, burst: int = 2) -> None:
+        """Answer 429 to chat.postMessage beyond ``per_channel_per_s`` per channel (None: off)."""
+        with self._lock:
+            self._bucket = None if per_channel_per_s is None else _Bucket(per_channel_per_s, burst)
+
+    # -- inspection ------------------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(call, message_or_None)`` for every recorded call, in handling order."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def calls_for(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def messages(self, channel: str) -> list[Message]:
+        """Every message in ``channel`` (top level and replies) in posting order, as copies."""
+        with self._lock:
+            return copy.deepcopy(self._messages.get(channel, []))
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """The parent followed by its replies (like conversations.replies)."""
+        with self._lock:
+            return [
+                copy.deepcopy(m)
+                for m in self._messages.get(channel, [])
+                if m.ts == ts or m.thread_ts == ts
+            ]
+
+    def clear(self) -> None:
+        """Forget everything recorded (calls, messages, ephemerals, views, response posts)."""
+        with self._lock:
+            self.calls.clear()
+            self.ephemerals.clear()
+            self.home_views.clear()
+            self.opened_views.clear()
+            self.response_posts.clear()
+            self._messages.clear()
+            self._by_ts.clear()
+
+    def reset(self) -> None:
+        """``clear()`` plus every failure mode and the rate limiter off."""
+        with self._lock:
+            self.clear()
+            self._rules.clear()
+            self._unreachable_until = None
+            self._bucket = None
+
+    # -- request handling (called by the HTTP handler threads) ------------------------------
+    def _record(self, call: Call, message: Message | None = None) -> None:
+        self.calls.append(call)
+        for callback in list(self._subscribers):
+            try:
+                callback(call, message)
+            except Exception:
+                log.exception("loopback slack subscriber failed")
+
+    def _is_unreachable(self) -> bool:
+        until = self._unreachable_until
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            self._unreachable_until = None
+            return False
+        return True
+
+    def _next_ts(self) -> str:
+        self._seq += 1
+        micros = self._seq * 100
+        return f"{1700000000 + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def handle_api(self, method: str, args: JsonDict, token: str | None) -> _Reply:
+        with self._lock:
+            now = time.monotonic()
+            call = Call(method, args, time.time(), 200, channel=args.get("channel"))
+            call.thread_ts = args.get("thread_ts")
+            if self._is_unreachable():
+                call.status, call.ok, call.error = 0, False, "dropped"
+                self._record(call)
+                return _Reply(0, None)
+            if not token:
+                return self._refuse(call, "not_authed")
+            if not token.startswith("xox"):
+                return self._refuse(call, "invalid_auth")
+            for rule in self._rules:
+                if rule.method != "response_url" and rule.matches(method, now):
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return self._failure(call, rule.status, rule.retry_after)
+            self._rules = [r for r in self._rules if r.live(now)]
+            if method == "chat.postMessage" and self._bucket is not None and args.get("channel"):
+                wait = self._bucket.take(str(args["channel"]), now)
+                if wait > 0:
+                    return self._failure(call, 429, max(1, math.ceil(wait)))
+            handler = _METHODS.get(method)
+            if handler is None:
+                return self._refuse(call, "unknown_method")
+            data, message = handler(self, args)
+            if not data.get("ok"):
+                return self._refuse(call, str(data.get("error")), data)
+            call.ts = data.get("ts") or data.get("message_ts")
+            self._record(call, copy.deepcopy(message) if message else None)
+            return _json_reply(200, data)
+
+    def _refuse(self, call: Call, error: str, data: JsonDict | None = None) -> _Reply:
+        call.ok, call.error = False, error
+        self._record(call)
+        return _json_reply(200, data or {"ok": False, "error": error})
+
+    def _failure(self, call: Call, status: int, retry_after: float) -> _Reply:
+        call.status, call.ok = status, False
+        if status == 429:
+            call.error = "ratelimited"
+            self._record(call)
+            headers = {"Retry-After": str(max(0, math.ceil(retry_after)))}
+            return _json_reply(429, {"ok": False, "error": "ratelimited"}, headers)
+        call.error = _TRANSIENT_ERRORS.get(status, "error")
+        self._record(call)
+        return _json_reply(status, {"ok": False, "error": call.error})
+
+    def handle_response_url(self, name: str, body: JsonDict) -> _Reply:
+        with self._lock:
+            call = Call("response_url", {"name": name, **body}, time.time(), 200)
+            if self._is_unreachable():
+                call.status, call.ok, call.error = 0, False, "dropped"
+                self._record(call)
+                return _Reply(0, None)
+            for rule in self._rules:
+                if rule.method == "response_url" and rule.matches("response_url", time.monotonic()):
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    call.status, call.ok, call.error = rule.status, False, "failed"
+                    self._record(call)
+                    return _Reply(rule.status, b"failed", "text/plain")
+            self.response_posts.append(ResponsePost(name, body, call.at))
+            self._record(call)
+            return _Reply(200, b"ok", "text/plain")
+
+    def handle_control(self, verb: str, action: str, query: JsonDict, body: JsonDict) -> _Reply:
+        """The /_loopback/ endpoints, for out-of-process users (bench, e2e)."""
+        with self._lock:
+            if verb == "GET" and action == "calls":
+                return _json_reply(200, [c.to_dict() for c in self.calls])
+            if verb == "GET" and action == "messages":
+                msgs = self.messages(str(query.get("channel", "")))
+                return _json_reply(200, [m.to_dict() for m in msgs])
+            if verb == "GET" and action == "ephemerals":
+                return _json_reply(200, [e.to_dict() for e in self.ephemerals])
+            if verb == "GET" and action == "home_views":
+                return _json_reply(200, self.home_views)
+            if verb == "GET" and action == "response_posts":
+                return _json_reply(200, [p.to_dict() for p in self.response_posts])
+            try:
+                if verb == "POST" and action == "fail":
+                    self.fail(**body)
+                elif verb == "POST" and action == "fail_for":
+                    self.fail_for(**body)
+                elif verb == "POST" and action == "unreachable":
+                    self.unreachable(body.get("seconds"))
+                elif verb == "POST" and action == "reachable":
+                    self.reachable()
+                elif verb == "POST" and action == "enforce_rate":
+                    self.enforce_rate(**body)
+                elif verb == "POST" and action == "usergroups":
+                    self.usergroups.update(body)
+                elif verb == "POST" and action == "reset":
+                    self.reset()
+                else:
+                    return _json_reply(404, {"ok": False, "error": "unknown_control"})
+            except TypeError:
+                return _json_reply(400, {"ok": False, "error": "bad_arguments"})
+            return _json_reply(200, {"ok": True})
+
+    # -- Slack methods: each returns (answer, message for subscribers) ----------------------
+    def _auth_test(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        return {"ok": True, **BOT_IDENTITY}, None
+
+    def _channel_error(self, channel: Any) -> str | None:
+        if not channel or channel in self.missing_channels:
+            return "channel_not_found"
+        return None
+
+    def _post_message(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        channel = str(args.get("channel") or "")
+        error = self._channel_error(channel)
+        if error:
+            return {"ok": False, "error": error}, None
+        text, blocks = args.get("text"), args.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}, None
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None:
+            parent = self._by_ts.get((channel, str(thread_ts)))
+            if parent is None:
+                return {"ok": False, "error": "thread_not_found"}, None
+            thread_ts = parent.thread_ts or parent.ts
+        msg = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            reply_broadcast=_truthy(args.get("reply_broadcast", False)),
+        )
+        self._messages.setdefault(channel, []).append(msg)
+        self._by_ts[(channel, msg.ts)] = msg
+        return {"ok": True, "channel": channel, "ts": msg.ts, "message": msg.to_slack()}, msg
+
+    def _update(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        error = self._channel_error(channel)
+        if error:
+            return {"ok": False, "error": error}, None
+        msg = self._by_ts.get((channel, ts)) if ts else None
+        if msg is None:
+            return {"ok": False, "error": "message_not_found"}, None
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}, None
+        msg.edits.append({"text": msg.text, "blocks": msg.blocks, "at": time.time()})
+        msg.text = args.get("text")
+        msg.blocks = args.get("blocks")
+        answer = {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": msg.text or "",
+            "message": msg.to_slack(),
+        }
+        return answer, msg
+
+    def _post_ephemeral(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        channel, user = str(args.get("channel") or ""), str(args.get("user") or "")
+        error = self._channel_error(channel)
+        if error:
+            return {"ok": False, "error": error}, None
+        if not user:
+            return {"ok": False, "error": "user_not_in_channel"}, None
+        text, blocks = args.get("text"), args.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}, None
+        ts = self._next_ts()
+        self.ephemerals.append(Ephemeral(channel, user, text, blocks, ts, args.get("thread_ts")))
+        return {"ok": True, "message_ts": ts}, None
+
+    def _view_answer(self, view: Any) -> JsonDict | None:
+        if not isinstance(view, dict):
+            return None
+        self._seq += 1
+        return {"id": f"V{self._seq:08d}", **view}
+
+    def _views_publish(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        user = args.get("user_id")
+        view = self._view_answer(args.get("view"))
+        if not user or view is None:
+            return {"ok": False, "error": "invalid_arguments"}, None
+        self.home_views[str(user)] = view
+        return {"ok": True, "view": view}, None
+
+    def _views_open(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        view = self._view_answer(args.get("view"))
+        if not args.get("trigger_id") or view is None:
+            return {"ok": False, "error": "invalid_arguments"}, None
+        self.opened_views.append({"trigger_id": args["trigger_id"], "view": view})
+        return {"ok": True, "view": view}, None
+
+    def _usergroup_users(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        group = args.get("usergroup")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}, None
+        return {"ok": True, "users": list(self.usergroups[str(group)])}, None
+
+    def _users_info(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        user = args.get("user")
+        if not user:
+            return {"ok": False, "error": "user_not_found"}, None
+        info = {"id": user, "name": str(user).lower(), "real_name": str(user), "tz": "UTC"}
+        info.update(self.users.get(str(user), {}))
+        return {"ok": True, "user": info}, None
+
+
+_Method = Callable[[LoopbackSlack, JsonDict], tuple[JsonDict, Message | None]]
+_METHODS: dict[str, _Method] = {
+    "auth.test": LoopbackSlack._auth_test,
+    "chat.postMessage": LoopbackSlack._post_message,
+    "chat.update": LoopbackSlack._update,
+    "chat.postEphemeral": LoopbackSlack._post_ephemeral,
+    "views.publish": LoopbackSlack._views_publish,
+    "views.open": LoopbackSlack._views_open,
+    "usergroups.users.list": LoopbackSlack._usergroup_users,
+    "users.info": LoopbackSlack._users_info,
+}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    owner: LoopbackSlack
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request stderr line."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _read_body(self) -> tuple[JsonDict, bool]:
+        """Parse a JSON or form body; returns (fields, parsed_ok)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}, True
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            if ctype == "application/json":
+                data = json.loads(raw)
+                return (data, True) if isinstance(data, dict) else ({}, False)
+            if ctype in ("application/x-www-form-urlencoded", ""):
+                return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)), True
+        except (ValueError, UnicodeDecodeError):
+            return {}, False
+        return {}, False
+
+    def _dispatch(self, verb: str) -> None:
+        owner = self.server.owner
+        parts = urlsplit(self.path)
+        query: JsonDict = dict(parse_qsl(parts.query, keep_blank_values=True))
+        body, parsed = self._read_body()
+        path = parts.path
+        if path.startswith("/api/"):
+            args = {**query, **body}
+            token = args.pop("token", None)
+            auth = self.headers.get("Authorization") or ""
+            if auth.lower().startswith("bearer "):
+                token = auth[7:].strip()
+            for name in _JSON_FIELDS:
+                if isinstance(args.get(name), str):
+                    try:
+                        args[name] = json.loads(args[name])
+                    except ValueError:
+                        parsed = False
+            if not parsed:
+                reply = _json_reply(200, {"ok": False, "error": "invalid_form_data"})
+            else:
+                reply = owner.handle_api(path[len("/api/") :], args, token)
+        elif path.startswith("/_response/") and verb == "POST":
+            reply = owner.handle_response_url(path[len("/_response/") :], body)
+        elif path.startswith("/_loopback/"):
+            reply = owner.handle_control(verb, path[len("/_loopback/") :], query, body)
+        else:
+            reply = _json_reply(404, {"ok": False, "error": "not_found"})
+        self._write(reply)
+
+    def _write(self, reply: _Reply) -> None:
+        if reply.body is None:
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)

@@ -1,0 +1,250 @@
+"""The Windows Remote Shell resource: shells, commands and their streams.
+
+Knows nothing about HTTP or authentication: it turns a parsed request into a response body or a
+WsmanFault, starting processes through the host (contract.ProcessFactory semantics).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+from xml.sax.saxutils import escape, quoteattr
+
+from workers.simulator.contract import FaultPlan, HostRecord, SimProcess
+from workers.simulator.wsman import soap
+from workers.simulator.wsman.soap import NS, Request
+
+log = logging.getLogger(__name__)
+RECEIVE_CAP = 64 * 1024  # bytes of output per Receive, so long output takes several Receives
+DEFAULT_QUOTA = 10000
+
+
+class HostLike(Protocol):
+    """What the server needs from a simulated host (workers.simulator.host.SimHost)."""
+
+    name: str
+    record: HostRecord
+    faults: FaultPlan
+
+    def start_process(self, command: str, arguments: list[str]) -> SimProcess: ...
+
+    def kill_all_processes(self) -> None: ...
+
+
+@dataclass
+class Command:
+    """One process in a shell plus output read from it but not yet delivered."""
+
+    command_id: str
+    process: SimProcess
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    done: bool = False
+    exit_code: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def absorb(self, timeout: float) -> None:
+        chunk = self.process.read_output(timeout)
+        self.stdout += chunk.stdout
+        self.stderr += chunk.stderr
+        if chunk.done:
+            self.done = True
+            self.exit_code = chunk.exit_code if chunk.exit_code is not None else 0
+
+    def has_news(self) -> bool:
+        return bool(self.stdout or self.stderr or self.done)
+
+
+@dataclass
+class Shell:
+    shell_id: str
+    owner: str
+    input_streams: str
+    output_streams: str
+    commands: dict[str, Command] = field(default_factory=dict)
+    operations: int = 0
+
+
+class ShellService:
+    """All shells of one host; thread-safe (requests arrive on many connections at once)."""
+
+    def __init__(self, host: HostLike, *, operation_quota: int = DEFAULT_QUOTA, url: str = ""):
+        self.host = host
+        self.quota = operation_quota
+        self.url = url
+        self._shells: dict[str, Shell] = {}
+        self._lock = threading.Lock()
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def shell_count(self) -> int:
+        with self._lock:
+            return len(self._shells)
+
+    def restart(self) -> None:
+        """The WinRM service restarted: every process dies and every shell is forgotten."""
+        with self._lock:
+            self._shells.clear()
+        self.host.kill_all_processes()
+
+    def stop(self) -> None:
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        for shell in shells:
+            for cmd in shell.commands.values():
+                cmd.process.terminate()
+
+    def _shell(self, req: Request) -> Shell:
+        with self._lock:
+            shell = self._shells.get(req.shell_id or "")
+            if shell is None:
+                raise soap.invalid_selectors(req.shell_id or "(none)")
+            shell.operations += 1
+            if shell.operations > self.quota:
+                raise soap.quota_exceeded()
+            return shell
+
+    @staticmethod
+    def _command(shell: Shell, command_id: str | None) -> Command:
+        cmd = shell.commands.get(command_id or "")
+        if cmd is None:
+            raise soap.invalid_selectors(f"{shell.shell_id} and CommandId {command_id}")
+        return cmd
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def handle(self, req: Request, principal: str) -> bytes:
+        """Answer one request; raise soap.WsmanFault for a fault."""
+        if req.action == soap.ACTION_CREATE:
+            return self.create(req, principal)
+        if req.action == soap.ACTION_DELETE:
+            return self.delete(req)
+        if req.action == soap.ACTION_COMMAND:
+            return self.command(req)
+        if req.action == soap.ACTION_SEND:
+            return self.send(req)
+        if req.action == soap.ACTION_RECEIVE:
+            return self.receive(req)
+        if req.action == soap.ACTION_SIGNAL:
+            return self.signal(req)
+        raise soap.action_not_supported(req.action)
+
+    def create(self, req: Request, principal: str) -> bytes:
+        spec = req.body.find("rsp:Shell", NS)
+        ins = (spec.findtext("rsp:InputStreams", "stdin", NS) if spec is not None else "") or ""
+        outs = spec.findtext("rsp:OutputStreams", "", NS) if spec is not None else ""
+        shell = Shell(str(uuid.uuid4()).upper(), principal, ins, outs or "stdout stderr")
+        shell.operations = 1
+        with self._lock:
+            self._shells[shell.shell_id] = shell
+        sid = shell.shell_id
+        body = (
+            f"<x:ResourceCreated><a:Address>{escape(self.url)}</a:Address>"
+            f"<a:ReferenceParameters><w:ResourceURI>{soap.RESOURCE_CMD}</w:ResourceURI>"
+            f'<w:SelectorSet><w:Selector Name="ShellId">{sid}</w:Selector></w:SelectorSet>'
+            f"</a:ReferenceParameters></x:ResourceCreated>"
+            f"<rsp:Shell><rsp:ShellId>{sid}</rsp:ShellId>"
+            f"<rsp:ResourceUri>{soap.RESOURCE_CMD}</rsp:ResourceUri>"
+            f"<rsp:Owner>{escape(principal)}</rsp:Owner><rsp:ClientIP>127.0.0.1</rsp:ClientIP>"
+            f"<rsp:InputStreams>{escape(ins)}</rsp:InputStreams>"
+            f"<rsp:OutputStreams>{escape(shell.output_streams)}</rsp:OutputStreams></rsp:Shell>"
+        )
+        return soap.response(req, body)
+
+    def delete(self, req: Request) -> bytes:
+        shell = self._shell(req)
+        with self._lock:
+            self._shells.pop(shell.shell_id, None)
+        for cmd in shell.commands.values():
+            cmd.process.terminate()
+        return soap.response(req, "")
+
+    def command(self, req: Request) -> bytes:
+        shell = self._shell(req)
+        line = req.body.find("rsp:CommandLine", NS)
+        if line is None:
+            raise soap.invalid_request("rsp:CommandLine is missing")
+        command = (line.findtext("rsp:Command", "", NS) or "").strip()
+        arguments = [a.text or "" for a in line.findall("rsp:Arguments", NS)]
+        try:
+            process = self.host.start_process(command, arguments)
+        except Exception as exc:
+            # Type only, fixed fault text: the command line may carry secrets.
+            log.error("%s: starting a process failed: %s", self.host.name, type(exc).__name__)
+            raise soap.internal_error("The process could not be started.") from exc
+        cmd = Command(str(uuid.uuid4()).upper(), process)
+        with self._lock:
+            shell.commands[cmd.command_id] = cmd
+        body = (
+            f"<rsp:CommandResponse><rsp:CommandId>{cmd.command_id}</rsp:CommandId>"
+            f"</rsp:CommandResponse>"
+        )
+        return soap.response(req, body)
+
+    def send(self, req: Request) -> bytes:
+        shell = self._shell(req)
+        streams = req.body.findall("rsp:Send/rsp:Stream", NS)
+        for stream in streams:
+            cmd = self._command(shell, stream.get("CommandId"))
+            data = base64.b64decode(stream.text or "")
+            end = (stream.get("End") or "false").lower() == "true"
+            cmd.process.feed_stdin(data, end)
+        return soap.response(req, "<rsp:SendResponse/>")
+
+    def signal(self, req: Request) -> bytes:
+        shell = self._shell(req)
+        sig = req.body.find("rsp:Signal", NS)
+        if sig is None:
+            raise soap.invalid_request("rsp:Signal is missing")
+        cmd = self._command(shell, sig.get("CommandId"))
+        code = (sig.findtext("rsp:Code", "", NS) or "").strip()
+        cmd.process.terminate()
+        if code != soap.SIGNAL_CTRL_C:
+            # After terminate the command id is gone, as on Windows.
+            with self._lock:
+                shell.commands.pop(cmd.command_id, None)
+        return soap.response(req, "<rsp:SignalResponse/>")
+
+    def receive(self, req: Request) -> bytes:
+        shell = self._shell(req)
+        desired = req.body.find("rsp:Receive/rsp:DesiredStream", NS)
+        cmd = self._command(shell, desired.get("CommandId") if desired is not None else None)
+        deadline = time.monotonic() + req.operation_timeout
+        with cmd.lock:
+            while not cmd.has_news():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise soap.timed_out()
+                cmd.absorb(remaining)
+            if not cmd.done:
+                cmd.absorb(0.0)  # coalesce whatever else is already there
+            return soap.response(req, self._receive_body(cmd))
+
+    @staticmethod
+    def _receive_body(cmd: Command) -> str:
+        out = bytes(cmd.stdout[:RECEIVE_CAP])
+        del cmd.stdout[: len(out)]
+        err = bytes(cmd.stderr[: RECEIVE_CAP - len(out)])
+        del cmd.stderr[: len(err)]
+        finished = cmd.done and not cmd.stdout and not cmd.stderr
+        cid = quoteattr(cmd.command_id)
+        parts = ["<rsp:ReceiveResponse>"]
+        for name, data in (("stdout", out), ("stderr", err)):
+            if data:
+                text = base64.b64encode(data).decode("ascii")
+                parts.append(f'<rsp:Stream Name="{name}" CommandId={cid}>{text}</rsp:Stream>')
+        if finished:
+            parts.append(f'<rsp:Stream Name="stdout" CommandId={cid} End="true"></rsp:Stream>')
+            parts.append(f'<rsp:Stream Name="stderr" CommandId={cid} End="true"></rsp:Stream>')
+            parts.append(
+                f'<rsp:CommandState CommandId={cid} State="{soap.STATE_DONE}">'
+                f"<rsp:ExitCode>{cmd.exit_code}</rsp:ExitCode></rsp:CommandState>"
+            )
+        else:
+            parts.append(f'<rsp:CommandState CommandId={cid} State="{soap.STATE_RUNNING}"/>')
+        parts.append("</rsp:ReceiveResponse>")
+        return "".join(parts)

@@ -1,0 +1,223 @@
+"""SOAP 1.2 / WS-Management envelopes: read what pywinrm sends, write what Windows answers.
+
+Only the handful of elements the shell resource uses are read; responses are built as text
+templates because that is both fast and byte-for-byte predictable for the client's parsers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "x": "http://schemas.xmlsoap.org/ws/2004/09/transfer",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "f": "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
+}
+
+ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+_SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+ACTION_COMMAND = _SHELL + "/Command"
+ACTION_SEND = _SHELL + "/Send"
+ACTION_RECEIVE = _SHELL + "/Receive"
+ACTION_SIGNAL = _SHELL + "/Signal"
+STATE_RUNNING = _SHELL + "/CommandState/Running"
+STATE_DONE = _SHELL + "/CommandState/Done"
+SIGNAL_TERMINATE = _SHELL + "/signal/terminate"
+SIGNAL_CTRL_C = _SHELL + "/signal/ctrl_c"
+RESOURCE_CMD = _SHELL + "/cmd"
+ACTION_WSMAN_FAULT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+ACTION_ADDRESSING_FAULT = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
+
+OPERATIONS = {
+    ACTION_CREATE: "Create",
+    ACTION_DELETE: "Delete",
+    ACTION_COMMAND: "Command",
+    ACTION_SEND: "Send",
+    ACTION_RECEIVE: "Receive",
+    ACTION_SIGNAL: "Signal",
+}
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str | None, default: float = 60.0) -> float:
+    """ISO 8601 duration (PT20S, PT0.5S, PT1M30S, P0DT0H0M5S) to seconds; ``default`` if absent."""
+    if not text:
+        return default
+    match = _DURATION.match(text.strip())
+    if not match or not any(match.groupdict().values()):
+        return default
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+
+
+class SoapParseError(ValueError):
+    """The body is not a WS-Management envelope we can read."""
+
+
+@dataclass
+class Request:
+    """The parts of a WS-Man request the shell service acts on."""
+
+    action: str
+    message_id: str
+    operation_timeout: float
+    shell_id: str | None
+    body: ET.Element
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def operation(self) -> str:
+        return OPERATIONS.get(self.action, "Unknown")
+
+
+def _text(elem: ET.Element | None) -> str | None:
+    return None if elem is None else (elem.text or "").strip()
+
+
+def parse_request(data: bytes) -> Request:
+    """Parse a SOAP envelope; raise SoapParseError when it is not one."""
+    try:
+        root = ET.fromstring(data)  # noqa: S314 - loopback test double, input from our own tests
+    except ET.ParseError as exc:
+        raise SoapParseError("body is not XML") from exc
+    header = root.find("s:Header", NS)
+    body = root.find("s:Body", NS)
+    if header is None or body is None:
+        raise SoapParseError("not a SOAP 1.2 envelope")
+    selector = header.find("w:SelectorSet/w:Selector[@Name='ShellId']", NS)
+    options = {
+        opt.get("Name", ""): (opt.text or "") for opt in header.findall("w:OptionSet/w:Option", NS)
+    }
+    return Request(
+        action=_text(header.find("a:Action", NS)) or "",
+        message_id=_text(header.find("a:MessageID", NS)) or "",
+        operation_timeout=parse_duration(_text(header.find("w:OperationTimeout", NS))),
+        shell_id=_text(selector),
+        body=body,
+        options=options,
+    )
+
+
+_ENVELOPE_OPEN = (
+    '<s:Envelope xml:lang="en-US" xmlns:s="{s}" xmlns:a="{a}" xmlns:x="{x}" xmlns:w="{w}" '
+    'xmlns:rsp="{rsp}" xmlns:p="{p}">'
+).format(**NS)
+
+
+def envelope(action: str, relates_to: str, body: str) -> bytes:
+    """A response envelope: Action, fresh MessageID, RelatesTo the request, then ``body``."""
+    return (
+        _ENVELOPE_OPEN + "<s:Header>"
+        f"<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
+        f"<a:Action>{escape(action)}</a:Action>"
+        f"<a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>"
+        f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo>"
+        f"</s:Header><s:Body>{body}</s:Body></s:Envelope>"
+    ).encode("utf-8")
+
+
+def response(req: Request, body: str) -> bytes:
+    return envelope(req.action + "Response", req.message_id, body)
+
+
+@dataclass
+class WsmanFault(Exception):
+    """A WS-Management fault, sent as HTTP 500 the way Windows formats it."""
+
+    code: int
+    subcode: str
+    reason: str
+    value: str = "s:Receiver"
+    action: str = ACTION_WSMAN_FAULT
+
+    def __str__(self) -> str:
+        return f"{self.subcode} ({self.code}): {self.reason}"
+
+
+def fault_body(fault: WsmanFault, relates_to: str, machine: str) -> bytes:
+    detail = (
+        f'<f:WSManFault xmlns:f="{NS["f"]}" Code="{fault.code}" Machine={quoteattr(machine)}>'
+        f"<f:Message>{escape(fault.reason)}</f:Message></f:WSManFault>"
+    )
+    body = (
+        f"<s:Fault><s:Code><s:Value>{fault.value}</s:Value>"
+        f"<s:Subcode><s:Value>{fault.subcode}</s:Value></s:Subcode></s:Code>"
+        f'<s:Reason><s:Text xml:lang="en-US">{escape(fault.reason)}</s:Text></s:Reason>'
+        f"<s:Detail>{detail}</s:Detail></s:Fault>"
+    )
+    return envelope(fault.action, relates_to, body)
+
+
+def timed_out() -> WsmanFault:
+    return WsmanFault(
+        2150858793,
+        "w:TimedOut",
+        "The WS-Management service cannot complete the operation within the time specified in "
+        "OperationTimeout.",
+    )
+
+
+def invalid_selectors(what: str) -> WsmanFault:
+    return WsmanFault(
+        2150858843,
+        "w:InvalidSelectors",
+        f"The request for the Windows Remote Shell with ShellId {what} failed because the shell "
+        "was not found on the server. Possible causes are: the specified ShellId is incorrect "
+        "or the shell no longer exists on the server. Provide the correct ShellId or create a "
+        "new shell and retry the operation.",
+        value="s:Sender",
+    )
+
+
+def quota_exceeded() -> WsmanFault:
+    return WsmanFault(
+        2150859174,
+        "w:QuotaLimit",
+        "The WS-Management service cannot process the request. This user has exceeded the "
+        "maximum number of concurrent operations allowed for this shell.",
+    )
+
+
+def action_not_supported(action: str) -> WsmanFault:
+    return WsmanFault(
+        2150858771,
+        "a:ActionNotSupported",
+        f"The action is not supported by the service: {action}",
+        value="s:Sender",
+        action=ACTION_ADDRESSING_FAULT,
+    )
+
+
+def internal_error(message: str | None = None) -> WsmanFault:
+    return WsmanFault(
+        2147500037,
+        "w:InternalError",
+        message or "The WS-Management service encountered an internal error.",
+    )
+
+
+def access_denied() -> WsmanFault:
+    return WsmanFault(
+        5,
+        "w:AccessDenied",
+        "Access is denied. The WinRM client cannot process the request: unencrypted traffic is "
+        "disabled in the service configuration (AllowUnencrypted=false).",
+        value="s:Sender",
+    )
+
+
+def invalid_request(reason: str) -> WsmanFault:
+    return WsmanFault(2150858817, "w:SchemaValidationError", reason, value="s:Sender")

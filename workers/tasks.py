@@ -1,0 +1,73 @@
+"""Thin Celery tasks: load, call the engine, save. Arguments are ids and names only.
+
+Every task is safe to run twice: the engine's transitions are atomic and check the state, and
+the runbook resumes by its step checks under fenced leases.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery.signals import worker_ready
+
+from workers.celery_app import (
+    TASK_CHECK,
+    TASK_EXPIRE,
+    TASK_FLEET,
+    TASK_PREFLIGHT,
+    TASK_RECOVER,
+    TASK_RUN,
+    app,
+)
+from workers.engine import Engine
+from workers.logging_setup import request_context
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def engine() -> Engine:
+    return Engine.from_env()
+
+
+@app.task(name=TASK_PREFLIGHT)
+def preflight_request(request_id: str) -> None:
+    with request_context(request_id):
+        engine().preflight(request_id)
+
+
+@app.task(name=TASK_RUN)
+def run_request(request_id: str) -> None:
+    with request_context(request_id):
+        engine().run(request_id)
+
+
+@app.task(name=TASK_CHECK)
+def check_host(host: str, channel: str, user: str, token: str = "") -> None:
+    engine().check(host, channel, user, token)
+
+
+@app.task(name=TASK_FLEET)
+def fleet(channel: str, user: str, token: str = "") -> None:
+    engine().fleet(channel, user, token)
+
+
+@app.task(name=TASK_EXPIRE)
+def expire_approvals() -> None:
+    engine().service.expire_due()
+
+
+@app.task(name=TASK_RECOVER)
+def recover() -> None:
+    engine().recover()
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    """A restarted worker picks up runs whose worker died (their leases have lapsed)."""
+    try:
+        engine().recover()
+        engine().mark_ready()
+    except Exception:
+        log.exception("recovery at worker start failed")
