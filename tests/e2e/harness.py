@@ -1,0 +1,284 @@
+"""The real stack for end-to-end tests: Bolt's HTTP endpoint (signed requests), Redis, a Celery
+worker process, the Windows host simulator over WinRM and the loopback Slack server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import redis
+import requests
+import yaml
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.localbot import LocalBot
+from bot.localstack import LocalStack
+from bot.signing import signed_headers
+from workers.domain.config import REPO_ROOT, load_config
+from workers.domain.model import Request, State
+from workers.settings import Settings
+
+DEMO = REPO_ROOT / "config" / "demo"
+USERS = {"alice": "U01ALICE", "bob": "U02BOB", "carol": "U03CAROL", "mallory": "U09MALLORY"}
+CHANNEL = "C01OPS"
+WORKER_ENV = {
+    "CLOUDSYNC_LEASE_TTL": "3",
+    "CLOUDSYNC_HOST_WAIT": "1",
+    "CLOUDSYNC_BACKOFF_SCALE": "0.01",
+    "CLOUDSYNC_LOG_FORMAT": "json",
+}
+EXTRA_HOSTS: dict[str, Any] = {
+    "SLOW01": {"simulated": True, "sim": {"install_s": 3.0}},
+    "TWIN01": {"simulated": True},
+    "TWIN02": {"simulated": True},
+    "SECRET01": {"simulated": True},
+    "FLAKY01": {"simulated": True, "sim": {"installer_exit_codes": [1618, 0]}},
+    "LAB01": {"simulated": True, "tags": ["lab"]},
+}
+
+
+def make_config_dir(target: Path, mutate: Callable[[dict, dict], None] | None = None) -> Path:
+    """A copy of the demo configuration with the extra test hosts (and any tweaks)."""
+    shutil.copytree(DEMO, target)
+    inventory = yaml.safe_load((target / "inventory.yaml").read_text())
+    inventory["hosts"].update(EXTRA_HOSTS)
+    policy = yaml.safe_load((target / "policy.yaml").read_text())
+    policy["users"]["U09MALLORY"] = "mallory"
+    if mutate is not None:
+        mutate(inventory, policy)
+    (target / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    (target / "policy.yaml").write_text(yaml.safe_dump(policy))
+    return target
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class E2EStack:
+    def __init__(self, workdir: Path, config_dir: Path) -> None:
+        os.environ["CLOUDSYNC_CONFIG"] = str(config_dir)
+        self.config = load_config(config_dir)
+        self.settings = Settings.from_env(
+            {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
+        )
+        self.worker_log = workdir / "worker.log"
+        stack = LocalStack(
+            self.config,
+            self.settings,
+            persist=True,
+            concurrency=2,
+            startup_cost_s=0.02,
+            extra_env=WORKER_ENV,
+        )
+        self.local = LocalBot(
+            self.config,
+            self.settings,
+            stack=stack,
+            notifier_options={"per_channel_rate": 20.0, "min_update_interval_s": 0.2},
+            worker_log=self.worker_log,
+        )
+        self.http: Any = None
+        self.url = ""
+        self.monitor_lines: list[str] = []
+        self._monitor_stop = threading.Event()
+
+    # lifecycle ---------------------------------------------------------------------------
+    def start(self) -> E2EStack:
+        self.local.start()
+        handler = SlackRequestHandler(self.local.app)
+        self.http = make_server(
+            "127.0.0.1", 0, handler, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/slack/events"
+        threading.Thread(target=self._monitor, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._monitor_stop.set()
+        if self.http is not None:
+            self.http.shutdown()
+        self.local.stop()
+
+    def _monitor(self) -> None:
+        """Every command any process sends to Redis (Celery messages included), for the
+        secret scan."""
+        client = redis.Redis.from_url(self.redis_url)
+        with client.monitor() as monitor:
+            for command in monitor.listen():
+                self.monitor_lines.append(str(command.get("command", "")))
+                if self._monitor_stop.is_set():
+                    return
+
+    # accessors ---------------------------------------------------------------------------
+    @property
+    def redis_url(self) -> str:
+        return self.local.stack.redis_url
+
+    @property
+    def slack(self) -> Any:
+        return self.local.slack
+
+    @property
+    def store(self) -> Any:
+        return self.local.ctx.store
+
+    def sim_host(self, name: str) -> Any:
+        assert self.local.stack.sim is not None
+        return self.local.stack.sim.world.hosts[name]
+
+    @property
+    def tenant(self) -> Any:
+        assert self.local.stack.sim is not None
+        return self.local.stack.sim.world.tenant
+
+    # slack requests over HTTP ------------------------------------------------------------
+    def post(self, body: str, *, headers: dict[str, str] | None = None) -> requests.Response:
+        sent = headers if headers is not None else signed_headers(self.local.signing_secret, body)
+        return requests.post(self.url, data=body.encode(), headers=sent, timeout=10)
+
+    def slash(self, user: str, text: str, channel: str = CHANNEL) -> requests.Response:
+        body = urlencode(
+            {
+                "team_id": "T01DEMO",
+                "team_domain": "demo",
+                "channel_id": channel,
+                "channel_name": "ops",
+                "user_id": USERS.get(user, user),
+                "user_name": user,
+                "command": "/cloudsync",
+                "text": text,
+                "api_app_id": "A01CLOUDSYNC",
+                "is_enterprise_install": "false",
+                "response_url": self.slack.response_url(f"{USERS.get(user, user)}-{time.time()}"),
+                "trigger_id": "trigger-1",
+            }
+        )
+        return self.post(body)
+
+    def click(
+        self, user: str, action_id: str, request_id: str, channel: str = CHANNEL
+    ) -> requests.Response:
+        uid = USERS.get(user, user)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": uid, "username": user, "name": user, "team_id": "T01DEMO"},
+            "api_app_id": "A01CLOUDSYNC",
+            "container": {"type": "message", "message_ts": "1", "channel_id": channel},
+            "trigger_id": "trigger-2",
+            "team": {"id": "T01DEMO", "domain": "demo"},
+            "channel": {"id": channel, "name": "ops"},
+            "response_url": self.slack.response_url(f"{uid}-{time.time()}"),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "decide",
+                    "value": request_id,
+                    "type": "button",
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}))
+
+    def submit_deny(self, user: str, request_id: str, reason: str) -> requests.Response:
+        uid = USERS.get(user, user)
+        payload = {
+            "type": "view_submission",
+            "user": {"id": uid, "username": user, "name": user, "team_id": "T01DEMO"},
+            "api_app_id": "A01CLOUDSYNC",
+            "team": {"id": "T01DEMO", "domain": "demo"},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "deny_reason",
+                "private_metadata": request_id,
+                "state": {
+                    "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+                },
+            },
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}))
+
+    # waiting -----------------------------------------------------------------------------
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    def latest_request(self, requester: str) -> Request:
+        return self.wait_for(
+            lambda: next(iter(self.store.recent_of_user(USERS[requester], limit=1)), None),
+            what=f"a request by {requester}",
+        )
+
+    def wait_preflight(self, request_id: str, timeout: float = 30.0) -> Request:
+        return self.wait_for(
+            lambda: (r := self.store.get(request_id)) and r.request_hash and r,
+            timeout,
+            what=f"preflight of {request_id}",
+        )
+
+    def wait_state(self, request_id: str, *states: State, timeout: float = 60.0) -> Request:
+        return self.wait_for(
+            lambda: (r := self.store.get(request_id)) and r.state in states and r,
+            timeout,
+            what=f"{request_id} to become {[s.value for s in states]}",
+        )
+
+    def wait_quiet(self, timeout: float = 30.0) -> None:
+        self.wait_for(lambda: not self.local.busy(include_runs=True), timeout, what="quiet")
+
+    def submit(self, user: str, text: str) -> Request:
+        before = {r.id for r in self.store.recent(limit=1000)}
+        response = self.slash(user, text)
+        assert response.status_code == 200, response.text
+        request = self.wait_for(
+            lambda: next((r for r in self.store.recent(limit=5) if r.id not in before), None),
+            what=f"request from {text!r}",
+        )
+        return self.wait_preflight(request.id)
+
+    def ephemerals_for(self, user: str) -> list[str]:
+        """Texts shown only to ``user`` (response_url posts and chat.postEphemeral)."""
+        uid = USERS.get(user, user)
+        out = []
+        for call in list(self.slack.calls):
+            if call.method == "response_url" and str(call.args.get("name", "")).startswith(uid):
+                out.append(str(call.args.get("text", "")))
+            if call.method == "chat.postEphemeral" and call.args.get("user") == uid:
+                out.append(str(call.args.get("text", "")))
+        return out
+
+    # worker control ----------------------------------------------------------------------
+    def kill_workers(self) -> None:
+        for proc in self.local.stack.workers:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.local.stack.workers = []
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        proc = self.local.stack.spawn_worker(len(self.local.stack.workers))
+        self.local.stack.workers.append(proc)
+        return proc
