@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import secrets as pysecrets
 import sys
 import threading
@@ -24,7 +25,7 @@ from urllib.parse import urlencode
 from slack_bolt import BoltRequest
 
 from bot.localbot import LocalBot
-from bot.render import render_blocks
+from bot.render import render_blocks, unescape
 from bot.signing import signed_headers
 from workers.domain.config import Config
 from workers.settings import Settings
@@ -295,8 +296,15 @@ class Console:
             self.out.write(text + "\n")
             self.out.flush()
 
+    def _show(self, text: str | None, blocks: list[Any] | None) -> str:
+        """What a Slack client would display: blocks rendered, mrkdwn markup resolved, and
+        user and channel ids shown as the names policy.yaml gives them."""
+        body = render_blocks(blocks) if blocks else unescape(text or "")
+        body = _MENTION.sub(lambda m: "@" + self._name(m.group(1)), body)
+        return _CHANNEL.sub(lambda m: "#" + self.config.channels.get(m.group(1), m.group(1)), body)
+
     def _print_ephemeral(self, user: str, text: str | None, blocks: list[Any] | None) -> None:
-        body = render_blocks(blocks) if blocks else (text or "")
+        body = self._show(text, blocks)
         self.say(_indent(f"[only visible to {self._name(user)}] {body}", "  "))
 
     def _on_call(self, call: Call, message: Message | None) -> None:
@@ -304,13 +312,13 @@ class Console:
             self.say(f"  (slack answered {call.method} with {call.status} {call.error or ''})")
             return
         if call.method == "chat.postMessage" and message is not None:
-            body = render_blocks(message.blocks) if message.blocks else (message.text or "")
+            body = self._show(message.text, message.blocks)
             if message.thread_ts:
                 self.say(_indent(f"↳ cloudsync (in thread): {body}", "      "))
             else:
                 self.say(_indent(f"#ops cloudsync [{message.ts}]:\n{body}", "  "))
         elif call.method == "chat.update" and message is not None:
-            body = render_blocks(message.blocks) if message.blocks else (message.text or "")
+            body = self._show(message.text, message.blocks)
             self.say(_indent(f"#ops cloudsync edited [{message.ts}]:\n{body}", "  "))
         elif call.method == "chat.postEphemeral":
             self._print_ephemeral(
@@ -328,6 +336,10 @@ class Console:
             self.say(f"  [dialog opened: {title}] (answer with :submit TEXT)")
         elif call.method == "views.publish":
             self.say(f"  (App Home of {self._name(str(call.args.get('user_id', '')))} updated)")
+
+
+_MENTION = re.compile(r"@(U[A-Z0-9]{2,})\b")
+_CHANNEL = re.compile(r"#(C[A-Z0-9]{2,})\b")
 
 
 def _indent(text: str, prefix: str) -> str:

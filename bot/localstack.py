@@ -9,21 +9,25 @@ processes that reach those hosts over WinRM.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import redis
-from workers.simulator.from_config import simulated_world
 
 from workers.domain.config import Config
 from workers.domain.secrets import SecretsProvider
 from workers.redis_embedded import EmbeddedRedis
 from workers.settings import Settings, format_endpoints
+from workers.simulator.from_config import simulated_world
 from workers.simulator.server import SimCluster
+
+log = logging.getLogger(__name__)
 
 
 class LocalStack:
@@ -51,6 +55,9 @@ class LocalStack:
         self.endpoints: dict[str, str] = {}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.worker_log: Path | None = None
+        self.supervising = False
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # redis -------------------------------------------------------------------------------
     def start_redis(self) -> str:
@@ -79,6 +86,8 @@ class LocalStack:
         env = dict(os.environ)
         env.update(self.extra_env)
         env["REDIS_URL"] = self.redis_url
+        # local workers share this machine with the bot's metrics port
+        env.setdefault("CLOUDSYNC_METRICS_PORT", "0")
         env["CLOUDSYNC_CONFIG"] = str(self.config.folder)
         if self.endpoints:
             env["CLOUDSYNC_SIM_ENDPOINTS"] = format_endpoints(self.endpoints)
@@ -89,6 +98,24 @@ class LocalStack:
         redis.Redis.from_url(self.redis_url).delete(f"{self.settings.prefix}:workers-ready")
         for index in range(self.worker_count):
             self.workers.append(self.spawn_worker(index))
+        self.supervising = True
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="worker-supervisor", daemon=True
+            )
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Restart a worker process that exited on its own, as a process manager would: Celery's
+        worker gives up ("Unrecoverable error") when the broker vanishes while a late-acked task
+        is running (a kombu limitation), and a restarted worker recovers the interrupted runs."""
+        while not self._stopping.wait(0.5):
+            if not self.supervising:
+                continue
+            for index, proc in enumerate(list(self.workers)):
+                if proc.poll() is not None and self.supervising:
+                    log.warning("worker %d exited with %s; restarting it", index, proc.returncode)
+                    self.workers[index] = self.spawn_worker(index)
 
     def spawn_worker(self, index: int = 0) -> subprocess.Popen[bytes]:
         cmd = [
@@ -124,6 +151,7 @@ class LocalStack:
         raise RuntimeError("the Celery worker did not become ready in time")
 
     def stop_workers(self) -> None:
+        self.supervising = False
         for proc in self.workers:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -143,6 +171,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.stop_workers()
         if self.sim is not None:
             self.sim.stop()

@@ -9,8 +9,10 @@ Rendering from the current state (not from the event) makes edits naturally coal
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
+from collections.abc import Collection
 from typing import Any
 
 import redis
@@ -246,15 +248,33 @@ class Projector:
             self.outbox.ephemeral(channel, user, text=text)
 
     def _refresh_homes(self, request: Request) -> None:
-        users = {request.requester}
-        for rule in self.config.policy.approvers:
-            users.update(rule.users)
-        for user in users:
-            self.outbox.publish_home(user, home_for(self.store, self.config, user))
+        """Republish App Home for the users who have opened it (with the groups they had then):
+        publishing to anyone else would only spend Slack calls on a tab nobody looks at."""
+        for user, groups in home_viewers(self.store).items():
+            self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
 
 
-def home_for(store: RequestStore, config: Config, user: str) -> dict[str, Any]:
-    """The App Home view: requests waiting for this approver, and the user's own."""
+def _viewers_key(store: RequestStore) -> str:
+    return f"{store.prefix}:home-viewers"
+
+
+def remember_home_viewer(store: RequestStore, user: str, groups: Collection[str]) -> None:
+    store.redis.hset(_viewers_key(store), user, json.dumps(sorted(groups)))
+
+
+def home_viewers(store: RequestStore) -> dict[str, list[str]]:
+    raw = store.redis.hgetall(_viewers_key(store))
+    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+
+def home_for(
+    store: RequestStore, config: Config, user: str, user_groups: Collection[str] = ()
+) -> dict[str, Any]:
+    """The App Home view: requests waiting for this approver, and the user's own.
+
+    ``user_groups`` are the user's Slack user groups, so an approver listed only through a group
+    sees what waits for them too (the projector's refresh has none and lists named users).
+    """
     from workers.domain import policy
 
     pending = [
@@ -265,7 +285,7 @@ def home_for(store: RequestStore, config: Config, user: str) -> dict[str, Any]:
         and policy.is_approver(
             config.policy,
             user,
-            (),
+            user_groups,
             {h: config.hosts[h].tags if h in config.hosts else () for h in r.change.hosts},
         )
         and not any(a.user == user for a in r.approvals)

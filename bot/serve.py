@@ -3,14 +3,17 @@
 HTTP mode runs the Bolt app behind gunicorn's threaded worker (one process, many threads), the
 way the README recommends for production: Bolt's built-in development server is single-threaded
 and falls over under concurrent clients. The projector and the notifier run beside the app in
-the same process, once.
+the same process, once; so does the Prometheus endpoint (CLOUDSYNC_METRICS_PORT, default 9100),
+started after gunicorn forks so it reports the process that does the work.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from bot.app import build_app, make_web_client
@@ -18,6 +21,7 @@ from bot.context import BotContext, build_context
 from bot.localstack import LocalStack
 from bot.projector import Projector
 from workers.domain.config import Config
+from workers.metrics import MetricsServer, bot_registry, metrics_port, notifier_hook
 from workers.notify.notifier import Notifier
 from workers.settings import Settings
 
@@ -47,8 +51,22 @@ class BotProcess:
             self.ctx.redis,
             lambda: make_web_client(token, settings.slack_api_url),
             prefix=settings.prefix,
+            metrics_hook=notifier_hook,
         )
         self.threads: list[threading.Thread] = []
+        self.metrics_server: MetricsServer | None = None
+
+    def start_metrics(self) -> None:
+        """/metrics and /healthz on CLOUDSYNC_METRICS_PORT (0 = off), once per process."""
+        if self.metrics_server is not None:
+            return
+        port = metrics_port(os.environ)
+        if not port:
+            return
+        registry = bot_registry(self.ctx.store, self.ctx.outbox)
+        self.metrics_server = MetricsServer(
+            registry, health=lambda: bool(self.ctx.redis.ping()), port=port
+        ).start()
 
     def start_background(self) -> None:
         for name, target in (
@@ -69,28 +87,25 @@ class BotProcess:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         for thread in self.threads:
             thread.join(timeout=5)
 
 
-def _parse_bind(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "0.0.0.0", int(port)
+def run_gunicorn(
+    wsgi: Callable[..., Any],
+    bind: str,
+    *,
+    threads: int = 16,
+    post_worker_init: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``wsgi`` with gunicorn's threaded worker: one process, ``threads`` request threads.
 
-
-def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
-    """gunicorn, threaded worker, in this process's child; projector/notifier in the worker."""
+    One worker process on purpose: the projector and notifier live beside the app and must run
+    once; threads are enough because a Bolt listener only acks and hands work to Redis/Celery.
+    """
     from gunicorn.app.base import BaseApplication
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    handler = SlackRequestHandler(bot.app)
-
-    def application(environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-        return handler(environ, start_response)
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -99,13 +114,45 @@ def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("keepalive", 5)
+            self.cfg.set("backlog", 2048)
+            self.cfg.set("worker_connections", 1000)
+            self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
-            self.cfg.set("post_worker_init", lambda worker: bot.start_background())
+            if post_worker_init is not None:
+                self.cfg.set("post_worker_init", lambda worker: post_worker_init())
 
         def load(self) -> Any:
-            return application
+            return wsgi
 
-    _Gunicorn().run()
+    _Gunicorn(usage=None).run()
+
+
+def _with_healthz(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """/healthz on the Slack port too (load balancers probe the port they route to)."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        return handler(environ, start_response)
+
+    return application
+
+
+def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
+    """gunicorn, threaded worker; projector, notifier and /metrics start in the worker."""
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    def after_fork() -> None:
+        bot.start_background()
+        bot.start_metrics()
+
+    run_gunicorn(
+        _with_healthz(SlackRequestHandler(bot.app)),
+        bind,
+        threads=threads,
+        post_worker_init=after_fork,
+    )
 
 
 def serve(
@@ -118,8 +165,9 @@ def serve(
     threads: int = 16,
 ) -> int:
     stack = LocalStack(config, settings, workers=local_workers, concurrency=concurrency)
-    stack.start()
-    if local_workers:
+    stack.start_redis()
+    if local_workers:  # only workers talk WinRM: the simulator is theirs
+        stack.start_simulator()
         stack.start_workers(log_path=None)
     try:
         bot = BotProcess(config, settings, stack.redis_url)
@@ -135,6 +183,7 @@ def serve(
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         bot.start_background()
+        bot.start_metrics()
         handler = SocketModeHandler(bot.app, settings.slack_app_token)
         signal.signal(signal.SIGTERM, lambda *_: handler.close())
         handler.start()

@@ -21,9 +21,11 @@ TASK_RECOVER = "cloudsync.recover"
 QUEUE = "cloudsync"
 
 
-def make_celery(redis_url: str | None = None) -> Celery:
+def make_celery(redis_url: str | None = None, *, current: bool = False) -> Celery:
+    """The worker's app (``current``) or a sending-only app for a dispatcher, which must not
+    replace the worker's current app (a worker whose current app changed cannot reconnect)."""
     url = redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    app = Celery("cloudsync", broker=url, include=["workers.tasks"])
+    app = Celery("cloudsync", broker=url, include=["workers.tasks"], set_as_current=current)
     visibility = float(os.environ.get("CLOUDSYNC_VISIBILITY_TIMEOUT", "3600"))
     app.conf.update(
         task_default_queue=QUEUE,
@@ -50,4 +52,4 @@ def make_celery(redis_url: str | None = None) -> Celery:
     return app
 
 
-app = make_celery()
+app = make_celery(current=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import redis
+from celery import Celery
 
 from workers.celery_app import TASK_CHECK, TASK_FLEET, TASK_PREFLIGHT, TASK_RUN, make_celery
 
@@ -16,8 +17,8 @@ def busy_key(prefix: str) -> str:
 
 
 class CeleryDispatcher:
-    def __init__(self, redis_url: str, prefix: str = "cs") -> None:
-        self.celery = make_celery(redis_url)
+    def __init__(self, redis_url: str, prefix: str = "cs", celery: Celery | None = None) -> None:
+        self.celery = celery or make_celery(redis_url)
         self.redis = redis.Redis.from_url(redis_url)
         self.prefix = prefix
 

@@ -22,6 +22,7 @@ from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import FenceLost as StoreFenceLost
 from workers.domain.store import RequestStore, TransitionRefused
+from workers.redis_retry import retrying
 from workers.runbook.fleet import collect_preflight, read_fleet
 from workers.runbook.locks import FenceLost, Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
@@ -40,11 +41,11 @@ class RedisProgress:
         self.store = store
 
     def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
-        return self.store.load_steps(request_id, host)
+        return retrying(lambda: self.store.load_steps(request_id, host), what="progress")
 
     def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
         try:
-            self.store.save_step(request_id, result, fence)
+            retrying(lambda: self.store.save_step(request_id, result, fence), what="progress")
         except StoreFenceLost as exc:
             raise FenceLost(str(exc)) from None
 
@@ -88,9 +89,13 @@ class Engine:
         runner_settings = RunnerSettings(
             host_wait_s=float(os.environ.get("CLOUDSYNC_HOST_WAIT", "5")),
             backoff_scale=float(os.environ.get("CLOUDSYNC_BACKOFF_SCALE", "1")),
+            # every host of a request in parallel (registration is serialized by its lease)
+            max_parallel=int(os.environ.get("CLOUDSYNC_MAX_PARALLEL", "64")),
         )
         runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
-        dispatcher = CeleryDispatcher(url, prefix=settings.prefix)
+        from workers.celery_app import app as worker_app
+
+        dispatcher = CeleryDispatcher(url, prefix=settings.prefix, celery=worker_app)
         service = RequestService(store, config, dispatcher)
         return cls(config, settings, client, store, secrets, locks, runner, service, dispatcher)
 
@@ -177,7 +182,7 @@ class Engine:
         def should_stop() -> bool:
             now = time.monotonic()
             if now - last["at"] > 0.25:
-                current = self.store.get(request_id)
+                current = retrying(lambda: self.store.get(request_id), what="cancel check")
                 last["stop"] = (
                     current is None
                     or current.state is not State.RUNNING
@@ -191,7 +196,10 @@ class Engine:
     def _finish(self, request: Request, outcome: RunOutcome) -> None:
         status = outcome.status
         if status == "lost":
-            log.warning("run %s lost its lease; the new holder finishes it", request.id)
+            # Another delivery holds the host now, or the lease lapsed during an outage: let
+            # recovery look again once leases could have expired.
+            log.warning("run %s lost its lease; recovery will look again", request.id)
+            self._schedule_recover()
             return
         if status == "busy":
             held = {h: o.held_by for h, o in outcome.hosts.items() if o.status == "busy"}
@@ -317,10 +325,15 @@ class Engine:
             self.dispatcher.run(request.id)
             again.append(request.id)
         if uncertain:
-            from workers.celery_app import TASK_RECOVER
-
-            self.dispatcher.celery.send_task(TASK_RECOVER, countdown=max(1.0, ttl))
+            self._schedule_recover()
         return again
+
+    def _schedule_recover(self) -> None:
+        from workers.celery_app import TASK_RECOVER
+
+        self.dispatcher.celery.send_task(
+            TASK_RECOVER, countdown=max(1.0, self.settings.lease_ttl_s)
+        )
 
     def mark_ready(self) -> None:
         self.redis.set(f"{self.settings.prefix}:workers-ready", "1", ex=86400)

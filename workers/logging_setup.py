@@ -49,6 +49,8 @@ class JsonFormatter(logging.Formatter):
                 data[key] = getattr(record, key)
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already rendered (and redacted) by the redaction filter
+            data["exc"] = record.exc_text
         return json.dumps(data, default=str)
 
 

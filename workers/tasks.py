@@ -7,9 +7,10 @@ the runbook resumes by its step checks under fenced leases.
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_process_shutdown, worker_ready
 
 from workers.celery_app import (
     TASK_CHECK,
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def engine() -> Engine:
-    return Engine.from_env()
+    from workers.metrics import instrument
+
+    return instrument(Engine.from_env())
 
 
 @app.task(name=TASK_PREFLIGHT)
@@ -71,3 +74,21 @@ def _on_worker_ready(**_: object) -> None:
         engine().mark_ready()
     except Exception:
         log.exception("recovery at worker start failed")
+    from workers.metrics import start_endpoint
+
+    start_endpoint(engine())
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    """Before the pool forks: the multiprocess metrics folder the children will write to."""
+    from workers.metrics import prepare
+
+    prepare()
+
+
+@worker_process_shutdown.connect
+def _on_child_exit(pid: int | None = None, **_: object) -> None:
+    from workers.metrics import child_exited
+
+    child_exited(pid or os.getpid())

@@ -17,6 +17,14 @@ def _refuse(respond: Respond, message: str) -> None:
     respond(response_type="ephemeral", replace_original=False, text=f":no_entry: {message}")
 
 
+def _click_channel(body: dict[str, Any]) -> str:
+    """Where the click came from ("" from App Home: the policy then uses the request's)."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    return str(channel or "")
+
+
 def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     @app.action("approve")
     def on_approve(
@@ -30,7 +38,7 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
             _refuse(respond, f"No request {request_id}.")
             return
         try:
-            ctx.service.approve(request_id, user, request.channel, groups_of(user))
+            ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
             _refuse(respond, str(exc))
 
@@ -46,15 +54,13 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
             _refuse(respond, f"No request {request_id}.")
             return
         tags = {h: ctx.config.hosts[h].tags for h in request.change.hosts if h in ctx.config.hosts}
-        if user != request.requester and not policy.is_approver(
-            ctx.config.policy, user, groups_of(user), tags
-        ):
-            _refuse(
-                respond,
-                policy.may_approve(
-                    ctx.config.policy, request, user, request.channel, groups_of(user), tags
-                ).reason,
-            )
+        # Refuse before opening the modal, so nobody types a reason that cannot count; the
+        # submission is checked again (state may change while the modal is open).
+        decision = policy.may_deny(
+            ctx.config.policy, request, user, _click_channel(body), groups_of(user), tags
+        )
+        if not decision.allowed:
+            _refuse(respond, decision.reason)
             return
         if body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request_id))

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.context import BotContext
-from bot.projector import home_for
+from bot.projector import home_for, remember_home_viewer
 
 
 def register(app: App, ctx: BotContext, groups_of: Any) -> None:
@@ -16,4 +16,6 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        ctx.outbox.publish_home(user, home_for(ctx.store, ctx.config, user))
+        groups = groups_of(user)
+        remember_home_viewer(ctx.store, user, groups)
+        ctx.outbox.publish_home(user, home_for(ctx.store, ctx.config, user, groups))

@@ -33,7 +33,7 @@ PASSWORDS = {
     "MFA_PW": "Mfa-Pass-1!m",
     "READER_PW": "Reader-Pass-1!r",
 }
-WINRM_USER = "CONTOSO\\svc-cloudsync"
+WINRM_USER = "CONTOSO\\svc-runbook-tests"
 
 
 def free_port() -> int:

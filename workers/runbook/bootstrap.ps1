@@ -7,9 +7,9 @@
 #          otherwise the script runs; one result line is written either way
 #   {"type":"exit"}
 # Each result is one stdout line: @@CLOUDSYNC@@{"id":...,"status":"done|skipped|failed",...}
+# (no banner: the first step's result proves the loader runs, and saves a WinRM round trip)
 $ErrorActionPreference = 'Stop'
 $Secrets = @{}
-[Console]::Out.WriteLine('@@CLOUDSYNC@@{"id":"","status":"ready"}')
 while ($true) {
     $line = [Console]::In.ReadLine()
     if ($null -eq $line) { break }

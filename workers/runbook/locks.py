@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from workers.redis_retry import retrying
+
 PREFIX = "cloudsync:"
+
 log = logging.getLogger(__name__)
 
 _RELEASE = """
@@ -74,7 +77,8 @@ class Lease:
 
     def check(self) -> None:
         """Raise FenceLost unless the key still holds our value."""
-        if self.lost.is_set() or self._locks.redis.get(self.key) != self.value.encode():
+        held = retrying(lambda: self._locks.redis.get(self.key), what="lease check")
+        if self.lost.is_set() or held != self.value.encode():
             self.lost.set()
             raise FenceLost(f"lost the lease {self.key} (token {self.token})")
 

@@ -230,6 +230,7 @@ class _HostRun:
             Step
         ] = []  # session steps done in this run (replayed on reconnect)
         self.changed_any = False
+        self.installed_now = False
         self.reg_lease: Lease | None = None
         self.probe: dict[str, bool] = {}
         self.reboot_pending = False
@@ -328,7 +329,8 @@ class _HostRun:
                 )
                 self._fail(step, "cancelled", "cancelled before this step", None)
             self.lease.check()
-            if step.id == "connect":
+            if step.id == "connect" and not self.installed_now:
+                # an agent installed by this very run has no registration yet: nothing to probe
                 self._probe_registration(index)
                 if self.probe and all(self.probe.values()):
                     self._skip(step, "no sign-in needed: every later sign-in step is already done")
@@ -472,6 +474,8 @@ class _HostRun:
                 self.reboot_pending = True
             if step.kind == "change":
                 self.changed_any = True
+            if step.id == "install":
+                self.installed_now = True
             if step.kind == "session":
                 self.session_steps.append(step)
             self._save(

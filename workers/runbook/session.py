@@ -34,7 +34,6 @@ from workers.runbook.steps import Step
 
 MARKER = "@@CLOUDSYNC@@"
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.ps1")
-READY_TIMEOUT_S = 120.0
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMTransportError, WinRMError, OSError)
 
 OutcomeStatus = Literal["done", "skipped", "failed", "timeout", "cancelled"]
@@ -105,7 +104,6 @@ class RunbookSession:
         *,
         operation_timeout_s: int = 5,
         redactor: Redactor | None = None,
-        ready_timeout_s: float = READY_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
@@ -145,7 +143,6 @@ class RunbookSession:
                 may_have_started=False,
             ) from None
         self._alive = True
-        self._wait_for("", deadline=self.clock() + ready_timeout_s, before_start=True)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -304,19 +301,10 @@ class RunbookSession:
         self._drop()
 
     def close(self) -> None:
-        """Send the exit frame, clean up the command and delete the shell (best effort)."""
+        """Delete the shell (best effort): Windows ends its processes with it, so neither an
+        exit frame nor a terminate signal is worth a round trip once every step has answered."""
         if not self._shell:
             return
-        if self._alive and self._command:
-            exit_frame = b'{"type":"exit"}\n'
-            with contextlib.suppress(Exception):
-                self._call(
-                    lambda: self._proto.send_command_input(
-                        self._shell, self._command, exit_frame, end=True
-                    )
-                )
-            with contextlib.suppress(Exception):
-                self._call(lambda: self._proto.cleanup_command(self._shell, self._command))
         with contextlib.suppress(Exception):
             self._call(lambda: self._proto.close_shell(self._shell))
         self._shell = ""

@@ -1,0 +1,1 @@
+"""`make bench`: the real stack on loopback, measured (see docs/benchmarks.md)."""

@@ -1,0 +1,394 @@
+"""`python -m bench.run`: every figure of bench/results.json measured in one run of the real
+stack on loopback (see docs/benchmarks.md for what each key means).
+
+``--quick`` is a tiny load for the smoke test; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.load import closed_loop, open_loop, percentile
+from bench.naive import run_naive
+from bench.procs import tree_peak_mb
+from bench.stack import USERS, BenchStack
+from workers.dispatch import CeleryDispatcher
+from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request, State
+from workers.domain.secrets import SecretsProvider
+from workers.domain.service import RequestService
+from workers.domain.store import RequestStore
+from workers.runbook.steps import build_steps
+
+RESULTS = Path(__file__).with_name("results.json")
+ACK_COMMAND = "status"
+FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DENIED, State.EXPIRED}
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _settled(record: Any) -> bool:
+    before = record.http_requests
+    time.sleep(0.3)
+    return bool(record.http_requests == before)
+
+
+class Bench:
+    def __init__(self, stack: BenchStack, quick: bool) -> None:
+        self.stack = stack
+        self.quick = quick
+        self.redis = redis.Redis.from_url(stack.local.redis_url)
+        self.store = RequestStore(self.redis, prefix=stack.settings.prefix)
+        self.config = stack.config
+        self.slack_methods: dict[str, int] = {}
+        self.service = RequestService(
+            self.store, self.config, CeleryDispatcher(stack.local.redis_url, stack.settings.prefix)
+        )
+
+    def host(self, name: str) -> Any:
+        assert self.stack.local.sim is not None
+        return self.stack.local.sim.world.hosts[name]
+
+    # --- ack ----------------------------------------------------------------------------------
+    def ack(self) -> dict[str, Any]:
+        rate, seconds = (50.0, 20.0) if not self.quick else (20.0, 1.0)
+        make = lambda: self.stack.slash_body("alice", ACK_COMMAND)  # noqa: E731
+        ours = open_loop(self.stack.bot_url, make, rate, seconds)
+        minimal = open_loop(self.stack.minimal_url, make, rate, seconds)
+        burst = closed_loop(self.stack.bot_url, make, 20, 10.0 if not self.quick else 1.0)
+        return {
+            "ack_command": f"/cloudsync {ACK_COMMAND}",
+            "ack_p50_ms": round(percentile(ours.latencies_ms, 50), 2),
+            "ack_p99_ms": round(percentile(ours.latencies_ms, 99), 2),
+            "ack_errors": ours.errors,
+            "ack_sent": ours.sent,
+            "ack_sender_late_ms_max": round(ours.late_ms_max, 2),
+            "ack_p50_ms_minimal_bolt": round(percentile(minimal.latencies_ms, 50), 2),
+            "ack_p99_ms_minimal_bolt": round(percentile(minimal.latencies_ms, 99), 2),
+            "ack_errors_minimal_bolt": minimal.errors,
+            "ack_max_rps": round(len(burst.latencies_ms) / burst.elapsed_s, 1),
+            "ack_max_rps_errors": burst.errors,
+            "ack_max_rps_p99_ms": round(percentile(burst.latencies_ms, 99), 2),
+        }
+
+    # --- one install through Slack --------------------------------------------------------------
+    def submit(self, hosts: str) -> Request:
+        before = {r.id for r in self.store.recent(limit=50)}
+        status = self.stack.post(
+            *self.stack.slash_body("alice", f"install {hosts} --domain contoso.com")
+        )
+        assert status == 200
+        request = wait_for(
+            lambda: next((r for r in self.store.recent(limit=5) if r.id not in before), None),
+            30,
+            "the request",
+        )
+        return wait_for(
+            lambda: (r := self.store.get(request.id)) and r.request_hash and r, 60, "preflight"
+        )
+
+    def approve_and_watch(self, request: Request, host: str) -> dict[str, Any]:
+        """Click Approve; time until the first WinRM request reaches ``host`` and until the end."""
+        record = self.host(host).record
+        seen: dict[str, float] = {}
+        # the preflight's shell may still be closing: start from a settled counter
+        settled = wait_for(lambda: _settled(record), 10, "a quiet host")
+        assert settled
+        base = record.http_requests
+        stop = threading.Event()
+
+        def watch() -> None:  # 0.2 ms polling of the simulator's own request counter
+            while not stop.is_set():
+                if record.http_requests != base:
+                    seen["t"] = time.perf_counter()
+                    return
+                time.sleep(0.0002)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        status = self.stack.post(*self.stack.click_body("bob", "approve", request.id))
+        clicked = time.perf_counter()
+        assert status == 200
+        done = wait_for(
+            lambda: (r := self.store.get(request.id)) and r.state in FINAL and r, 300, "the run"
+        )
+        finished = time.perf_counter()
+        stop.set()
+        watcher.join()
+        return {
+            "state": done.state.value,
+            "dispatch_ms": (seen.get("t", finished) - clicked) * 1000,
+            "run_s": finished - clicked,
+            "http_requests": record.http_requests - base,
+        }
+
+    def step_figures(self, request: Request, host: str) -> tuple[int, list[float]]:
+        """Steps run (done or failed, not skipped-by-probe) and per-step overhead in ms: wall
+        time minus the modelled time of the cmdlets the host started within the step."""
+        results = self.store.load_steps(request.id, host)
+        calls = list(self.host(host).record.cmdlets)
+        overheads: list[float] = []
+        ran = 0
+        for result in results.values():
+            if result.status.value not in ("done", "skipped", "failed") or not result.finished_at:
+                continue
+            if result.started_at is None or result.finished_at == result.started_at:
+                continue  # decided without the host (skipped after the registration probe)
+            ran += 1
+            began, ended = result.started_at, result.finished_at
+            modelled = sum(c.modelled_s for c in calls if began <= c.started <= ended)
+            overheads.append((ended - began - modelled) * 1000)
+        return ran, overheads
+
+    def wait_slack_quiet(self, timeout: float = 60.0) -> None:
+        """Until the outbox is drained and no new Web API call arrived for a second."""
+        from workers.notify.outbox import Outbox
+
+        outbox = Outbox(self.redis, prefix=self.stack.settings.prefix)
+        deadline = time.monotonic() + timeout
+        last = len(self.stack.slack.calls)
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            now = len(self.stack.slack.calls)
+            if now != last or outbox.depth():
+                last, quiet_since = now, time.monotonic()
+            elif time.monotonic() - quiet_since > 1.5:
+                return
+            time.sleep(0.1)
+
+    def installs(self, hosts: list[str]) -> dict[str, Any]:
+        dispatch, per_step, overheads, slack_calls, steps_run = [], [], [], [], []
+        for host in hosts:
+            self.wait_slack_quiet()
+            calls_before = len(self.stack.slack.calls)
+            request = self.submit(host)
+            watched = self.approve_and_watch(request, host)
+            assert watched["state"] == "succeeded", (host, watched)
+            self.wait_slack_quiet()
+            web = [c for c in self.stack.slack.calls[calls_before:] if c.method != "response_url"]
+            methods: dict[str, int] = {}
+            for call in web:
+                methods[call.method] = methods.get(call.method, 0) + 1
+            self.slack_methods = methods
+            ran, over = self.step_figures(request, host)
+            dispatch.append(watched["dispatch_ms"])
+            per_step.append(watched["http_requests"] / max(1, ran))
+            overheads += over
+            slack_calls.append(len(web))
+            steps_run.append(ran)
+        return {
+            "dispatch_p50_ms": round(statistics.median(dispatch), 2),
+            "dispatch_samples_ms": [round(d, 2) for d in dispatch],
+            "winrm_http_requests_per_step": round(statistics.median(per_step), 2),
+            "step_overhead_p50_ms": round(statistics.median(overheads), 2),
+            "step_overhead_p90_ms": round(percentile(overheads, 90), 2),
+            "slack_calls_per_install": int(statistics.median(slack_calls)),
+            "steps_per_install": int(statistics.median(steps_run)),
+            "slack_calls_by_method_last_install": self.slack_methods,
+        }
+
+    # --- ours vs the naive way ------------------------------------------------------------------
+    def ours_vs_naive(self, ours_host: str, naive_host: str) -> dict[str, Any]:
+        request = self.submit(ours_host)
+        watched = self.approve_and_watch(request, ours_host)
+        assert watched["state"] == "succeeded", watched
+        results = self.store.load_steps(request.id, ours_host)
+        first = min(r.started_at for r in results.values() if r.started_at)
+        last = max(r.finished_at for r in results.values() if r.finished_at)
+        routed = self.stack.routed_config()
+        host = routed.host(naive_host)
+        tenant = routed.tenants[host.tenant]
+        change = ChangeSpec(ChangeKind.INSTALL, (naive_host,), (DomainSpec("contoso.com"),))
+        steps = build_steps(change, host, tenant)
+        naive_s, naive_steps = run_naive(host, steps, SecretsProvider(routed))
+        failed = [s.__dict__ for s in naive_steps if not s.ok]
+        return {
+            "install_s_ours": round(watched["run_s"], 3),
+            "install_s_ours_steps_only": round(last - first, 3),
+            "install_s_run_ps": round(naive_s, 3),
+            "naive_over_ours": round(naive_s / watched["run_s"], 2),
+            "naive_failed_steps": failed,
+            "naive_installed": bool(self.host(naive_host).installed()),
+        }
+
+    # --- fan-out ----------------------------------------------------------------------------------
+    def fanout(self, hosts: list[str]) -> dict[str, Any]:
+        change = ChangeSpec(ChangeKind.INSTALL, tuple(hosts), (DomainSpec("contoso.com"),))
+        request = self.service.submit(change, USERS["alice"], "C01OPS")
+        wait_for(lambda: (r := self.store.get(request.id)) and r.request_hash, 120, "preflight")
+        status = self.stack.post(*self.stack.click_body("bob", "approve", request.id))
+        assert status == 200
+        clicked = time.perf_counter()
+        done = wait_for(
+            lambda: (r := self.store.get(request.id)) and r.state in FINAL and r, 600, "fan-out"
+        )
+        measured = time.perf_counter() - clicked
+        routed = self.stack.routed_config()
+        parallel, registration = [], []
+        for name in hosts:
+            registration_ids = {
+                s.id
+                for s in build_steps(change, routed.host(name), routed.tenants["contoso"])
+                if s.registration
+            }
+            par = reg = 0.0
+            for r in self.store.load_steps(request.id, name).values():
+                if r.started_at and r.finished_at:
+                    took = r.finished_at - r.started_at
+                    if r.step_id in registration_ids:
+                        reg += took
+                    else:
+                        par += took
+            parallel.append(par)
+            registration.append(reg)
+        # Lower bound of any schedule: registrations one after another once the first host is
+        # ready, and no host faster than its own steps.
+        ideal = max(
+            max(p + r for p, r in zip(parallel, registration, strict=True)),
+            min(parallel) + sum(registration),
+        )
+        return {
+            "fanout_hosts": len(hosts),
+            "fanout_state": done.state.value,
+            "fanout_s": round(measured, 2),
+            "fanout_ideal_s": round(ideal, 2),
+            "fanout_efficiency": round(ideal / measured, 3),
+            "fanout_registration_s_sum": round(sum(registration), 2),
+            "fanout_parallel_s_max": round(max(parallel), 2),
+        }
+
+    # --- memory and metrics ------------------------------------------------------------------
+    def memory(self) -> dict[str, Any]:
+        workers = [tree_peak_mb(p.pid) for p in self.stack.local.workers]
+        assert self.stack.bot is not None
+        bot = tree_peak_mb(self.stack.bot.pid)
+        return {
+            "worker_peak_rss_mb": round(sum(w["sum_mb"] for w in workers), 1),
+            "worker_peak_rss_detail": workers,
+            "bot_peak_rss_mb": bot["sum_mb"],
+            "bot_peak_rss_detail": bot,
+        }
+
+    def scrape(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, port in (
+            ("bot", self.stack.bot_metrics_port),
+            ("worker", self.stack.worker_metrics_port),
+        ):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                out[name] = sorted(
+                    {
+                        line.split("{")[0].split(" ")[0]
+                        for line in text.splitlines()
+                        if line.startswith("cloudsync_")
+                    }
+                )
+            except OSError as exc:
+                out[name] = f"unreachable: {exc}"
+        return out
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def targets(r: dict[str, Any]) -> dict[str, bool]:
+    def ok(key: str, test: Any) -> bool:
+        value = r.get(key)
+        return value is not None and bool(test(value))
+
+    return {
+        "ack_p99_ms": ok("ack_p99_ms", lambda v: v <= 50),
+        "ack_p50_ms": ok("ack_p50_ms", lambda v: v <= 1.5 * r["ack_p50_ms_minimal_bolt"]),
+        "ack_max_rps": ok("ack_max_rps", lambda v: v >= 150 and r["ack_max_rps_errors"] == 0),
+        "dispatch_p50_ms": ok("dispatch_p50_ms", lambda v: v <= 100),
+        "winrm_http_requests_per_step": ok("winrm_http_requests_per_step", lambda v: v <= 3),
+        "step_overhead_p50_ms": ok("step_overhead_p50_ms", lambda v: v <= 15),
+        "install_s_run_ps": ok("naive_over_ours", lambda v: v >= 2),
+        "fanout_efficiency": ok("fanout_efficiency", lambda v: v >= 0.9),
+        "slack_calls_per_install": ok(
+            "slack_calls_per_install", lambda v: v <= r["steps_per_install"] + 5
+        ),
+    }
+
+
+def hosts_for(quick: bool) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    zero = [f"ZERO{i:02d}" for i in range(1, 3 if quick else 6)]
+    fan = [f"FAN{i:02d}" for i in range(1, 3 if quick else 31)]
+    hosts: dict[str, dict[str, Any]] = {
+        h: {"simulated": True, "sim": {"startup_cost_s": 0}} for h in zero
+    }
+    for name in ("OURS01", "NAIVE01", *fan):
+        hosts[name] = {"simulated": True, "sim": {"startup_cost_s": 0.2}}
+    return hosts, zero, fan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run")
+    parser.add_argument("--quick", action="store_true", help="tiny load (smoke test only)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    hosts, zero, fan = hosts_for(args.quick)
+    with tempfile.TemporaryDirectory(prefix="cloudsync-bench-") as tmp:
+        worker_env = {"CLOUDSYNC_HOST_WAIT": "30", "CLOUDSYNC_LOG_FORMAT": "json"}
+        stack = BenchStack(Path(tmp), hosts, worker_env).start()
+        try:
+            bench = Bench(stack, args.quick)
+            results: dict[str, Any] = {"machine": machine()}
+            results.update(bench.ack())
+            results.update(bench.installs(zero))
+            results.update(bench.ours_vs_naive("OURS01", "NAIVE01"))
+            results.update(bench.fanout(fan))
+            results.update(bench.memory())
+            results["metrics_scraped"] = bench.scrape()
+        except BaseException:
+            for log in ("bot.log", "worker.log", "minimal.log"):
+                path = Path(tmp) / log
+                if path.exists():
+                    print(f"--- {log} (tail)", file=sys.stderr)
+                    print(path.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+    results["targets"] = targets(results)
+    results["bench_s"] = round(time.monotonic() - began, 1)
+    results["quick"] = args.quick
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if not k.endswith("detail")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""`make bench` code runs end to end on a tiny load (no figure is checked: no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.load import percentile
+from bench.run import main
+
+
+def test_percentile() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+
+
+@pytest.mark.timeout(180)
+def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    for key in (
+        "ack_p50_ms",
+        "ack_p99_ms",
+        "ack_p50_ms_minimal_bolt",
+        "ack_max_rps",
+        "dispatch_p50_ms",
+        "winrm_http_requests_per_step",
+        "step_overhead_p50_ms",
+        "install_s_ours",
+        "install_s_run_ps",
+        "fanout_hosts",
+        "fanout_efficiency",
+        "slack_calls_per_install",
+        "worker_peak_rss_mb",
+        "bot_peak_rss_mb",
+        "machine",
+        "targets",
+    ):
+        assert key in results, key
+    assert results["fanout_state"] == "succeeded"
+    assert results["naive_failed_steps"] == []

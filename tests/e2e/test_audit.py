@@ -1,0 +1,58 @@
+"""The audit trail: ``/cloudsync status ID`` shows it in Slack, and ``cloudsync audit`` prints it as
+JSON lines from the bot's Redis (the CLI run as a separate process, as an admin would)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.e2e.harness import USERS, E2EStack
+from tests.e2e.slack_helpers import cli_env, mark, reply_to
+from workers.domain.model import State
+
+
+def _audit(e2e: E2EStack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cloudsync = Path(sys.executable).parent / "cloudsync"
+    return subprocess.run(
+        [str(cloudsync), "audit", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(e2e, tmp_path / "cli"),
+        timeout=60,
+    )
+
+
+def test_status_and_audit_cli_show_the_trail(e2e: E2EStack, tmp_path: Path) -> None:
+    request = e2e.submit("alice", "install SYNC02 --domain fabrikam.com")
+    assert e2e.click("carol", "deny", request.id).status_code == 200
+    assert e2e.submit_deny("carol", request.id, "wrong domain").status_code == 200
+    e2e.wait_state(request.id, State.DENIED)
+
+    seen = mark(e2e, "bob")
+    assert e2e.slash("bob", f"status {request.id}").status_code == 200
+    trail = reply_to(e2e, "bob", "History", after=seen)
+    assert "requested by <@U01ALICE>" in trail
+    assert "denied by <@U03CAROL>" in trail
+    assert "wrong domain" in trail
+
+    done = _audit(e2e, tmp_path, "--request", request.id)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert lines, "one JSON object per line"
+    assert {line["request"] for line in lines} == {request.id}
+    names = [line["event"] for line in lines]
+    assert names[0] == "requested" and names[-1] == "denied", names
+    assert "preflight" in names
+    denied = lines[-1]
+    assert denied["actor"] == USERS["carol"]
+    assert denied["data"]["reason"] == "wrong domain"
+    assert [line["at"] for line in lines] == sorted(line["at"] for line in lines)
+
+    # --since: a date after everything prints nothing; a bad date is a clear error (exit 2)
+    later = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).date().isoformat()
+    assert _audit(e2e, tmp_path, "--since", later).stdout.strip() == ""
+    bad = _audit(e2e, tmp_path, "--since", "yesterday")
+    assert bad.returncode == 2 and "not an ISO date" in bad.stderr

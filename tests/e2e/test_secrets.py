@@ -1,0 +1,102 @@
+"""Known secrets never appear in what the target host logged (script blocks, process command
+lines), in Celery messages or anything else sent to Redis, in Redis itself, in the logs, or in
+anything sent to Slack."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+import redis
+
+from tests.e2e.harness import DEMO, E2EStack
+from workers.domain.model import State
+
+
+def _secret_values() -> list[str]:
+    values = [p.read_text() for p in sorted((DEMO / "secrets").glob("*.txt"))]
+    assert len(values) >= 5 and all(len(v) >= 8 for v in values)
+    return values
+
+
+def _forms(secret: str) -> list[str]:
+    """The secret as text and in the encodings a careless path would carry it."""
+    return [
+        secret,
+        json.dumps(secret)[1:-1],
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(secret.encode("utf-16-le")).decode(),
+    ]
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture()
+def captured_logs():  # type: ignore[no-untyped-def]
+    handler = _Capture()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(old)
+
+
+def test_no_secret_anywhere(e2e: E2EStack, captured_logs: _Capture) -> None:
+    request = e2e.submit(
+        "alice",
+        "install SECRET01 --domain contoso.com --domain fabrikam.com --writeback "
+        "--permissions BasicRead",
+    )
+    assert e2e.click("carol", "approve", request.id).status_code == 200
+    done = e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=60)
+    assert done.state is State.SUCCEEDED, done.reason
+    # a failing sign-in too: error texts and hints must not carry secrets either
+    mfa = e2e.submit("alice", "install MFA01 --domain contoso.com")
+    assert e2e.click("bob", "approve", mfa.id).status_code == 200
+    failed = e2e.wait_state(mfa.id, State.FAILED, State.SUCCEEDED, timeout=60)
+    assert failed.state is State.FAILED
+    e2e.wait_quiet()
+
+    places: dict[str, str] = {}
+    record = e2e.sim_host("SECRET01").record.to_dict()
+    assert record["script_blocks"] and record["command_lines"]
+    for name in ("SECRET01", "MFA01"):
+        rec = e2e.sim_host(name).record.to_dict()
+        places[f"{name} script blocks"] = "\n".join(rec["script_blocks"])
+        places[f"{name} command lines"] = "\n".join(rec["command_lines"])
+    places["redis commands (celery messages included)"] = "\n".join(e2e.monitor_lines)
+    assert any("cloudsync.run_request" in line for line in e2e.monitor_lines)
+    client = redis.Redis.from_url(e2e.redis_url)
+    dump = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        if kind == "string":
+            dump.append(repr(client.get(key)))
+        elif kind == "hash":
+            dump.append(repr(client.hgetall(key)))
+        elif kind == "list":
+            dump.append(repr(client.lrange(key, 0, -1)))
+        elif kind == "stream":
+            dump.append(repr(client.xrange(key)))
+        elif kind in ("set", "zset"):
+            dump.append(repr(client.zrange(key, 0, -1) if kind == "zset" else client.smembers(key)))
+    places["redis contents"] = "\n".join(dump)
+    places["worker log"] = e2e.worker_log.read_text(errors="replace")
+    places["bot log"] = "\n".join(captured_logs.lines)
+    places["slack calls"] = json.dumps([c.to_dict() for c in e2e.slack.calls], default=str)
+
+    for secret in _secret_values():
+        for form in _forms(secret):
+            for where, text in places.items():
+                assert form not in text, f"a secret appeared in {where}"

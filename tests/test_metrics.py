@@ -1,0 +1,104 @@
+"""The metrics endpoint: real HTTP on 127.0.0.1, real Redis (embedded), real prometheus_client."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from workers.domain.store import RequestStore
+from workers.metrics import (
+    MetricsServer,
+    bot_registry,
+    metrics_port,
+    notifier_hook,
+    observe_step,
+    winrm_error_kind,
+)
+from workers.notify.outbox import Outbox
+from workers.redis_embedded import EmbeddedRedis
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[redis.Redis]:
+    server = EmbeddedRedis(None, appendonly=False).start()
+    try:
+        yield redis.Redis.from_url(server.url)
+    finally:
+        server.stop()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_port_setting() -> None:
+    assert metrics_port({}) == 9100
+    assert metrics_port({"CLOUDSYNC_METRICS_PORT": "0"}) == 0
+    assert metrics_port({"CLOUDSYNC_METRICS_PORT": "9200"}) == 9200
+
+
+def test_metrics_and_healthz(client: redis.Redis) -> None:
+    store = RequestStore(client, prefix="mt")
+    outbox = Outbox(client, prefix="mt")
+    outbox.post("C01OPS", text="hello")
+    notifier_hook("retried", {"label": "ratelimited"})
+    observe_step("domain:contoso.com", "done", 0.3)
+    server = MetricsServer(
+        bot_registry(store, outbox), health=lambda: True, port=0, addr="127.0.0.1"
+    ).start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        assert _get(base + "/healthz") == (200, "ok")
+        status, text = _get(base + "/metrics")
+        assert status == 200
+        assert 'cloudsync_requests{state="pending_approval"} 0.0' in text
+        assert "cloudsync_outbox_depth 1.0" in text
+        assert 'cloudsync_slack_notifier_total{event="retried",label="ratelimited"}' in text
+        assert 'cloudsync_step_duration_seconds_count{status="done",step="domain"}' in text
+        assert _get(base + "/nope")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_unhealthy_is_503(client: redis.Redis) -> None:
+    def broken() -> bool:
+        raise ConnectionError("redis down")
+
+    store = RequestStore(client, prefix="mt2")
+    server = MetricsServer(
+        bot_registry(store, Outbox(client, prefix="mt2")), health=broken, port=0, addr="127.0.0.1"
+    ).start()
+    try:
+        assert _get(f"http://127.0.0.1:{server.port}/healthz")[0] == 503
+    finally:
+        server.stop()
+
+
+def test_taken_port_is_not_fatal(client: redis.Redis) -> None:
+    store = RequestStore(client, prefix="mt3")
+    first = MetricsServer(bot_registry(store, None), health=lambda: True, port=0, addr="127.0.0.1")  # type: ignore[arg-type]
+    first.start()
+    try:
+        second = MetricsServer(
+            bot_registry(store, None),  # type: ignore[arg-type]
+            health=lambda: True,
+            port=first.port,
+            addr="127.0.0.1",
+        ).start()
+        assert not second.running
+    finally:
+        first.stop()
+
+
+def test_error_kinds() -> None:
+    assert winrm_error_kind("HTTPConnectionPool: read timed out") == "timeout"
+    assert winrm_error_kind("Connection refused") == "connection"
+    assert winrm_error_kind("the WinRM login was refused (401)") == "login"

@@ -1,0 +1,387 @@
+"""Prometheus metrics and /healthz for the bot and the workers.
+
+Two sources, chosen so every number is correct whatever the process layout:
+- what lives in Redis (open requests by state, outbox depth, dead letters) is read from Redis at
+  scrape time by a collector, so every scrape of any process shows the shared truth;
+- what happens inside a process (step durations, WinRM errors, Slack sends and retries) is
+  counted where it happens. Celery's prefork children cannot serve HTTP and each has its own
+  memory, so the worker uses prometheus_client's multiprocess mode: each child writes its
+  samples to mmap files in a per-worker folder and the main process's endpoint sums them.
+  :func:`prepare_multiprocess` must run before ``prometheus_client`` is first imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from workers.domain.store import RequestStore
+    from workers.notify.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9100
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
+
+
+def metrics_port(env: Mapping[str, str]) -> int:
+    """CLOUDSYNC_METRICS_PORT (default 9100); 0 turns the endpoint off."""
+    text = env.get("CLOUDSYNC_METRICS_PORT", "")
+    return int(text) if text.strip() else DEFAULT_PORT
+
+
+def metrics_addr(env: Mapping[str, str]) -> str:
+    """Where to listen: all interfaces by default (Prometheus scrapes from another container)."""
+    return env.get("CLOUDSYNC_METRICS_ADDR") or "0.0.0.0"
+
+
+# --- multiprocess set-up (workers) --------------------------------------------------------------
+def prepare_multiprocess(base: Path | None = None) -> Path:
+    """A fresh sample folder for this worker (one per main process: stale files from a previous
+    run or another worker on the host must not be summed in)."""
+    root = base or Path(tempfile.gettempdir())
+    folder = root / f"cloudsync-metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+def child_exited(pid: int) -> None:
+    """Celery replaced a pool child: drop its live-gauge files (counters are kept, as they
+    should be: they are totals)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+# --- process-local metrics ----------------------------------------------------------------------
+class _Metrics:
+    """Created on first use, so a worker can set the multiprocess folder first."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.step_seconds = Histogram(
+            "cloudsync_step_duration_seconds",
+            "Wall time of one runbook step on one host, by step id and final status.",
+            ["step", "status"],
+            buckets=STEP_BUCKETS,
+        )
+        self.winrm_errors = Counter(
+            "cloudsync_winrm_errors_total",
+            "WinRM failures seen by the runbook, by kind.",
+            ["kind"],
+        )
+        self.slack = Counter(
+            "cloudsync_slack_notifier_total",
+            "Notifier outcomes: sent (label = method), retried (label = reason), dead.",
+            ["event", "label"],
+        )
+
+
+_lock = threading.Lock()
+_metrics: _Metrics | None = None
+
+
+def metrics() -> _Metrics:
+    global _metrics
+    with _lock:
+        if _metrics is None:
+            _metrics = _Metrics()
+        return _metrics
+
+
+def step_kind(result_step: str) -> str:
+    """``domain:contoso.com`` -> ``domain``: label values must stay few."""
+    return result_step.split(":", 1)[0]
+
+
+def observe_step(step_id: str, status: str, seconds: float) -> None:
+    metrics().step_seconds.labels(step_kind(step_id), status).observe(max(0.0, seconds))
+
+
+def winrm_error_kind(error: BaseException | str) -> str:
+    """A small fixed set of kinds: login, timeout, connection, protocol, lost."""
+    text = str(error).lower()
+    name = type(error).__name__ if isinstance(error, BaseException) else ""
+    if name == "LoginRefused" or "401" in text or "credentials" in text or "login" in text:
+        return "login"
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "connection" in text or "refused" in text or "reset" in text:
+        return "connection"
+    if "fault" in text or "500" in text or "invalidselectors" in text:
+        return "protocol"
+    return "lost"
+
+
+def count_winrm_error(error: BaseException | str) -> None:
+    metrics().winrm_errors.labels(winrm_error_kind(error)).inc()
+
+
+def notifier_hook(name: str, labels: dict[str, str]) -> None:
+    """The Notifier's ``metrics_hook``: sent|retried|dead with the method or retry reason."""
+    metrics().slack.labels(name, labels.get("label", "")).inc()
+
+
+# --- values read from Redis at scrape time ------------------------------------------------------
+class RedisStateCollector:
+    """Open requests by state and outbox depth, straight from Redis at each scrape."""
+
+    def __init__(self, store: RequestStore, outbox: Outbox | None) -> None:
+        self.store = store
+        self.outbox = outbox
+
+    def describe(self) -> list[Any]:
+        return []  # values come from Redis; nothing to check at registration
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from workers.domain.model import State
+
+        requests = GaugeMetricFamily(
+            "cloudsync_requests", "Requests that are not final, by state.", labels=["state"]
+        )
+        counts = {s.value: 0 for s in State if not s.final}
+        for request in self.store.open_requests():
+            counts[request.state.value] = counts.get(request.state.value, 0) + 1
+        for state, n in sorted(counts.items()):
+            requests.add_metric([state], n)
+        yield requests
+        if self.outbox is not None:
+            yield GaugeMetricFamily(
+                "cloudsync_outbox_depth",
+                "Slack messages queued in the durable outbox.",
+                value=self.outbox.depth(),
+            )
+            yield GaugeMetricFamily(
+                "cloudsync_outbox_dead",
+                "Slack messages given up on (dead letters, up to 1000 counted).",
+                value=len(self.outbox.dead(limit=1000)),
+            )
+
+
+def _registry(extra: Iterator[Any] | list[Any]) -> CollectorRegistry:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
+def bot_registry(store: RequestStore, outbox: Outbox) -> CollectorRegistry:
+    """The bot process: its own counters (notifier) plus the Redis view."""
+    from prometheus_client import REGISTRY
+
+    metrics()
+    registry = _registry([RedisStateCollector(store, outbox)])
+    registry.register(_Forward(REGISTRY))
+    return registry
+
+
+def worker_registry(store: RequestStore, outbox: Outbox | None = None) -> CollectorRegistry:
+    """The worker's main process: every pool child's samples (multiprocess) plus Redis."""
+    collectors: list[Any] = [RedisStateCollector(store, outbox)]
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = _registry(collectors)
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    from prometheus_client import REGISTRY
+
+    metrics()
+    registry = _registry(collectors)
+    registry.register(_Forward(REGISTRY))
+    return registry
+
+
+class _Forward:
+    """Expose another registry's metrics (the default one, where process metrics live)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.source.collect()
+
+
+# --- the HTTP endpoint --------------------------------------------------------------------------
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class MetricsServer:
+    """/metrics (Prometheus text) and /healthz (200 when ``health()`` is true, else 503)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        health: Callable[[], bool],
+        port: int,
+        addr: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.health = health
+        self.port = port
+        self.addr = addr if addr is not None else metrics_addr(os.environ)
+        self._server: WSGIServer | None = None
+
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            try:
+                ok = bool(self.health())
+            except Exception:
+                ok = False
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
+            )
+            return [b"ok" if ok else b"unhealthy"]
+        if path == "/metrics":
+            try:
+                body = generate_latest(self.registry)
+            except Exception as exc:  # Redis down: say so, do not crash the thread
+                log.warning("metrics collection failed: %s", type(exc).__name__)
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"metrics unavailable"]
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [body]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    def start(self) -> MetricsServer:
+        """Listen in a daemon thread. A port already taken (two processes of a local ``run``)
+        is logged, not fatal: metrics must never stop the bot or a worker."""
+        try:
+            self._server = make_server(
+                self.addr, self.port, self.app, server_class=_ThreadingServer, handler_class=_Quiet
+            )
+        except OSError as exc:
+            log.warning("metrics endpoint not started on port %s: %s", self.port, exc.strerror)
+            return self
+        self.port = self._server.server_port
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+# --- worker wiring (called from workers/tasks.py's Celery signals) -------------------------------
+def prepare() -> None:
+    """worker_init, in the main process before the pool forks: the multiprocess folder."""
+    import sys
+
+    if not metrics_port(os.environ):
+        return
+    if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+        log.warning("prometheus_client was imported before the worker set its metrics folder")
+    if not os.environ.get(MULTIPROC_ENV):
+        prepare_multiprocess()
+
+
+def start_endpoint(engine: Any) -> MetricsServer | None:
+    """worker_ready, in the main process: serve every child's samples and the Redis view."""
+    port = metrics_port(os.environ)
+    if not port:
+        return None
+    from workers.notify.outbox import Outbox
+
+    outbox = Outbox(engine.redis, prefix=engine.settings.prefix)
+    registry = worker_registry(engine.store, outbox)
+    return MetricsServer(registry, health=lambda: bool(engine.redis.ping()), port=port).start()
+
+
+class _ObservedProgress:
+    """The runner's ProgressSink, plus a duration sample for every finished step."""
+
+    FINAL = frozenset({"done", "skipped", "failed", "cancelled"})
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def load_steps(self, request_id: str, host: str) -> Any:
+        return self.inner.load_steps(request_id, host)
+
+    def save_step(self, request_id: str, result: Any, fence: int) -> None:
+        self.inner.save_step(request_id, result, fence)
+        status = getattr(result.status, "value", str(result.status))
+        if status in self.FINAL and result.started_at and result.finished_at:
+            try:
+                observe_step(result.step_id, status, result.finished_at - result.started_at)
+            except Exception:
+                log.debug("step metric failed", exc_info=True)
+
+
+class _CountedSession:
+    """A RunbookSession whose lost sessions (each one the runner sees) are counted by kind."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def run_step(self, *args: Any, **kwargs: Any) -> Any:
+        from workers.runbook.session import SessionLost
+
+        try:
+            return self._inner.run_step(*args, **kwargs)
+        except SessionLost as exc:
+            count_winrm_error(exc)
+            raise
+
+
+def instrument(engine: Any) -> Any:
+    """Wrap the engine's runner so steps and WinRM errors are measured (no runner change)."""
+    from workers.runbook.session import SessionLost
+
+    runner = engine.runner
+    runner.progress = _ObservedProgress(runner.progress)
+    make = runner.session_factory
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return _CountedSession(make(*args, **kwargs))
+        except SessionLost as exc:
+            count_winrm_error(exc)
+            raise
+
+    runner.session_factory = factory
+    return engine
