@@ -126,6 +126,7 @@ class Bench:
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        sent = time.perf_counter()
         status = self.stack.post(*self.stack.click_body("bob", "approve", request.id))
         clicked = time.perf_counter()
         assert status == 200
@@ -137,7 +138,11 @@ class Bench:
         watcher.join()
         return {
             "state": done.state.value,
-            "dispatch_ms": (seen.get("t", finished) - clicked) * 1000,
+            # the worker can reach the host before the client has read the click's response:
+            # such a dispatch counts as 0 ms after the response (the raw value is kept too)
+            "dispatch_ms": max(0.0, (seen.get("t", finished) - clicked) * 1000),
+            "dispatch_raw_ms": (seen.get("t", finished) - clicked) * 1000,
+            "dispatch_from_send_ms": (seen.get("t", finished) - sent) * 1000,
             "run_s": finished - clicked,
             "http_requests": record.http_requests - base,
         }
@@ -178,6 +183,7 @@ class Bench:
 
     def installs(self, hosts: list[str]) -> dict[str, Any]:
         dispatch, per_step, overheads, slack_calls, steps_run = [], [], [], [], []
+        from_send: list[float] = []
         for host in hosts:
             self.wait_slack_quiet()
             calls_before = len(self.stack.slack.calls)
@@ -192,6 +198,7 @@ class Bench:
             self.slack_methods = methods
             ran, over = self.step_figures(request, host)
             dispatch.append(watched["dispatch_ms"])
+            from_send.append(watched["dispatch_from_send_ms"])
             per_step.append(watched["http_requests"] / max(1, ran))
             overheads += over
             slack_calls.append(len(web))
@@ -199,6 +206,7 @@ class Bench:
         return {
             "dispatch_p50_ms": round(statistics.median(dispatch), 2),
             "dispatch_samples_ms": [round(d, 2) for d in dispatch],
+            "dispatch_from_click_sent_p50_ms": round(statistics.median(from_send), 2),
             "winrm_http_requests_per_step": round(statistics.median(per_step), 2),
             "step_overhead_p50_ms": round(statistics.median(overheads), 2),
             "step_overhead_p90_ms": round(percentile(overheads, 90), 2),

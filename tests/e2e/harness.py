@@ -72,7 +72,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class E2EStack:
-    def __init__(self, workdir: Path, config_dir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config_dir: Path,
+        *,
+        concurrency: int = 2,
+        notifier_rate: float = 20.0,
+    ) -> None:
         self.config = load_config(config_dir)
         self.settings = Settings.from_env(
             {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
@@ -82,7 +89,7 @@ class E2EStack:
             self.config,
             self.settings,
             persist=True,
-            concurrency=2,
+            concurrency=concurrency,
             startup_cost_s=0.02,
             extra_env=WORKER_ENV,
         )
@@ -90,7 +97,7 @@ class E2EStack:
             self.config,
             self.settings,
             stack=stack,
-            notifier_options={"per_channel_rate": 20.0, "min_update_interval_s": 0.2},
+            notifier_options={"per_channel_rate": notifier_rate, "min_update_interval_s": 0.2},
             worker_log=self.worker_log,
         )
         self.http: Any = None

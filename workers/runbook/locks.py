@@ -22,7 +22,13 @@ PREFIX = "cloudsync:"
 log = logging.getLogger(__name__)
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('PEXPIRE', KEYS[2], 2000)
+  return 1
+end
 return 0
 """
 _EXTEND = """
@@ -128,6 +134,14 @@ class Locks:
             return Lease(self, key, owner, token, ttl)
         return None
 
+    def _wait_release(self, key: str) -> None:
+        """Block until the holder releases (its wake-up token) or a short timeout passes (a
+        holder that died releases nothing: its TTL frees the key)."""
+        if self.sleep is not time.sleep:  # tests drive time themselves
+            self.sleep(self.poll_s)
+            return
+        self.redis.blpop([f"{key}:wake"], timeout=max(self.poll_s * 4, 0.2))
+
     def holder(self, key: str) -> str | None:
         raw = self.redis.get(key)
         return raw.decode().split("|", 1)[0] if raw else None
@@ -149,7 +163,7 @@ class Locks:
                 return lease
             if self.clock() >= deadline or (should_stop and should_stop()):
                 raise LeaseBusy(key, self.holder(key))
-            self.sleep(self.poll_s)
+            self._wait_release(key)
 
     def host_lease(self, host: str, owner: str, **kwargs: Any) -> Lease:
         return self.acquire(f"{PREFIX}lease:host:{host.upper()}", owner, **kwargs)
@@ -161,7 +175,8 @@ class Locks:
         return bool(self._extend(keys=[lease.key], args=[lease.value, int(lease.ttl_s * 1000)]))
 
     def release(self, lease: Lease) -> bool:
-        return bool(self._release(keys=[lease.key], args=[lease.value]))
+        """Delete our lease and wake one waiter at once (no polling gap between holders)."""
+        return bool(self._release(keys=[lease.key, f"{lease.key}:wake"], args=[lease.value]))
 
     # --- per-host FIFO -------------------------------------------------------------------
 
