@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
 from bot.context import BotContext
@@ -18,6 +19,29 @@ def make_web_client(token: str, base_url: str | None) -> WebClient:
     if base_url:
         return WebClient(token=token, base_url=base_url)
     return WebClient(token=token)
+
+
+REPLAY_WINDOW_S = 360  # Slack's 5-minute timestamp window, plus clock skew
+
+
+def replay_guard(ctx: BotContext) -> Callable[..., Any]:
+    """Refuse a signed request seen before. Bolt checks the signature and the 5-minute
+    timestamp window first; within that window a captured request could be sent again (an
+    approval click replayed), so each signature is accepted once."""
+
+    def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
+        signature = (req.headers.get("x-slack-signature") or [""])[0]
+        if signature:
+            key = f"{ctx.store.prefix}:seen-signature:{signature}"
+            try:
+                first = ctx.redis.set(key, "1", nx=True, ex=REPLAY_WINDOW_S)
+            except Exception:  # Redis briefly unavailable: the signature check still held
+                first = True
+            if not first:
+                return BoltResponse(status=401, body="replayed request")
+        return next()
+
+    return middleware
 
 
 def build_app(
@@ -45,6 +69,7 @@ def build_app(
             return set()
         return resolver.groups_of(user, candidate_groups)
 
+    app.middleware(replay_guard(ctx))
     register: list[Callable[..., None]] = [
         commands.register,
         actions.register,

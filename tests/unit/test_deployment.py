@@ -1,0 +1,63 @@
+"""The deployment files agree with the code: every compose service runs a command the CLI has,
+every variable they set is documented in .env.example, and the Slack manifest is complete."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from bot.cli import _parser
+from workers.domain.config import REPO_ROOT
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+DOCUMENTED = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (REPO_ROOT / ".env.example").read_text(), re.M))
+
+
+def _subcommands() -> set[str]:
+    parser = _parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return set(action.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+def test_each_service_command_exists(name: str) -> None:
+    service = COMPOSE["services"][name]
+    command = service.get("command") or []
+    if name == "redis":
+        assert command[0] == "redis-server" and "--appendonly" in command
+        return
+    if command[0] == "cloudsync":
+        assert command[1] in _subcommands(), command
+        _parser().parse_args(command[1:])  # the flags exist too
+    else:
+        assert command[:3] == ["celery", "-A", "workers.celery_app"], command
+        import workers.celery_app  # noqa: F401  (the app the command names is importable)
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+def test_each_variable_is_documented(name: str) -> None:
+    env = COMPOSE["services"][name].get("environment") or {}
+    for key in env:
+        assert key in DOCUMENTED or key.removesuffix("_FILE") in DOCUMENTED, key
+
+
+def test_dockerfile_and_healthchecks() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and "cloudsync" in dockerfile
+    for name in ("bot", "worker"):
+        test = " ".join(COMPOSE["services"][name]["healthcheck"]["test"])
+        assert "/healthz" in test
+
+
+def test_manifest_declares_what_the_bot_uses() -> None:
+    manifest = yaml.safe_load((REPO_ROOT / "manifest.yml").read_text())
+    assert manifest["_metadata"]["major_version"] == 1
+    assert {"commands", "chat:write", "usergroups:read"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+    assert manifest["features"]["slash_commands"][0]["command"] == "/cloudsync"
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
