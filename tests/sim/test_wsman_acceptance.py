@@ -107,8 +107,9 @@ def test_seed_sequence_in_one_stdin_session_leaves_the_agent_running(
     _out, err, code = _stdin_session(srv.url, SEED)
     assert code == 0, err
     assert host.service("AADConnectProvisioningAgent").status == "Running"
+    query = "Get-CimInstance -ClassName Win32_Service -Filter \"Name='AADConnectProvisioningAgent'\""
     check = winrm.Session(srv.url, auth=(USER, PASSWORD), transport="ntlm").run_ps(
-        "(Get-CimInstance -ClassName Win32_Service -Filter \"Name='AADConnectProvisioningAgent'\").StartName"
+        f"({query}).StartName"
     )
     assert check.std_out.strip().endswith(b"$")
 
