@@ -107,7 +107,8 @@ def test_seed_sequence_in_one_stdin_session_leaves_the_agent_running(
     _out, err, code = _stdin_session(srv.url, SEED)
     assert code == 0, err
     assert host.service("AADConnectProvisioningAgent").status == "Running"
-    query = "Get-CimInstance -ClassName Win32_Service -Filter \"Name='AADConnectProvisioningAgent'\""
+    service = "Name='AADConnectProvisioningAgent'"
+    query = f'Get-CimInstance -ClassName Win32_Service -Filter "{service}"'
     check = winrm.Session(srv.url, auth=(USER, PASSWORD), transport="ntlm").run_ps(
         f"({query}).StartName"
     )
