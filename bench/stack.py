@@ -4,7 +4,6 @@ gthread) as a subprocess; plus the minimal Bolt baseline, served the same way.""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets as pysecrets
 import shutil
@@ -16,10 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import yaml
 
+from bot import payloads
 from bot.localstack import LocalStack
 from bot.signing import signed_headers
 from workers.domain.config import REPO_ROOT, Config, load_config, with_endpoints
@@ -152,19 +151,13 @@ class BenchStack:
     # signed Slack requests -------------------------------------------------------------------
     def slash_body(self, user: str, text: str) -> tuple[bytes, dict[str, str]]:
         uid = USERS.get(user, user)
-        body = urlencode(
-            {
-                "team_id": "T01DEMO",
-                "channel_id": CHANNEL,
-                "channel_name": "ops",
-                "user_id": uid,
-                "user_name": user,
-                "command": "/cloudsync",
-                "text": text,
-                "api_app_id": "A01CLOUDSYNC",
-                "response_url": self.slack.response_url(f"{uid}-bench"),
-                "trigger_id": "trigger-1",
-            }
+        body = payloads.slash_command(
+            user_id=uid,
+            user_name=user,
+            channel_id=CHANNEL,
+            channel_name="ops",
+            text=text,
+            response_url=self.slack.response_url(f"{uid}-bench"),
         )
         return body.encode(), signed_headers(self.secret, body)
 
@@ -172,26 +165,15 @@ class BenchStack:
         self, user: str, action_id: str, request_id: str
     ) -> tuple[bytes, dict[str, str]]:
         uid = USERS.get(user, user)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": uid, "username": user, "name": user, "team_id": "T01DEMO"},
-            "api_app_id": "A01CLOUDSYNC",
-            "container": {"type": "message", "message_ts": "1", "channel_id": CHANNEL},
-            "trigger_id": "trigger-2",
-            "team": {"id": "T01DEMO", "domain": "demo"},
-            "channel": {"id": CHANNEL, "name": "ops"},
-            "response_url": self.slack.response_url(f"{uid}-click"),
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "decide",
-                    "value": request_id,
-                    "type": "button",
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
+        body = payloads.button_click(
+            user_id=uid,
+            user_name=user,
+            channel_id=CHANNEL,
+            channel_name="ops",
+            action_id=action_id,
+            value=request_id,
+            response_url=self.slack.response_url(f"{uid}-click"),
+        )
         return body.encode(), signed_headers(self.secret, body)
 
     def post(self, body: bytes, headers: dict[str, str]) -> int:

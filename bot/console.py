@@ -14,16 +14,15 @@ import itertools
 import json
 import logging
 import re
-import secrets as pysecrets
 import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
-from urllib.parse import urlencode
 
 from slack_bolt import BoltRequest
 
+from bot import payloads
 from bot.localbot import LocalBot
 from bot.render import render_blocks, unescape
 from bot.signing import signed_headers
@@ -33,8 +32,6 @@ from workers.simulator.slack_api import Call, Message
 
 log = logging.getLogger(__name__)
 
-TEAM = {"id": "T01DEMO", "domain": "demo"}
-APP_ID = "A01CLOUDSYNC"
 CONSOLE_TOKEN = "xoxb-local-console"
 HELP = """\
 Console commands:
@@ -141,34 +138,20 @@ class Console:
         )
         return self.local.app.dispatch(BoltRequest(body=body, headers=headers))
 
-    def _user_obj(self) -> dict[str, str]:
-        name = self._name(self.user_id)
-        return {"id": self.user_id, "username": name, "name": name, "team_id": TEAM["id"]}
-
     def _response_url(self) -> str:
         return self.slack.response_url(f"{self.user_id}-{next(self._counter)}")
 
     def slash(self, text: str) -> None:
         self.say(f"{self._name(self.user_id)} > /cloudsync {text}".rstrip())
-        body = urlencode(
-            {
-                "token": "unused",
-                "team_id": TEAM["id"],
-                "team_domain": TEAM["domain"],
-                "channel_id": self.channel,
-                "channel_name": self.config.channels.get(self.channel, self.channel),
-                "user_id": self.user_id,
-                "user_name": self._name(self.user_id),
-                "command": "/cloudsync",
-                "text": text,
-                "api_app_id": APP_ID,
-                "is_enterprise_install": "false",
-                "response_url": self._response_url(),
-                "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
-            }
+        body = payloads.slash_command(
+            user_id=self.user_id,
+            user_name=self._name(self.user_id),
+            channel_id=self.channel,
+            channel_name=self.config.channels.get(self.channel, self.channel),
+            text=text,
+            response_url=self._response_url(),
         )
-        response = self._dispatch(body)
-        self._print_ack(response)
+        self._print_ack(self._dispatch(body))
 
     def _print_ack(self, response: Any) -> None:
         if response.status != 200:
@@ -210,33 +193,18 @@ class Console:
         )
         if element.get("confirm"):
             self.say("   (confirm dialog: confirmed)")
-        payload = {
-            "type": "block_actions",
-            "user": self._user_obj(),
-            "api_app_id": APP_ID,
-            "token": "unused",
-            "container": {
-                "type": "message",
-                "message_ts": message.ts,
-                "channel_id": self.channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
-            "team": TEAM,
-            "channel": {"id": self.channel, "name": self.config.channels.get(self.channel, "")},
-            "message": message.to_slack(),
-            "response_url": self._response_url(),
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id,
-                    "value": element.get("value", ""),
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        self._print_ack(self._dispatch(urlencode({"payload": json.dumps(payload)})))
+        body = payloads.button_click(
+            user_id=self.user_id,
+            user_name=self._name(self.user_id),
+            channel_id=self.channel,
+            channel_name=self.config.channels.get(self.channel, ""),
+            action_id=action_id,
+            value=str(element.get("value", "")),
+            response_url=self._response_url(),
+            message=message.to_slack(),
+            block_id=block_id,
+        )
+        self._print_ack(self._dispatch(body))
 
     def submit(self, text: str) -> None:
         if not self._views:
@@ -250,23 +218,15 @@ class Console:
                 values[str(block.get("block_id"))] = {
                     str(element.get("action_id")): {"type": element.get("type"), "value": text}
                 }
-        payload = {
-            "type": "view_submission",
-            "user": self._user_obj(),
-            "api_app_id": APP_ID,
-            "token": "unused",
-            "team": TEAM,
-            "trigger_id": f"trigger-{pysecrets.token_hex(4)}",
-            "view": {
-                "id": f"V{pysecrets.token_hex(4).upper()}",
-                "type": "modal",
-                "callback_id": view.get("callback_id"),
-                "private_metadata": view.get("private_metadata", ""),
-                "state": {"values": values},
-            },
-        }
         self.say(f"{self._name(self.user_id)} submits the dialog: {text}")
-        self._print_ack(self._dispatch(urlencode({"payload": json.dumps(payload)})))
+        body = payloads.view_submission(
+            user_id=self.user_id,
+            user_name=self._name(self.user_id),
+            callback_id=str(view.get("callback_id", "")),
+            private_metadata=str(view.get("private_metadata", "")),
+            values=values,
+        )
+        self._print_ack(self._dispatch(body))
 
     # waiting -----------------------------------------------------------------------------
     def _busy(self, include_runs: bool) -> bool:

@@ -79,6 +79,7 @@ class Projector:
         self.config = config
         self.consumer = consumer
         self.redis: Any = store.redis
+        self._dirty: dict[str, None] = {}  # request cards to re-render after this batch
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -114,15 +115,26 @@ class Projector:
                 count=count,
                 block=block_ms if start == ">" else None,
             )
+            done: list[str] = []
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
-                    if not fields:
-                        continue
-                    event = _to_event(entry_id, fields)
-                    self._project_once(event)
-                    self.redis.xack(self.store.events_key, GROUP, event.id)
-                    handled += 1
+                    if fields:
+                        self._project_once(_to_event(entry_id, fields))
+                    done.append(entry_id)
+            self._flush_cards()
+            if done:
+                self.redis.xack(self.store.events_key, GROUP, *done)
+                handled += len(done)
         return handled
+
+    def _flush_cards(self) -> None:
+        """Re-render each request card touched by this batch once, from its current state: a
+        30-host run emits hundreds of step events, and the card only needs the latest view."""
+        dirty, self._dirty = self._dirty, {}
+        for request_id in dirty:
+            request = self.store.get(request_id)
+            if request is not None:
+                self._update_card(request)
 
     def lag(self) -> int:
         """Events not yet projected (pending + unread)."""
@@ -163,8 +175,9 @@ class Projector:
             return
         if event.name == "step_finished":
             self._step_reply(request, event)
-        self._update_card(request)
+        self._dirty[request.id] = None
         if event.name == "finished":
+            self._flush_cards()
             self._summary(request)
         if event.name in ("approval_added", "approved", "denied", "expired", "cancelled"):
             self._refresh_homes(request)

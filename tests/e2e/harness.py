@@ -3,7 +3,6 @@ worker process, the Windows host simulator over WinRM and the loopback Slack ser
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
@@ -22,6 +20,7 @@ import requests
 import yaml
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import payloads
 from bot.localbot import LocalBot
 from bot.localstack import LocalStack
 from bot.signing import signed_headers
@@ -165,67 +164,45 @@ class E2EStack:
         return requests.post(self.url, data=body.encode(), headers=sent, timeout=10)
 
     def slash(self, user: str, text: str, channel: str = CHANNEL) -> requests.Response:
-        body = urlencode(
-            {
-                "team_id": "T01DEMO",
-                "team_domain": "demo",
-                "channel_id": channel,
-                "channel_name": "ops",
-                "user_id": USERS.get(user, user),
-                "user_name": user,
-                "command": "/cloudsync",
-                "text": text,
-                "api_app_id": "A01CLOUDSYNC",
-                "is_enterprise_install": "false",
-                "response_url": self.slack.response_url(f"{USERS.get(user, user)}-{time.time()}"),
-                "trigger_id": "trigger-1",
-            }
+        uid = USERS.get(user, user)
+        return self.post(
+            payloads.slash_command(
+                user_id=uid,
+                user_name=user,
+                channel_id=channel,
+                channel_name="ops",
+                text=text,
+                response_url=self.slack.response_url(f"{uid}-{time.time()}"),
+            )
         )
-        return self.post(body)
 
     def click(
         self, user: str, action_id: str, request_id: str, channel: str = CHANNEL
     ) -> requests.Response:
         uid = USERS.get(user, user)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": uid, "username": user, "name": user, "team_id": "T01DEMO"},
-            "api_app_id": "A01CLOUDSYNC",
-            "container": {"type": "message", "message_ts": "1", "channel_id": channel},
-            "trigger_id": "trigger-2",
-            "team": {"id": "T01DEMO", "domain": "demo"},
-            "channel": {"id": channel, "name": "ops"},
-            "response_url": self.slack.response_url(f"{uid}-{time.time()}"),
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "decide",
-                    "value": request_id,
-                    "type": "button",
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        return self.post(urlencode({"payload": json.dumps(payload)}))
+        return self.post(
+            payloads.button_click(
+                user_id=uid,
+                user_name=user,
+                channel_id=channel,
+                channel_name="ops",
+                action_id=action_id,
+                value=request_id,
+                response_url=self.slack.response_url(f"{uid}-{time.time()}"),
+            )
+        )
 
     def submit_deny(self, user: str, request_id: str, reason: str) -> requests.Response:
-        uid = USERS.get(user, user)
-        payload = {
-            "type": "view_submission",
-            "user": {"id": uid, "username": user, "name": user, "team_id": "T01DEMO"},
-            "api_app_id": "A01CLOUDSYNC",
-            "team": {"id": "T01DEMO", "domain": "demo"},
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": "deny_reason",
-                "private_metadata": request_id,
-                "state": {
-                    "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
-                },
-            },
-        }
-        return self.post(urlencode({"payload": json.dumps(payload)}))
+        value = {"type": "plain_text_input", "value": reason}
+        return self.post(
+            payloads.view_submission(
+                user_id=USERS.get(user, user),
+                user_name=user,
+                callback_id="deny_reason",
+                private_metadata=request_id,
+                values={"reason": {"reason": value}},
+            )
+        )
 
     # waiting -----------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:

@@ -47,15 +47,21 @@ def test_worker_sigkill_mid_install_resumes_exactly_once(e2e: E2EStack) -> None:
 
 def test_winrm_connection_dropped_mid_receive_is_retried_safely(e2e: E2EStack) -> None:
     host = e2e.sim_host("TWIN01")
-    # the first Receive while Import-Module runs loses its connection: import is a session step,
-    # safe to redo in a new session
-    host.faults.add(Fault(kind="drop", cmdlet="Import-Module", operation="Receive"))
+    # the connection drops while the gMSA is being set up, after the Entra sign-in: gmsa has a
+    # read-only check, so it is safe to resume in a new session; the orphaned session (signed
+    # in, mid-registration) must be ended so that it does not block the tenant's registrations
+    host.faults.add(Fault(kind="drop", cmdlet="Add-AADCloudSyncGMSA", operation="Receive"))
     request_id = _approve(e2e, "install TWIN01 --domain contoso.com")
     done = e2e.wait_state(request_id, State.SUCCEEDED, State.FAILED, timeout=60)
     assert done.state is State.SUCCEEDED, done.reason
     assert _events(e2e, "TWIN01").count("installer_run") == 1
     assert _events(e2e, "TWIN01").count("domain_added") == 1
     assert not host.faults.all(), "the fault fired"
+    e2e.wait_for(
+        lambda: all(w.end for w in e2e.tenant.windows if w.host == "TWIN01"),
+        timeout=10,
+        what="no registration window left open by the lost session",
+    )
 
 
 def test_winrm_service_restart_during_unprovable_step_fails_clearly(e2e: E2EStack) -> None:

@@ -231,6 +231,7 @@ class _HostRun:
         ] = []  # session steps done in this run (replayed on reconnect)
         self.changed_any = False
         self.installed_now = False
+        self.orphans: list[str] = []  # shells of lost connections, deleted from the next one
         self.reg_lease: Lease | None = None
         self.probe: dict[str, bool] = {}
         self.reboot_pending = False
@@ -283,6 +284,8 @@ class _HostRun:
         if self.session is not None and self.session.alive:
             return self.session
         if self.session is not None:
+            if self.session.shell_id:
+                self.orphans.append(self.session.shell_id)
             self.session.close()
             self.session = None
         login = self.r.secrets.get(self.host.credential)
@@ -293,6 +296,8 @@ class _HostRun:
             redactor=self.r.redactor,
         )
         self.session = session
+        while self.orphans:  # end what lost connections left running on the host
+            session.discard_shell(self.orphans.pop())
         for step in self.session_steps:  # a new powershell.exe has no module and no sign-in
             replay = session.run_step(step, self._secrets_for(step), should_stop=self.should_stop)
             if replay.status != "done":
@@ -421,6 +426,13 @@ class _HostRun:
             except SecretError as exc:
                 return StepOutcome(step.id, "failed", error=str(exc))
             except SessionLost as exc:
+                # Delete the lost shell from the next connection, unless it may still be
+                # copying or installing: deleting a shell ends its child processes too, and an
+                # installer cut off half-way is worse than an idle shell (install's check waits
+                # for a running installer instead).
+                lost = self.session.shell_id if self.session is not None else ""
+                if lost and step.id not in ("stage", "install"):
+                    self.orphans.append(lost)
                 self.session = None
                 safe = (
                     not exc.may_have_started

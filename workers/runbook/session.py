@@ -158,6 +158,18 @@ class RunbookSession:
         self._alive = False
 
     @property
+    def shell_id(self) -> str:
+        return self._shell
+
+    def discard_shell(self, shell_id: str) -> None:
+        """Delete a shell left behind by a lost connection (best effort), so the host ends its
+        orphaned powershell.exe instead of keeping it (and any sign-in in it) until WinRM's
+        idle timeout. A broken connection cannot do this itself; this live one can."""
+        if shell_id and shell_id != self._shell:
+            with contextlib.suppress(Exception):
+                self._call(lambda: self._proto.close_shell(shell_id))
+
+    @property
     def alive(self) -> bool:
         return self._alive
 
@@ -305,9 +317,10 @@ class RunbookSession:
         exit frame nor a terminate signal is worth a round trip once every step has answered."""
         if not self._shell:
             return
-        with contextlib.suppress(Exception):
-            self._call(lambda: self._proto.close_shell(self._shell))
-        self._shell = ""
+        if self._alive:  # a lost connection cannot delete it; the next session does
+            with contextlib.suppress(Exception):
+                self._call(lambda: self._proto.close_shell(self._shell))
+            self._shell = ""
         self._drop()
 
     def __enter__(self) -> RunbookSession:
