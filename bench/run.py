@@ -7,6 +7,7 @@ stack on loopback (see docs/benchmarks.md for what each key means).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
         value = predicate()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(0.005)
     raise RuntimeError(f"timed out waiting for {what}")
 
 
@@ -252,30 +253,67 @@ class Bench:
         )
         measured = time.perf_counter() - clicked
         routed = self.stack.routed_config()
-        parallel, registration = [], []
+        parallel, registration, before, after = [], [], [], []
+        windows: list[tuple[float, float]] = []
+        starts: list[float] = []
+        ends: list[float] = []
         for name in hosts:
             registration_ids = {
                 s.id
                 for s in build_steps(change, routed.host(name), routed.tenants["contoso"])
                 if s.registration
             }
-            par = reg = 0.0
+            par = reg = pre = post = 0.0
+            reg_times: list[float] = []
+            order = [
+                s.id for s in build_steps(change, routed.host(name), routed.tenants["contoso"])
+            ]
+            last_reg = max(
+                (i for i, sid in enumerate(order) if sid in registration_ids), default=-1
+            )
             for r in self.store.load_steps(request.id, name).values():
                 if r.started_at and r.finished_at:
+                    starts.append(r.started_at)
+                    ends.append(r.finished_at)
                     took = r.finished_at - r.started_at
                     if r.step_id in registration_ids:
                         reg += took
+                        reg_times += [r.started_at, r.finished_at]
                     else:
                         par += took
+                        if r.step_id in order and order.index(r.step_id) > last_reg:
+                            post += took
+                        else:
+                            pre += took
+            before.append(pre)
+            after.append(post)
+            if reg_times:
+                windows.append((min(reg_times), max(reg_times)))
             parallel.append(par)
             registration.append(reg)
-        # Lower bound of any schedule: registrations one after another once the first host is
-        # ready, and no host faster than its own steps.
+        # Lower bound of any schedule: no host faster than its own steps; and registrations one
+        # after another, the first starting when the quickest host is ready for it, the last
+        # followed by at least the quickest post-registration part (verify).
         ideal = max(
             max(p + r for p, r in zip(parallel, registration, strict=True)),
-            min(parallel) + sum(registration),
+            min(before) + sum(registration) + min(after),
         )
+        windows.sort()
+        gaps = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(windows))
         return {
+            # where the time went: first step start and last step end relative to the span,
+            # and the idle time between one host's registration and the next one's
+            "fanout_steps_span_s": round(max(ends) - min(starts), 2) if starts else None,
+            "fanout_registration_gaps_s": round(gaps, 3),
+            "fanout_first_registration_after_s": round(windows[0][0] - min(starts), 2)
+            if windows
+            else None,
+            "fanout_tail_after_registrations_s": round(max(ends) - windows[-1][1], 3)
+            if windows
+            else None,
+            "fanout_outside_steps_s": round(measured - (max(ends) - min(starts)), 3)
+            if starts
+            else None,
             "fanout_hosts": len(hosts),
             "fanout_state": done.state.value,
             "fanout_s": round(measured, 2),
@@ -366,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--quick", action="store_true", help="tiny load (smoke test only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=["fanout"], help="run one part (diagnosis)")
     args = parser.parse_args(argv)
     began = time.monotonic()
     hosts, zero, fan = hosts_for(args.quick)
@@ -375,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             bench = Bench(stack, args.quick)
             results: dict[str, Any] = {"machine": machine()}
+            if args.only == "fanout":
+                print(json.dumps(bench.fanout(fan), indent=2))
+                return 0
             results.update(bench.ack())
             results.update(bench.installs(zero))
             results.update(bench.ours_vs_naive("OURS01", "NAIVE01"))

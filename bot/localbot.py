@@ -98,7 +98,9 @@ class LocalBot:
                 return True
         if self.ctx.redis.scard(busy_key(self.settings.prefix)):
             return True
-        return self.projector.lag() > 0 or self.notifier.pending() > 0
+        return (
+            self.projector.lag() > 0 or self.projector.deferred() > 0 or self.notifier.pending() > 0
+        )
 
     def stop(self) -> None:
         self.stop_event.set()

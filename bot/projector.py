@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -26,6 +27,7 @@ from workers.notify.outbox import Outbox
 log = logging.getLogger(__name__)
 
 GROUP = "projector"
+RENDER_INTERVAL_S = 0.5
 CARD_EVENTS = {
     "preflight",
     "approval_added",
@@ -79,7 +81,8 @@ class Projector:
         self.config = config
         self.consumer = consumer
         self.redis: Any = store.redis
-        self._dirty: dict[str, None] = {}  # request cards to re-render after this batch
+        self._dirty: dict[str, bool] = {}  # request cards to re-render (value: urgent)
+        self._rendered: dict[str, float] = {}
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -113,7 +116,7 @@ class Projector:
                 self.consumer,
                 {self.store.events_key: start},
                 count=count,
-                block=block_ms if start == ">" else None,
+                block=(min(block_ms, 100) if self._dirty else block_ms) if start == ">" else None,
             )
             done: list[str] = []
             for _stream, entries in reply or []:
@@ -129,12 +132,23 @@ class Projector:
 
     def _flush_cards(self) -> None:
         """Re-render each request card touched by this batch once, from its current state: a
-        30-host run emits hundreds of step events, and the card only needs the latest view."""
+        30-host run emits hundreds of step events, and the card only needs the latest view.
+        Step progress re-renders at most every RENDER_INTERVAL_S per card (Slack edits are
+        coalesced further by the outbox); decisions and the end render at once."""
+        now = time.monotonic()
         dirty, self._dirty = self._dirty, {}
-        for request_id in dirty:
+        for request_id, urgent in dirty.items():
+            if not urgent and now - self._rendered.get(request_id, 0.0) < RENDER_INTERVAL_S:
+                self._dirty[request_id] = False  # later, with whatever has happened by then
+                continue
             request = self.store.get(request_id)
             if request is not None:
+                self._rendered[request_id] = now
                 self._update_card(request)
+
+    def deferred(self) -> int:
+        """Cards whose re-render is waiting for RENDER_INTERVAL_S to pass."""
+        return len(self._dirty)
 
     def lag(self) -> int:
         """Events not yet projected (pending + unread)."""
@@ -175,7 +189,8 @@ class Projector:
             return
         if event.name == "step_finished":
             self._step_reply(request, event)
-        self._dirty[request.id] = None
+        progress = event.name in ("step_started", "step_finished")
+        self._dirty[request.id] = self._dirty.get(request.id, False) or not progress
         if event.name == "finished":
             self._flush_cards()
             self._summary(request)

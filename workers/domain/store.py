@@ -21,6 +21,19 @@ from workers.domain.model import Request, State, StepResult
 EVENT_STREAM_MAXLEN = 200_000
 
 
+_SAVE_STEP = """
+local held = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' then
+  if held and tonumber(ARGV[1]) < tonumber(held) then return 0 end
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*',
+  'event', ARGV[5], 'request', ARGV[6], 'actor', '', 'at', ARGV[7], 'data', ARGV[8])
+return 1
+"""
+
+
 class TransitionRefused(Exception):
     """The change is not allowed now; ``str(exc)`` is user-facing."""
 
@@ -86,6 +99,7 @@ class RequestStore:
     def __init__(self, client: redis.Redis, prefix: str = "cs") -> None:
         self.redis: Any = client  # redis-py's response types are too wide to be useful here
         self.prefix = prefix
+        self._save_step_script = client.register_script(_SAVE_STEP)
 
     # keys -------------------------------------------------------------------------------
     def _k(self, *parts: str) -> str:
@@ -254,42 +268,29 @@ class RequestStore:
 
         ``fence`` is the host lease's fencing token: a save with a token smaller than one
         already accepted for this request and host raises FenceLost and writes nothing, so a
-        worker that lost its lease cannot overwrite the progress of the one that took over."""
-        key = self._steps_key(request_id, result.host)
-        fence_key = self._k("fence", request_id, result.host)
-        payload = json.dumps(result.to_dict())
+        worker that lost its lease cannot overwrite the progress of the one that took over.
+        One Lua call (one round trip): it sits on every step's critical path."""
         event = "step_started" if result.status.value == "running" else "step_finished"
-        fields = _event_fields(
-            event,
-            request_id,
-            None,
-            {"host": result.host, "step": result.step_id, "status": result.status.value},
-            time.time(),
+        data = {"host": result.host, "step": result.step_id, "status": result.status.value}
+        saved = self._save_step_script(
+            keys=[
+                self._k("fence", request_id, result.host),
+                self._steps_key(request_id, result.host),
+                self.events_key,
+            ],
+            args=[
+                "" if fence is None else str(int(fence)),
+                result.step_id,
+                json.dumps(result.to_dict()),
+                EVENT_STREAM_MAXLEN,
+                event,
+                request_id,
+                repr(time.time()),
+                json.dumps(data, sort_keys=True),
+            ],
         )
-        while True:
-            with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(fence_key)
-                    held = pipe.get(fence_key)
-                    if fence is not None and held is not None and fence < int(held):
-                        pipe.unwatch()
-                        raise FenceLost(
-                            f"stale fencing token {fence} for {request_id} on {result.host}"
-                        )
-                    pipe.multi()
-                    if fence is not None:
-                        pipe.set(fence_key, fence)
-                    pipe.hset(key, result.step_id, payload)
-                    pipe.xadd(
-                        self.events_key,
-                        fields,  # type: ignore[arg-type]
-                        maxlen=EVENT_STREAM_MAXLEN,
-                        approximate=True,
-                    )
-                    pipe.execute()
-                    return
-                except redis.WatchError:
-                    continue
+        if not saved:
+            raise FenceLost(f"stale fencing token {fence} for {request_id} on {result.host}")
 
     # events ------------------------------------------------------------------------------
     def record(

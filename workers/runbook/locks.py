@@ -140,7 +140,9 @@ class Locks:
         if self.sleep is not time.sleep:  # tests drive time themselves
             self.sleep(self.poll_s)
             return
-        self.redis.blpop([f"{key}:wake"], timeout=max(self.poll_s * 4, 0.2))
+        # a release wakes one waiter at once; the timeout only bounds how late a waiter notices
+        # a holder that died (its TTL frees the key) or a cancellation
+        self.redis.blpop([f"{key}:wake"], timeout=max(self.poll_s * 4, 1.0))
 
     def holder(self, key: str) -> str | None:
         raw = self.redis.get(key)
