@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -115,9 +117,6 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
 
     from workers.domain.store import RequestStore
 
-    if not settings.redis_url:
-        print("cloudsync audit: set REDIS_URL to the bot's Redis", file=sys.stderr)
-        return 2
     since = None
     if args.since:
         try:
@@ -125,10 +124,49 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
         except ValueError:
             print(f"cloudsync audit: --since {args.since!r} is not an ISO date", file=sys.stderr)
             return 2
-    store = RequestStore(redis.Redis.from_url(settings.redis_url), prefix=settings.prefix)
-    for event in store.events(request_id=args.request, since=since):
-        print(json.dumps(event.to_dict(), sort_keys=True))
+    with _audit_redis(settings) as url:
+        if url is None:
+            print(
+                "cloudsync audit: set REDIS_URL to the bot's Redis (no embedded Redis data in "
+                f"{settings.data_dir})",
+                file=sys.stderr,
+            )
+            return 2
+        store = RequestStore(redis.Redis.from_url(url), prefix=settings.prefix)
+        for event in store.events(request_id=args.request, since=since):
+            print(json.dumps(event.to_dict(), sort_keys=True))
     return 0
+
+
+@contextmanager
+def _audit_redis(settings: Settings) -> Iterator[str | None]:
+    """REDIS_URL; else the embedded Redis of a running `cloudsync run`; else its data, read by a
+    short-lived embedded server."""
+    import redis
+
+    from workers.redis_embedded import EmbeddedRedis
+
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    data = settings.data_dir / "redis"
+    marker = data / "url"
+    if marker.is_file():
+        url = marker.read_text().strip()
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            yield url
+            return
+        except redis.RedisError:
+            pass
+    if not any(data.glob("appendonly*")):
+        yield None
+        return
+    server = EmbeddedRedis(data, appendonly=True).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ class LocalStack:
         data = self.settings.data_dir / "redis" if self.persist else None
         self.redis_server = EmbeddedRedis(data, appendonly=self.persist).start()
         self.redis_url = self.redis_server.url
+        if data is not None:  # lets `cloudsync audit` find the running embedded Redis
+            (data / "url").write_text(self.redis_url)
         return self.redis_url
 
     # simulator ---------------------------------------------------------------------------
@@ -177,5 +179,7 @@ class LocalStack:
             self.sim.stop()
             self.sim = None
         if self.redis_server is not None:
+            if self.redis_server.data_dir is not None:
+                (self.redis_server.data_dir / "url").unlink(missing_ok=True)
             self.redis_server.stop()
             self.redis_server = None
