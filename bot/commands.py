@@ -6,15 +6,25 @@ response_url). Channel-visible effects (the approval card, progress) come from t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
+
+import kombu.exceptions
+import redis
 
 from bot import blocks, grammar
 from bot.context import BotContext
 from workers.domain.model import ChangeKind, State
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = (
+    ":warning: The bot cannot reach its store right now, so nothing was recorded or started. "
+    "Try again in a minute; if it persists, ask an operator to check Redis."
+)
 
 
 @dataclass
@@ -35,6 +45,9 @@ def handle(
         return _dispatch(ctx, command, user=user, channel=channel, user_groups=user_groups)
     except TransitionRefused as exc:
         return Reply(text=f":no_entry: {exc}")
+    except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError):
+        log.warning("store or broker unavailable while handling a command", exc_info=True)
+        return Reply(text=UNAVAILABLE)
 
 
 def _dispatch(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import kombu.exceptions
+import redis
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import blocks
+from bot.commands import UNAVAILABLE
 from bot.context import BotContext
 from workers.domain import policy
 from workers.domain.store import TransitionRefused
@@ -33,14 +36,15 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         ack()
         user = body["user"]["id"]
         request_id = str(action.get("value", ""))
-        request = ctx.store.get(request_id)
-        if request is None:
-            _refuse(respond, f"No request {request_id}.")
-            return
         try:
+            if ctx.store.get(request_id) is None:
+                _refuse(respond, f"No request {request_id}.")
+                return
             ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
             _refuse(respond, str(exc))
+        except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError):
+            _refuse(respond, UNAVAILABLE)
 
     @app.action("deny")
     def on_deny(

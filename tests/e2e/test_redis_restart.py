@@ -52,3 +52,21 @@ def test_redis_restart_loses_nothing(stack: E2EStack) -> None:
     after = stack.wait_state(pending[0].id, State.SUCCEEDED, State.FAILED, timeout=60)
     assert after.state is State.SUCCEEDED, after.reason
     stack.wait_quiet(timeout=60)
+
+
+def test_commands_during_an_outage_say_so_and_change_nothing(stack: E2EStack) -> None:
+    server = stack.local.stack.redis_server
+    assert server is not None
+    before = {r.id for r in stack.store.recent(limit=1000)}
+    server.kill()
+    try:
+        response = stack.slash("alice", "install SYNC03 --domain contoso.com")
+        assert response.status_code == 200  # acknowledged within Slack's 3 s regardless
+        stack.wait_for(
+            lambda: any("cannot reach its store" in t for t in stack.ephemerals_for("alice")),
+            timeout=30,
+            what="the outage explained to the user",
+        )
+    finally:
+        server.start()
+    assert {r.id for r in stack.store.recent(limit=1000)} == before
