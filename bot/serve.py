@@ -186,7 +186,10 @@ def serve(
         bot.start_metrics()
         handler = SocketModeHandler(bot.app, settings.slack_app_token)
         signal.signal(signal.SIGTERM, lambda *_: handler.close())
-        handler.start()
+        try:
+            handler.start()
+        finally:
+            bot.stop()
         return 0
     finally:
         stack.stop()
