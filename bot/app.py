@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
@@ -29,12 +30,21 @@ def replay_guard(ctx: BotContext) -> Callable[..., Any]:
     timestamp window first; within that window a captured request could be sent again (an
     approval click replayed), so each signature is accepted once."""
 
+    # Runs before the ack: a short timeout keeps a slow Redis from delaying Slack's 3 s answer.
+    pool = ctx.redis.connection_pool
+    fast = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "socket_timeout": 0.3},
+        )
+    )
+
     def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
         signature = (req.headers.get("x-slack-signature") or [""])[0]
         if signature:
             key = f"{ctx.store.prefix}:seen-signature:{signature}"
             try:
-                first = ctx.redis.set(key, "1", nx=True, ex=REPLAY_WINDOW_S)
+                first = fast.set(key, "1", nx=True, ex=REPLAY_WINDOW_S)
             except Exception:  # Redis briefly unavailable: the signature check still held
                 first = True
             if not first:
