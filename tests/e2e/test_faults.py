@@ -66,8 +66,13 @@ def test_winrm_connection_dropped_mid_receive_is_retried_safely(e2e: E2EStack) -
 
 def test_winrm_service_restart_during_unprovable_step_fails_clearly(e2e: E2EStack) -> None:
     host = e2e.sim_host("TWIN02")
-    # permissions has no read-back check: after the shells are lost it must not be guessed at
-    host.faults.add(Fault(kind="restart_service", cmdlet="Set-AADCloudSyncPermissions"))
+    # permissions has no read-back check: after the shells are lost it must not be guessed at.
+    # The cmdlet hangs, so the WinRM service restart surely lands while it runs (at the next
+    # Receive, after the held one times out).
+    host.faults.add(Fault(kind="hang", cmdlet="Set-AADCloudSyncPermissions"))
+    host.faults.add(
+        Fault(kind="restart_service", cmdlet="Set-AADCloudSyncPermissions", operation="Receive")
+    )
     request_id = _approve(e2e, "install TWIN02 --domain contoso.com --permissions BasicRead")
     done = e2e.wait_state(request_id, State.SUCCEEDED, State.FAILED, timeout=60)
     assert done.state is State.FAILED
