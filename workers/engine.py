@@ -152,15 +152,17 @@ class Engine:
 
     def _clear_stale_heads(self, request: Request) -> None:
         """A request that ended without running (cancelled while queued) leaves its host queues."""
+        pipe = self.redis.pipeline(transaction=False)
         for host in request.change.hosts:
-            while True:
-                head = self.locks.head(host)
-                if head is None or head == request.id:
-                    break
+            pipe.lindex(self.locks._queue(host), 0)
+        heads = [h.decode() if isinstance(h, bytes) else h for h in pipe.execute()]
+        for host, head in zip(request.change.hosts, heads, strict=True):
+            while head is not None and head != request.id:
                 other = self.store.get(head)
                 if other is not None and not other.state.final:
                     break
                 self.locks.done(head, [host])
+                head = self.locks.head(host)
 
     def run(self, request_id: str) -> None:
         current = self.store.get(request_id)
