@@ -248,10 +248,12 @@ class Bench:
         status = self.stack.post(*self.stack.click_body("bob", "approve", request.id))
         assert status == 200
         clicked = time.perf_counter()
+        clicked_wall = time.time()
         done = wait_for(
             lambda: (r := self.store.get(request.id)) and r.state in FINAL and r, 600, "fan-out"
         )
         measured = time.perf_counter() - clicked
+        done_wall = time.time()
         routed = self.stack.routed_config()
         parallel, registration, before, after = [], [], [], []
         windows: list[tuple[float, float]] = []
@@ -314,6 +316,8 @@ class Bench:
             "fanout_outside_steps_s": round(measured - (max(ends) - min(starts)), 3)
             if starts
             else None,
+            "fanout_start_delay_s": round(min(starts) - clicked_wall, 3) if starts else None,
+            "fanout_end_delay_s": round(done_wall - max(ends), 3) if ends else None,
             "fanout_hosts": len(hosts),
             "fanout_state": done.state.value,
             "fanout_s": round(measured, 2),

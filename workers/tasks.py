@@ -10,7 +10,12 @@ import logging
 import os
 from functools import lru_cache
 
-from celery.signals import worker_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 from workers.celery_app import (
     TASK_CHECK,
@@ -85,6 +90,16 @@ def _on_worker_init(**_: object) -> None:
     from workers.metrics import prepare
 
     prepare()
+
+
+@worker_process_init.connect
+def _on_child_start(**_: object) -> None:
+    """Each pool process builds its engine (configuration, Redis clients, pywinrm and the
+    runbook modules) as it starts, not when the first approved request arrives."""
+    try:
+        engine()
+    except Exception:
+        log.exception("engine warm-up failed; the first task will build it")
 
 
 @worker_process_shutdown.connect
