@@ -62,8 +62,9 @@ def build_app(
     client: WebClient,
     token_verification: bool = True,
 ) -> App:
-    app = App(
-        token=token,
+    if client.token != token:
+        raise ValueError("the Web API client must carry the bot token")
+    app = App(  # the token travels in the client (base_url may point at a proxy or loopback)
         signing_secret=signing_secret,
         client=client,
         token_verification_enabled=token_verification,

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
-    setup_logging(settings)
+    console = args.command == "console" or (args.command == "run" and not settings.has_slack)
+    setup_logging(settings, path=settings.data_dir / "console.log" if console else None)
     try:
         config = load_config()
     except ConfigError as exc:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(args, settings)
     if args.command == "audit":
         return _audit(args, config, settings)
-    if args.command == "console" or (args.command == "run" and not settings.has_slack):
+    if console:
         from bot.console import run_console
 
         return run_console(config, settings)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from workers.settings import Settings
@@ -54,14 +55,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-def setup_logging(settings: Settings | None = None, level: int = logging.INFO) -> None:
+def setup_logging(
+    settings: Settings | None = None, level: int = logging.INFO, path: Path | None = None
+) -> None:
+    """JSON lines on stderr, or in ``path`` (the local console keeps its terminal for Slack)."""
     from workers.domain.redact import install_log_redaction
 
     root = logging.getLogger()
     if any(getattr(h, "_cloudsync", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler._cloudsync = True  # type: ignore[attr-defined]
+    handler: logging.Handler
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, "_cloudsync", True)  # noqa: B010  (marks our handler: set up once)
     fmt = settings.log_format if settings else "json"
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
