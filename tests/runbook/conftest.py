@@ -18,8 +18,6 @@ from workers.domain.redact import Redactor
 from workers.domain.secrets import SecretsProvider
 from workers.redis_embedded import EmbeddedRedis
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # The simulated tenant's accounts; the bot side reads the same values through env: references.
 PASSWORDS = {
     "WINRM_PW": "Winrm-Pass-1!x",
