@@ -85,7 +85,7 @@ class Engine:
         client = redis.Redis.from_url(url)
         store = RequestStore(client, prefix=settings.prefix)
         secrets = SecretsProvider(config)
-        locks = Locks(client, ttl_s=settings.lease_ttl_s)
+        locks = Locks(client, ttl_s=settings.lease_ttl_s, prefix=settings.prefix)
         runner_settings = RunnerSettings(
             host_wait_s=float(os.environ.get("CLOUDSYNC_HOST_WAIT", "5")),
             backoff_scale=float(os.environ.get("CLOUDSYNC_BACKOFF_SCALE", "1")),
@@ -154,7 +154,7 @@ class Engine:
         """A request that ended without running (cancelled while queued) leaves its host queues."""
         pipe = self.redis.pipeline(transaction=False)
         for host in request.change.hosts:
-            pipe.lindex(self.locks._queue(host), 0)
+            pipe.lindex(self.locks.queue_key(host), 0)
         heads = [h.decode() if isinstance(h, bytes) else h for h in pipe.execute()]
         for host, head in zip(request.change.hosts, heads, strict=True):
             while head is not None and head != request.id:
@@ -308,7 +308,9 @@ class Engine:
         uncertain = False
         for request in self.store.in_states([State.APPROVED, State.QUEUED, State.RUNNING]):
             if request.state is State.RUNNING:
-                held = [h for h in request.change.hosts if self.locks.holder(_host_key(h))]
+                held = [
+                    h for h in request.change.hosts if self.locks.holder(self.locks.host_key(h))
+                ]
                 if held:
                     uncertain = True  # maybe alive, maybe a dead worker's lease not yet lapsed
                     continue
@@ -339,9 +341,3 @@ class Engine:
 
     def mark_ready(self) -> None:
         self.redis.set(f"{self.settings.prefix}:workers-ready", "1", ex=86400)
-
-
-def _host_key(host: str) -> str:
-    from workers.runbook.locks import PREFIX
-
-    return f"{PREFIX}lease:host:{host.upper()}"

@@ -161,7 +161,7 @@ def test_lost_lease_stops_without_acting(sim_env: Callable[..., SimEnv], redis_c
             r.step_id for r in progress.results("CS-0001", "SYNC01") if r.status.value == "done"
         ]
         if "install" in done:
-            redis_client.set("cloudsync:lease:host:SYNC01", "CS-0001|999999")
+            redis_client.set(Locks(redis_client).host_key("SYNC01"), "CS-0001|999999")
         return False
 
     out = runner.run(request(install_change("SYNC01")), should_stop=steal)

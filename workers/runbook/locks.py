@@ -17,8 +17,6 @@ from typing import Any
 
 from workers.redis_retry import retrying
 
-PREFIX = "cloudsync:"
-
 log = logging.getLogger(__name__)
 
 _RELEASE = """
@@ -115,8 +113,10 @@ class Locks:
         poll_s: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        prefix: str = "cs",
     ) -> None:
         self.redis = redis
+        self.prefix = prefix  # the same key prefix as the request store (CLOUDSYNC_PREFIX)
         self.ttl_s = ttl_s
         self.poll_s = poll_s
         self.clock = clock
@@ -168,10 +168,13 @@ class Locks:
             self._wait_release(key)
 
     def host_lease(self, host: str, owner: str, **kwargs: Any) -> Lease:
-        return self.acquire(f"{PREFIX}lease:host:{host.upper()}", owner, **kwargs)
+        return self.acquire(self.host_key(host), owner, **kwargs)
 
     def tenant_registration_lease(self, tenant: str, owner: str, **kwargs: Any) -> Lease:
-        return self.acquire(f"{PREFIX}lease:register:{tenant}", owner, **kwargs)
+        return self.acquire(f"{self.prefix}:lease:register:{tenant}", owner, **kwargs)
+
+    def host_key(self, host: str) -> str:
+        return f"{self.prefix}:lease:host:{host.upper()}"
 
     def extend(self, lease: Lease) -> bool:
         return bool(self._extend(keys=[lease.key], args=[lease.value, int(lease.ttl_s * 1000)]))
@@ -182,27 +185,26 @@ class Locks:
 
     # --- per-host FIFO -------------------------------------------------------------------
 
-    @staticmethod
-    def _queue(host: str) -> str:
-        return f"{PREFIX}queue:host:{host.upper()}"
+    def queue_key(self, host: str) -> str:
+        return f"{self.prefix}:queue:host:{host.upper()}"
 
     def enqueue(self, request_id: str, hosts: list[str] | tuple[str, ...]) -> None:
         """Append ``request_id`` to each host's queue (atomic, idempotent)."""
         if hosts:
-            self._enqueue(keys=[self._queue(h) for h in hosts], args=[request_id])
+            self._enqueue(keys=[self.queue_key(h) for h in hosts], args=[request_id])
 
     def done(self, request_id: str, hosts: list[str] | tuple[str, ...]) -> None:
         pipe = self.redis.pipeline(transaction=True)
         for host in hosts:
-            pipe.lrem(self._queue(host), 0, request_id)
+            pipe.lrem(self.queue_key(host), 0, request_id)
         pipe.execute()
 
     def head(self, host: str) -> str | None:
-        raw = self.redis.lindex(self._queue(host), 0)
+        raw = self.redis.lindex(self.queue_key(host), 0)
         return raw.decode() if raw else None
 
     def queue(self, host: str) -> list[str]:
-        return [raw.decode() for raw in self.redis.lrange(self._queue(host), 0, -1)]
+        return [raw.decode() for raw in self.redis.lrange(self.queue_key(host), 0, -1)]
 
     def wait_turn(
         self,
