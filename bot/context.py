@@ -26,7 +26,7 @@ class BotContext:
 def build_context(config: Config, redis_url: str, prefix: str = "cs") -> BotContext:
     client = redis.Redis.from_url(redis_url)
     store = RequestStore(client, prefix=prefix)
-    dispatcher = CeleryDispatcher(redis_url, prefix=prefix)
+    dispatcher = CeleryDispatcher(redis_url, prefix=prefix, client=client)
     return BotContext(
         config=config,
         redis=client,

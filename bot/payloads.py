@@ -114,3 +114,23 @@ def view_submission(
         },
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def app_home_opened(user_id: str) -> str:
+    """The Events API delivery of a user opening the app's Home tab (a JSON body)."""
+    return json.dumps(
+        {
+            "team_id": TEAM["id"],
+            "api_app_id": APP_ID,
+            "type": "event_callback",
+            "event_id": f"Ev{time.time_ns()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user_id,
+                "channel": "D01",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )

@@ -21,7 +21,7 @@ import redis
 from bot import blocks
 from workers.domain.config import Config
 from workers.domain.model import Request, State, StepResult, StepStatus
-from workers.domain.store import Event, RequestStore
+from workers.domain.store import Event, RequestStore, decode_event
 from workers.notify.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Projector:
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     if fields:
-                        self._project_once(_to_event(entry_id, fields))
+                        self._project_once(decode_event(entry_id, fields))
                     done.append(entry_id)
             self._flush_cards()
             if done:
@@ -320,9 +320,3 @@ def home_for(
     ]
     mine = store.recent_of_user(user, limit=10)
     return blocks.home_view(pending, mine)
-
-
-def _to_event(entry_id: Any, fields: dict[Any, Any]) -> Event:
-    from workers.domain.store import _decode_event
-
-    return _decode_event(entry_id, fields)

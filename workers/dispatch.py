@@ -17,9 +17,15 @@ def busy_key(prefix: str) -> str:
 
 
 class CeleryDispatcher:
-    def __init__(self, redis_url: str, prefix: str = "cs", celery: Celery | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str = "cs",
+        celery: Celery | None = None,
+        client: redis.Redis | None = None,
+    ) -> None:
         self.celery = celery or make_celery(redis_url)
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = client if client is not None else redis.Redis.from_url(redis_url)
         self.prefix = prefix
 
     def preflight(self, request_id: str) -> None:

@@ -95,7 +95,7 @@ class Engine:
         runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
         from workers.celery_app import app as worker_app
 
-        dispatcher = CeleryDispatcher(url, prefix=settings.prefix, celery=worker_app)
+        dispatcher = CeleryDispatcher(url, prefix=settings.prefix, celery=worker_app, client=client)
         service = RequestService(store, config, dispatcher)
         return cls(config, settings, client, store, secrets, locks, runner, service, dispatcher)
 

@@ -3,8 +3,7 @@ signed requests, against the real stack (Redis, a Celery worker, WinRM to simula
 
 from __future__ import annotations
 
-import time
-
+from bot import payloads
 from tests.e2e.harness import USERS, E2EStack
 from tests.e2e.slack_helpers import (
     ack_text,
@@ -277,24 +276,7 @@ def test_app_home_lists_pending_for_approvers_and_own_requests(e2e: E2EStack) ->
 
     def open_home(user: str) -> dict:  # type: ignore[type-arg]
         e2e.slack.home_views.pop(USERS[user], None)
-        body = {
-            "token": "x",
-            "team_id": "T01DEMO",
-            "api_app_id": "A01CLOUDSYNC",
-            "type": "event_callback",
-            "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_home_opened",
-                "user": USERS[user],
-                "channel": "D01",
-                "tab": "home",
-                "event_ts": str(time.time()),
-            },
-        }
-        import json
-
-        response = e2e.post(json.dumps(body), headers=None)
+        response = e2e.post(payloads.app_home_opened(USERS[user]))
         assert response.status_code == 200
         return e2e.wait_for(
             lambda: e2e.slack.home_views.get(USERS[user]), what=f"App Home of {user}"

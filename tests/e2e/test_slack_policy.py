@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import payloads
 from tests.e2e.harness import USERS, E2EStack, make_config_dir
 from tests.e2e.slack_helpers import buttons, card_text, mark, reply_to, run_count, wait_card
 from workers.domain.model import State
@@ -65,25 +65,6 @@ def short(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
         stack.stop()
 
 
-def _home_event(user_id: str) -> str:
-    return json.dumps(
-        {
-            "team_id": "T01DEMO",
-            "api_app_id": "A01CLOUDSYNC",
-            "type": "event_callback",
-            "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_home_opened",
-                "user": user_id,
-                "channel": "D01",
-                "tab": "home",
-                "event_ts": str(time.time()),
-            },
-        }
-    )
-
-
 def test_two_of_m_needs_two_distinct_approvers(two: E2EStack) -> None:
     request = two.submit("alice", "install SYNC01 --domain contoso.com")
     assert "0 of 2" in card_text(wait_card(two, request.id, "0 of 2"))
@@ -115,7 +96,7 @@ def test_a_group_member_approves_and_membership_is_cached(two: E2EStack) -> None
 
     # the group approver sees the request in App Home, with buttons
     two.slack.home_views.pop(DAVE, None)
-    assert two.post(_home_event(DAVE)).status_code == 200
+    assert two.post(payloads.app_home_opened(DAVE)).status_code == 200
     home = two.wait_for(lambda: two.slack.home_views.get(DAVE), what="dave's App Home")
     assert request.id in json.dumps(home)
     assert '"approve"' in json.dumps(home)

@@ -78,7 +78,7 @@ def _event_fields(
     }
 
 
-def _decode_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
+def decode_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
     def get(key: str) -> str:
         value = fields.get(key.encode(), fields.get(key, b""))
         return value.decode() if isinstance(value, bytes) else str(value)
@@ -309,7 +309,7 @@ class RequestStore:
     ) -> list[Event]:
         start = f"{int(since * 1000)}-0" if since else "-"
         raw = self.redis.xrange(self.events_key, min=start, max="+", count=count)
-        events = [_decode_event(eid, fields) for eid, fields in raw]
+        events = [decode_event(eid, fields) for eid, fields in raw]
         if request_id:
             events = [e for e in events if e.request == request_id]
         return events
