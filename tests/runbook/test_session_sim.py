@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -45,6 +46,47 @@ def test_one_send_and_one_receive_per_step(sim_env: Callable[..., SimEnv]) -> No
     assert sum(1 for c in rec["command_lines"] if "powershell" in c.lower()) == 1
     for text in rec["script_blocks"] + rec["command_lines"]:
         assert PASSWORDS["ENTRA_PW"] not in text and PASSWORDS["WINRM_PW"] not in text
+
+
+def test_sessions_change_os_environ_only_while_built_one_at_a_time(
+    sim_env: Callable[..., SimEnv], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests sets and deletes os.environ['no_proxy'] around each request of a session that
+    has no_proxy (psf/requests#4997): hosts run in threads raced on it and a step failed with
+    KeyError: 'no_proxy'. Only building a session may touch it, and one thread at a time."""
+    import requests.utils
+
+    from workers.runbook import session as session_module
+
+    touched: list[bool] = []
+    real = requests.utils.set_environ
+
+    def watched(name: str, value: str | None) -> Any:
+        if value is not None:
+            touched.append(session_module._SESSION_BUILD.locked())
+        return real(name, value)
+
+    monkeypatch.setattr(requests.utils, "set_environ", watched)
+    env = sim_env([{"name": "SYNC01"}])
+    with open_session(env) as session:
+        built = len(touched)
+        for _ in range(3):
+            assert session.run_step(Step("t", "t", "1 + 1", kind="read"), {}).status == "done"
+    assert built and all(touched)
+    assert len(touched) == built  # no request after the build touched the environment
+
+
+def test_many_hosts_at_once_in_threads(sim_env: Callable[..., SimEnv]) -> None:
+    names = [f"SYNC{i:02d}" for i in range(1, 9)]
+    env = sim_env([{"name": n} for n in names])
+
+    def preflight(name: str) -> Any:
+        return collect_preflight(env.config, env.secrets, name, operation_timeout_s=1)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        for _ in range(3):
+            results = list(pool.map(preflight, names))
+            assert [r.get("error") for r in results] == [None] * len(names)
 
 
 def test_failed_step_reports_message_and_the_session_lives_on(

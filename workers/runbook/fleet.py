@@ -7,6 +7,7 @@ such, so one dead server does not hide the rest of the fleet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 from workers.domain.config import Config, HostConfig
 from workers.domain.redact import default_redactor
-from workers.domain.secrets import SecretsProvider
+from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
 from workers.runbook.preflight import evaluate
 from workers.runbook.session import RunbookSession, SessionLost, StepFailed, run_readonly
@@ -25,6 +26,19 @@ from workers.runbook.steps import (
     AGENT_SERVICE,
     preflight_script,
 )
+
+log = logging.getLogger(__name__)
+
+
+def _why(exc: Exception, host: str) -> str:
+    """What to tell the admin: the message of an expected failure (unreachable, refused login,
+    missing secret, failed script), else "internal error" with the exception's type, logged with
+    its traceback (a bare ``'no_proxy'`` helps nobody)."""
+    if isinstance(exc, SessionLost | StepFailed | SecretError):
+        return default_redactor.redact(str(exc)) or type(exc).__name__
+    log.exception("reading %s failed", host)
+    return default_redactor.redact(f"internal error: {type(exc).__name__}: {exc}")
+
 
 FACTS = r"""
 $f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; logon = $null; domains = @() }
@@ -88,9 +102,8 @@ def _read_one(
             data = run_readonly(host, login, facts_script(), session=session, step_id="facts")
         finally:
             session.close()
-    except (SessionLost, StepFailed, Exception) as exc:
-        text = default_redactor.redact(str(exc)) or type(exc).__name__
-        return AgentFacts(host=host.name, reachable=False, error=text)
+    except Exception as exc:
+        return AgentFacts(host=host.name, reachable=False, error=_why(exc, host.name))
     return AgentFacts(
         host=host.name,
         reachable=True,
@@ -149,6 +162,6 @@ def collect_preflight(
         finally:
             session.close()
     except Exception as exc:
-        return {"ok": False, "error": default_redactor.redact(str(exc)) or type(exc).__name__}
+        return {"ok": False, "error": _why(exc, conf.name)}
     verdict = evaluate(facts, require_agent=require_agent)
     return {**verdict.to_dict(), "facts": facts}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,34 @@ def make_protocol(host: HostConfig, login: Credential, operation_timeout_s: int)
         kwargs["server_cert_validation"] = "ignore" if host.insecure else "validate"
         # Explicit: the inventory's CA file, else the default bundle (never env-dependent).
         kwargs["ca_trust_path"] = host.ca_trust_path or None
-    return Protocol(**kwargs)
+    return _without_environment(Protocol(**kwargs))
+
+
+_SESSION_BUILD = threading.Lock()
+
+
+def _without_environment(protocol: Protocol) -> Protocol:
+    """Keep this protocol's HTTP session from touching ``os.environ`` once it is built.
+
+    With ``proxy=None`` (WinRM never goes through an environment proxy) pywinrm hands requests
+    ``no_proxy='*'``, and requests then sets and deletes ``os.environ['no_proxy']`` around every
+    request it sends (psf/requests#4997). Threads talking to several hosts at once race on that
+    variable, and a request fails with ``KeyError: 'no_proxy'``. So sessions are built (proxy
+    settings merged, encryption handshake sent) one at a time, and a built session no longer
+    reads the environment at all."""
+    transport = protocol.transport
+    build = transport.build_session
+
+    def build_session() -> requests.Session:
+        if transport.session is not None:
+            return transport.session
+        with _SESSION_BUILD:
+            session = build()
+        session.trust_env = False
+        return session
+
+    transport.build_session = build_session  # type: ignore[method-assign]
+    return protocol
 
 
 class RunbookSession:
