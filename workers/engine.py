@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +44,18 @@ class RedisProgress:
     def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
         return retrying(lambda: self.store.load_steps(request_id, host), what="progress")
 
-    def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
         try:
-            retrying(lambda: self.store.save_step(request_id, result, fence), what="progress")
+            retrying(
+                lambda: self.store.save_steps(request_id, results, fence, guards),
+                what="progress",
+            )
         except StoreFenceLost as exc:
             raise FenceLost(str(exc)) from None
 

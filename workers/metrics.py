@@ -339,14 +339,15 @@ class _ObservedProgress:
     def load_steps(self, request_id: str, host: str) -> Any:
         return self.inner.load_steps(request_id, host)
 
-    def save_step(self, request_id: str, result: Any, fence: int) -> None:
-        self.inner.save_step(request_id, result, fence)
-        status = getattr(result.status, "value", str(result.status))
-        if status in self.FINAL and result.started_at and result.finished_at:
-            try:
-                observe_step(result.step_id, status, result.finished_at - result.started_at)
-            except Exception:
-                log.debug("step metric failed", exc_info=True)
+    def save_steps(self, request_id: str, results: Any, fence: int, guards: Any = ()) -> None:
+        self.inner.save_steps(request_id, results, fence, guards)
+        for result in results:
+            status = getattr(result.status, "value", str(result.status))
+            if status in self.FINAL and result.started_at and result.finished_at:
+                try:
+                    observe_step(result.step_id, status, result.finished_at - result.started_at)
+                except Exception:
+                    log.debug("step metric failed", exc_info=True)
 
 
 class _CountedSession:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ def request(change: ChangeSpec, rid: str = "CS-0001", **kw: Any) -> Request:
 def make_runner(
     env: SimEnv, redis_client: Any, progress: InMemoryProgress | None = None, **settings: Any
 ) -> tuple[Runner, InMemoryProgress]:
-    progress = progress or InMemoryProgress()
+    progress = progress or InMemoryProgress(redis_client)
     defaults: dict[str, Any] = {
         "operation_timeout_s": 1,
         "backoff_scale": 0.001,
@@ -271,6 +271,72 @@ def test_two_hosts_of_one_tenant_never_register_at_once(
     assert {w["host"] for w in windows} == {"SYNC01", "SYNC02"}
 
 
+class RecordingProgress(InMemoryProgress):
+    """Keeps each save call: which results went together and which leases guarded them."""
+
+    def __init__(self, redis_client: Any) -> None:
+        super().__init__(redis_client)
+        self.calls: list[tuple[list[tuple[str, str]], list[str]]] = []
+
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        batch = [(r.step_id, r.status.value) for r in results]
+        self.calls.append((batch, [key for key, _ in guards]))
+        super().save_steps(request_id, results, fence, guards)
+
+
+def test_each_step_transition_is_one_save_guarded_by_the_leases_held(
+    sim_env: Callable[..., SimEnv], redis_client: Any
+) -> None:
+    """A step's result goes with the next step's start in one call (one Redis round trip per
+    step on Redis), and every call checks the host lease, plus the tenant registration lease
+    while the host registers."""
+    env = sim_env([{"name": "SYNC01"}])
+    progress = RecordingProgress(redis_client)
+    runner, _ = make_runner(env, redis_client, progress=progress)
+    out = runner.run(request(install_change("SYNC01")), should_stop=never)
+    assert out.status == "succeeded", out.to_dict()
+    locks = Locks(redis_client)
+    host_key, register_key = locks.host_key("SYNC01"), locks.registration_key("contoso")
+    assert all(guards[0] == host_key for _, guards in progress.calls)
+    steps = [s for s, status in progress.calls[0][0] if status == "running"]
+    for batch, guards in progress.calls:
+        running = [step for step, status in batch if status == "running"]
+        registering = running and running[0] in ("connect", "gmsa", "domain:contoso.com", "restart")
+        assert (register_key in guards) == bool(registering), (batch, guards)
+        assert len(batch) <= 2
+        steps += running
+    transitions = [batch for batch, _ in progress.calls if len(batch) == 2]
+    assert [b[0][1] for b in transitions] == ["done"] * len(transitions)
+    assert [b[1][1] for b in transitions] == ["running"] * len(transitions)
+    # one call per step, plus the saves before waiting for the registration lease and at the end
+    assert len(progress.calls) == len(set(steps)) + 2
+
+
+def test_a_lost_registration_lease_stops_the_host(
+    sim_env: Callable[..., SimEnv], redis_client: Any
+) -> None:
+    env = sim_env([{"name": "SYNC01"}])
+    runner, progress = make_runner(env, redis_client)
+    key = Locks(redis_client).registration_key("contoso")
+
+    def steal() -> bool:  # the tenant's registration lease changes hands during the gMSA step
+        if "gmsa" in statuses(progress, "CS-0001", "SYNC01"):
+            redis_client.set(key, "CS-0009:SYNC02|999999")
+        return False
+
+    out = runner.run(request(install_change("SYNC01")), should_stop=steal)
+    assert out.status == "lost", out.to_dict()
+    saved = statuses(progress, "CS-0001", "SYNC01")
+    assert saved["gmsa"] == "running" and "domain:contoso.com" not in saved
+    assert redis_client.get(key) == b"CS-0009:SYNC02|999999"  # not released: it is not ours
+
+
 def test_cancel_during_a_step_terminates_it(
     sim_env: Callable[..., SimEnv], redis_client: Any
 ) -> None:
@@ -300,14 +366,21 @@ class WorkerCrash(BaseException):
 class CrashingProgress(InMemoryProgress):
     """Dies right after the host finished ``step`` but before its result is saved."""
 
-    def __init__(self, step: str) -> None:
-        super().__init__()
+    def __init__(self, step: str, redis_client: Any) -> None:
+        super().__init__(redis_client)
         self.step = step
 
-    def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
-        if result.step_id == self.step and result.status is not StepStatus.RUNNING:
-            raise WorkerCrash(result.step_id)
-        super().save_step(request_id, result, fence)
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        for result in results:
+            if result.step_id == self.step and result.status is not StepStatus.RUNNING:
+                raise WorkerCrash(result.step_id)
+        super().save_steps(request_id, results, fence, guards)
 
 
 @pytest.mark.parametrize("crash_at", ["install", "domain:contoso.com"])
@@ -317,14 +390,14 @@ def test_crashed_run_resumes_without_repeating_changes(
     """The worker dies after the host did the step but before the result was saved; the
     redelivered task (a new Runner, the same progress) re-checks and never repeats it."""
     env = sim_env([{"name": "SYNC01"}])
-    crashing = CrashingProgress(crash_at)
+    crashing = CrashingProgress(crash_at, redis_client)
     runner, _ = make_runner(env, redis_client, progress=crashing)
     change = install_change(
         "SYNC01", domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
     )
     with pytest.raises(WorkerCrash):
         runner.run(request(change), should_stop=never)
-    progress = InMemoryProgress()
+    progress = InMemoryProgress(redis_client)
     for rid, result in crashing.history:
         progress.save_step(rid, result, fence=0)
     assert statuses(progress, "CS-0001", "SYNC01")[crash_at] == "running"

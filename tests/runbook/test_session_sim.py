@@ -198,17 +198,16 @@ def test_lost_lease_stops_without_acting(sim_env: Callable[..., SimEnv], redis_c
     env = sim_env([{"name": "SYNC01"}])
     runner, progress = make_runner(env, redis_client)
 
-    def steal() -> bool:  # another worker takes over right after the install step is saved
-        done = [
-            r.step_id for r in progress.results("CS-0001", "SYNC01") if r.status.value == "done"
-        ]
-        if "install" in done:
+    def steal() -> bool:  # another worker takes the host over once the install has started
+        if "install" in statuses(progress, "CS-0001", "SYNC01"):
             redis_client.set(Locks(redis_client).host_key("SYNC01"), "CS-0001|999999")
         return False
 
     out = runner.run(request(install_change("SYNC01")), should_stop=steal)
     assert out.status == "lost", out.to_dict()
-    assert "import" not in statuses(progress, "CS-0001", "SYNC01")
+    saved = statuses(progress, "CS-0001", "SYNC01")
+    assert "import" not in saved  # nothing more ran
+    assert saved["install"] == "running"  # and its result was not written over the new holder's
 
 
 def test_cancel_between_steps(sim_env: Callable[..., SimEnv], redis_client: Any) -> None:

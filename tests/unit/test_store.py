@@ -78,3 +78,42 @@ def test_step_results_saved_and_fenced(rclient):
     store.save_step(request.id, result, fence=8)  # a newer lease holder took over
     with pytest.raises(FenceLost):
         store.save_step(request.id, result, fence=7)
+
+
+def test_save_steps_writes_in_order_in_one_call_only_while_the_guards_hold(rclient):
+    """A finished step and the next one's start are saved together, with the caller's leases
+    checked in the same atomic call; a lease that changed hands means nothing is written."""
+    store = RequestStore(rclient)
+    request = _request(store)
+    rclient.set("cs:lease:host:SYNC01", "CS-0001|3")
+    guards = [("cs:lease:host:SYNC01", "CS-0001|3")]
+    done = StepResult("SYNC01", "install", "Install", StepStatus.DONE, 1.0, 2.0, "installed")
+    started = StepResult("SYNC01", "import", "Import", StepStatus.RUNNING, 2.0)
+    store.save_steps(request.id, [done, started], fence=3, guards=guards)
+    saved = store.load_steps(request.id, "SYNC01")
+    assert saved["install"].status is StepStatus.DONE
+    assert saved["import"].status is StepStatus.RUNNING
+    events = [e for e in store.events(request_id=request.id) if e.name.startswith("step_")]
+    assert [(e.name, e.data["step"]) for e in events] == [
+        ("step_finished", "install"),
+        ("step_started", "import"),
+    ]
+
+    rclient.set("cs:lease:host:SYNC01", "CS-0002|4")  # another worker took the host over
+    finished = StepResult("SYNC01", "import", "Import", StepStatus.DONE, 2.0, 3.0, "imported")
+    with pytest.raises(FenceLost, match="no longer held"):
+        store.save_steps(request.id, [finished], fence=3, guards=guards)
+    rclient.delete("cs:lease:host:SYNC01")  # or the lease expired
+    with pytest.raises(FenceLost):
+        store.save_steps(request.id, [finished], fence=3, guards=guards)
+    assert store.load_steps(request.id, "SYNC01")["import"].status is StepStatus.RUNNING
+    assert len([e for e in store.events(request_id=request.id) if e.name.startswith("step_")]) == 2
+
+
+def test_save_steps_takes_one_host_at_a_time(rclient):
+    store = RequestStore(rclient)
+    request = _request(store)
+    one = StepResult("SYNC01", "install", "Install", StepStatus.RUNNING, 1.0)
+    other = StepResult("SYNC02", "install", "Install", StepStatus.RUNNING, 1.0)
+    with pytest.raises(ValueError):
+        store.save_steps(request.id, [one, other], fence=1)

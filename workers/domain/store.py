@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,15 +21,24 @@ from workers.domain.model import Request, State, StepResult
 EVENT_STREAM_MAXLEN = 200_000
 
 
-_SAVE_STEP = """
-local held = redis.call('GET', KEYS[1])
+_SAVE_STEPS = """
+-- KEYS: fence, steps hash, event stream, then one key per guard
+-- ARGV: fence ('' for none), stream maxlen, request id, now, number of guards, the guards'
+--       expected values, then four per result: step id, result JSON, event name, event data
+local guards = tonumber(ARGV[5])
+for i = 1, guards do
+  if redis.call('GET', KEYS[3 + i]) ~= ARGV[5 + i] then return -1 end
+end
 if ARGV[1] ~= '' then
+  local held = redis.call('GET', KEYS[1])
   if held and tonumber(ARGV[1]) < tonumber(held) then return 0 end
   redis.call('SET', KEYS[1], ARGV[1])
 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*',
-  'event', ARGV[5], 'request', ARGV[6], 'actor', '', 'at', ARGV[7], 'data', ARGV[8])
+for i = 6 + guards, #ARGV, 4 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[i + 2],
+    'request', ARGV[3], 'actor', '', 'at', ARGV[4], 'data', ARGV[i + 3])
+end
 return 1
 """
 
@@ -99,7 +108,7 @@ class RequestStore:
     def __init__(self, client: redis.Redis, prefix: str = "cs") -> None:
         self.redis: Any = client  # redis-py's response types are too wide to be useful here
         self.prefix = prefix
-        self._save_step_script = client.register_script(_SAVE_STEP)
+        self._save_steps_script = client.register_script(_SAVE_STEPS)
 
     # keys -------------------------------------------------------------------------------
     def _k(self, *parts: str) -> str:
@@ -264,33 +273,59 @@ class RequestStore:
         return out
 
     def save_step(self, request_id: str, result: StepResult, fence: int | None = None) -> None:
-        """Save one step's start or result, and record it as an event, atomically.
+        """Save one step's start or result (see :meth:`save_steps`)."""
+        self.save_steps(request_id, [result], fence)
+
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int | None = None,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Save step starts and results of one host in order, each recorded as an event, in one
+        atomic Lua call (one round trip: it sits on every step's critical path).
 
         ``fence`` is the host lease's fencing token: a save with a token smaller than one
         already accepted for this request and host raises FenceLost and writes nothing, so a
         worker that lost its lease cannot overwrite the progress of the one that took over.
-        One Lua call (one round trip): it sits on every step's critical path."""
-        event = "step_started" if result.status.value == "running" else "step_finished"
-        data = {"host": result.host, "step": result.step_id, "status": result.status.value}
-        saved = self._save_step_script(
-            keys=[
-                self._k("fence", request_id, result.host),
-                self._steps_key(request_id, result.host),
-                self.events_key,
-            ],
-            args=[
-                "" if fence is None else str(int(fence)),
+        ``guards`` are (key, value) pairs that must all still hold (the caller's leases); when
+        one does not, FenceLost is raised and nothing is written. Checking them in the same call
+        as the write leaves no gap between "the lease is mine" and "the progress is saved"."""
+        if not results:
+            return
+        host = results[0].host
+        args: list[Any] = [
+            "" if fence is None else str(int(fence)),
+            EVENT_STREAM_MAXLEN,
+            request_id,
+            repr(time.time()),
+            len(guards),
+            *(value for _, value in guards),
+        ]
+        for result in results:
+            if result.host != host:
+                raise ValueError("save_steps takes the results of one host")
+            status = result.status.value
+            data = {"host": host, "step": result.step_id, "status": status}
+            args += [
                 result.step_id,
                 json.dumps(result.to_dict()),
-                EVENT_STREAM_MAXLEN,
-                event,
-                request_id,
-                repr(time.time()),
+                "step_started" if status == "running" else "step_finished",
                 json.dumps(data, sort_keys=True),
-            ],
-        )
-        if not saved:
-            raise FenceLost(f"stale fencing token {fence} for {request_id} on {result.host}")
+            ]
+        keys = [
+            self._k("fence", request_id, host),
+            self._steps_key(request_id, host),
+            self.events_key,
+            *(key for key, _ in guards),
+        ]
+        saved = int(self._save_steps_script(keys=keys, args=args))
+        if saved == -1:
+            held = ", ".join(key for key, _ in guards)
+            raise FenceLost(f"{request_id} on {host}: a lease is no longer held ({held})")
+        if saved == 0:
+            raise FenceLost(f"stale fencing token {fence} for {request_id} on {host}")
 
     # events ------------------------------------------------------------------------------
     def record(

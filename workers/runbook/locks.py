@@ -171,7 +171,10 @@ class Locks:
         return self.acquire(self.host_key(host), owner, **kwargs)
 
     def tenant_registration_lease(self, tenant: str, owner: str, **kwargs: Any) -> Lease:
-        return self.acquire(f"{self.prefix}:lease:register:{tenant}", owner, **kwargs)
+        return self.acquire(self.registration_key(tenant), owner, **kwargs)
+
+    def registration_key(self, tenant: str) -> str:
+        return f"{self.prefix}:lease:register:{tenant}"
 
     def host_key(self, host: str) -> str:
         return f"{self.prefix}:lease:host:{host.upper()}"

@@ -3,13 +3,16 @@
 The lead implements :class:`ProgressSink` on Redis (and posts each saved step to Slack from
 there). ``fence`` is the host lease's fencing token: a store must refuse (raise FenceLost) a save
 whose token is smaller than one it has already accepted for the same request and host, so a worker
-that lost its lease cannot overwrite the progress of the one that took over.
+that lost its lease cannot overwrite the progress of the one that took over. ``guards`` are the
+runner's leases as (Redis key, value) pairs: a store must refuse the save unless every one still
+holds, checked atomically with the write.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from workers.domain.model import StepResult
 from workers.runbook.locks import FenceLost
@@ -20,15 +23,26 @@ class ProgressSink(Protocol):
         """The latest saved result of each step of ``request_id`` on ``host`` (by step id)."""
         ...
 
-    def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
-        """Save (replace) one step's result; raise FenceLost when ``fence`` is stale."""
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Save (replace) results of one host in order, all or none; raise FenceLost when
+        ``fence`` is stale or a guard no longer holds."""
         ...
 
 
 class InMemoryProgress:
-    """A ProgressSink for tests and the console: keeps every save in order, too."""
+    """A ProgressSink for tests and the console: keeps every save in order, too.
 
-    def __init__(self) -> None:
+    Guards are read from ``redis`` (where the leases live); a sink without one refuses guards
+    rather than pretend it checked them."""
+
+    def __init__(self, redis: Any = None) -> None:
+        self.redis = redis
         self._lock = threading.Lock()
         self._steps: dict[tuple[str, str], dict[str, StepResult]] = {}
         self._fences: dict[tuple[str, str], int] = {}
@@ -40,14 +54,34 @@ class InMemoryProgress:
             return {k: StepResult.from_dict(v.to_dict()) for k, v in saved.items()}
 
     def save_step(self, request_id: str, result: StepResult, fence: int) -> None:
-        key = (request_id, result.host)
+        self.save_steps(request_id, [result], fence)
+
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if guards:
+            if self.redis is None:
+                raise TypeError("InMemoryProgress needs a redis client to check lease guards")
+            held = self.redis.mget([key for key, _ in guards])
+            if any(h != value.encode() for h, (_, value) in zip(held, guards, strict=True)):
+                raise FenceLost(f"{request_id}: a lease is no longer held")
         with self._lock:
-            if fence < self._fences.get(key, 0):
-                raise FenceLost(f"stale fencing token {fence} for {request_id} on {result.host}")
-            self._fences[key] = fence
-            copy = StepResult.from_dict(result.to_dict())
-            self._steps.setdefault(key, {})[result.step_id] = copy
-            self.history.append((request_id, copy))
+            for result in results:
+                key = (request_id, result.host)
+                if fence < self._fences.get(key, 0):
+                    raise FenceLost(
+                        f"stale fencing token {fence} for {request_id} on {result.host}"
+                    )
+            for result in results:
+                key = (request_id, result.host)
+                self._fences[key] = fence
+                copy = StepResult.from_dict(result.to_dict())
+                self._steps.setdefault(key, {})[result.step_id] = copy
+                self.history.append((request_id, copy))
 
     def results(self, request_id: str, host: str) -> list[StepResult]:
         """The latest result per step, in the order steps were first saved."""

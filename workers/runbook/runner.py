@@ -5,7 +5,9 @@ Safety rules this module enforces:
   order); the token is checked before every step and passed with every save;
 - registration steps (connect .. restart) of hosts of one tenant run one host at a time (tenant
   registration lease); preflight, stage and install run in parallel;
-- every step's start is saved before it runs and its result before the next begins;
+- every step's start is saved before it runs and its result before the next begins: a finished
+  step's result is saved with the next step's start in one call that also checks the leases
+  (one round trip per step transition), or on its own before anything that may wait;
 - a repeated or redelivered run re-runs checks, so nothing non-idempotent runs twice, and
   ``connect`` is skipped (no secret sent) when every later sign-in step is already done;
 - preflight runs again first; a fingerprint different from the approved one stops with
@@ -233,6 +235,7 @@ class _HostRun:
         self.installed_now = False
         self.orphans: list[str] = []  # shells of lost connections, deleted from the next one
         self.reg_lease: Lease | None = None
+        self.pending: StepResult | None = None  # a finished step's result, saved with the next
         self.probe: dict[str, bool] = {}
         self.reboot_pending = False
         self.preflight: dict[str, Any] | None = None
@@ -245,8 +248,28 @@ class _HostRun:
         return float(self.r.clock.time())
 
     def _save(self, result: StepResult) -> None:
-        self.lease.check()
-        self.r.progress.save_step(self.request.id, result, self.lease.token)
+        """Save ``result`` (after any deferred one) in one call that checks our leases."""
+        batch = [result] if self.pending is None else [self.pending, result]
+        self.pending = None
+        guards = []
+        for lease in (self.lease, self.reg_lease):
+            if lease is None:
+                continue
+            if lease.lost.is_set():
+                raise FenceLost(f"lost the lease {lease.key} (token {lease.token})")
+            guards.append((lease.key, lease.value))
+        self.r.progress.save_steps(self.request.id, batch, self.lease.token, guards)
+
+    def _defer(self, result: StepResult) -> None:
+        """Keep a finished step's result to save together with the next step's start."""
+        self._flush()
+        self.pending = result
+
+    def _flush(self) -> None:
+        """Save the deferred result now: before waiting, probing or ending the run."""
+        if self.pending is not None:
+            result, self.pending = self.pending, None
+            self._save(result)
 
     def _sleep(self, seconds: float) -> None:
         end = self.r.clock.monotonic() + seconds
@@ -308,6 +331,12 @@ class _HostRun:
         return session
 
     def finish(self) -> None:
+        try:
+            self._flush()  # only left over when the run ended by an unexpected error
+        except Exception:
+            log.warning(
+                "could not save the last result of %s on %s", self.request.id, self.host.name
+            )
         self._release_registration()
         if self.session is not None:
             self.session.close()
@@ -333,21 +362,20 @@ class _HostRun:
                     )
                 )
                 self._fail(step, "cancelled", "cancelled before this step", None)
-            self.lease.check()
             if step.id == "connect" and not self.installed_now:
                 # an agent installed by this very run has no registration yet: nothing to probe
                 self._probe_registration(index)
-                if self.probe and all(self.probe.values()):
-                    self._skip(step, "no sign-in needed: every later sign-in step is already done")
-                    continue
-            if self.probe.get(step.id):
+            if step.id == "connect" and self.probe and all(self.probe.values()):
+                self._skip(step, "no sign-in needed: every later sign-in step is already done")
+            elif self.probe.get(step.id):
                 self._skip(step, "already done (checked before sign-in)")
-                continue
-            if step.registration:
-                self._take_registration(step)
-            self._run_step(step)
+            else:
+                if step.registration:
+                    self._take_registration(step)
+                self._run_step(step)
             if index == self.last_registration:
-                self._release_registration()
+                self._release_registration()  # before saving: the next host starts sooner
+        self._flush()
         return HostOutcome(
             self.host.name,
             "succeeded",
@@ -368,7 +396,7 @@ class _HostRun:
         now = self._now()
         if self._done_earlier(step):
             summary += " (in an earlier attempt)"
-        self._save(
+        self._defer(
             self._result(
                 step,
                 StepStatus.SKIPPED,
@@ -384,6 +412,8 @@ class _HostRun:
         if probe is None:
             return
         script, ids = probe
+        self._flush()
+        self.lease.check()  # the probe acts on the host: make sure it is still ours
         step = Step("probe:connect", "registration probe", script, kind="read", timeout_s=120)
         outcome = self._attempts(step, self.steps[index])
         if outcome.status == "done" and isinstance(outcome.output, dict):
@@ -391,8 +421,8 @@ class _HostRun:
 
     def _take_registration(self, step: Step) -> None:
         if self.reg_lease is not None:
-            self.reg_lease.check()
-            return
+            return  # every save checks it
+        self._flush()  # the card shows what is done while this host waits its turn
         try:
             self.reg_lease = self.r.locks.tenant_registration_lease(
                 self.tenant.name,
@@ -490,7 +520,7 @@ class _HostRun:
                 self.installed_now = True
             if step.kind == "session":
                 self.session_steps.append(step)
-            self._save(
+            self._defer(
                 self._result(
                     step,
                     StepStatus.DONE,
@@ -506,7 +536,7 @@ class _HostRun:
             )
             if step.check_when_idle and effective.check == step.check_when_idle:
                 summary = "not needed: nothing changed and the service is running"
-            self._save(self._result(step, StepStatus.SKIPPED, summary=summary, **base))
+            self._defer(self._result(step, StepStatus.SKIPPED, summary=summary, **base))
             return
         error = self.r.redactor.redact(outcome.error or "failed")
         if outcome.status == "cancelled":
@@ -576,4 +606,4 @@ class _HostRun:
             self._fail(step, "failed", error, fixes)
         notes = "; ".join(p.what for p in verdict.warnings)
         summary = "prerequisites met" + (f" ({notes})" if notes else "")
-        self._save(self._result(step, StepStatus.DONE, summary=summary, data=data, **base))
+        self._defer(self._result(step, StepStatus.DONE, summary=summary, data=data, **base))
