@@ -65,6 +65,7 @@ class LocalBot:
             signing_secret=self.signing_secret,
             client=make_web_client(LOCAL_TOKEN, api_url),
         )
+        self.ctx.dispatcher.warm()
         self.projector = Projector(self.ctx.store, self.ctx.outbox, self.config)
         self.notifier = Notifier(
             self.ctx.redis,

@@ -69,6 +69,7 @@ class BotProcess:
         ).start()
 
     def start_background(self) -> None:
+        self.ctx.dispatcher.warm()  # in the process that serves (after gunicorn's fork)
         for name, target in (
             ("projector", lambda: self.projector.run_forever(self.stop_event)),
             ("notifier", lambda: self.notifier.run_forever(self.stop_event)),

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher, busy_key
 from workers.domain.config import Config, load_config, with_endpoints
 from workers.domain.model import ChangeKind, Request, State, StepResult
@@ -185,25 +186,17 @@ class Engine:
         if request is None:
             return
         self._clear_stale_heads(request)
-        outcome = self.runner.run(request, should_stop=self._stop_check(request_id))
+        with CancelWatch(lambda: self._should_stop(request_id)) as should_stop:
+            outcome = self.runner.run(request, should_stop=should_stop)
         self._finish(request, outcome)
 
-    def _stop_check(self, request_id: str) -> Any:
-        last: dict[str, Any] = {"at": 0.0, "stop": False}
-
-        def should_stop() -> bool:
-            now = time.monotonic()
-            if now - last["at"] > 0.25:
-                current = retrying(lambda: self.store.get(request_id), what="cancel check")
-                last["stop"] = (
-                    current is None
-                    or current.state is not State.RUNNING
-                    or current.reason == "cancel requested"
-                )
-                last["at"] = now
-            return bool(last["stop"])
-
-        return should_stop
+    def _should_stop(self, request_id: str) -> bool:
+        current = self.store.get(request_id)
+        return (
+            current is None
+            or current.state is not State.RUNNING
+            or current.reason == "cancel requested"
+        )
 
     def _finish(self, request: Request, outcome: RunOutcome) -> None:
         status = outcome.status

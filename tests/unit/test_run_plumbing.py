@@ -1,0 +1,61 @@
+"""Small pieces on the way from an approval to the first step: the cancellation watch and the
+warmed broker connection."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+
+from workers.cancel_watch import CancelWatch
+from workers.dispatch import CeleryDispatcher
+from workers.redis_embedded import EmbeddedRedis, free_port
+
+
+def _eventually(predicate, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_cancel_watch_answers_from_memory_and_survives_read_errors() -> None:
+    cancelled = threading.Event()
+    reads: list[int] = []
+
+    def stopped() -> bool:
+        reads.append(1)
+        if len(reads) == 2:
+            raise redis.ConnectionError("Redis went away for a moment")
+        return cancelled.is_set()
+
+    with CancelWatch(stopped, interval_s=0.01) as should_stop:
+        assert not should_stop()
+        assert _eventually(lambda: len(reads) >= 3)  # the failed read did not end the watch
+        before = len(reads)
+        for _ in range(100):
+            should_stop()  # asking reads nothing
+        assert len(reads) - before < 100
+        cancelled.set()
+        assert _eventually(should_stop)
+    assert should_stop()
+
+
+def test_warm_declares_the_task_queue_before_the_first_approval() -> None:
+    # a Redis of its own: kombu remembers declarations per broker URL for the whole process
+    server = EmbeddedRedis(appendonly=False).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        CeleryDispatcher(server.url, client=client).warm()
+        assert client.exists("_kombu.binding.cloudsync")
+        assert client.llen("cloudsync") == 0  # warming sends no task
+    finally:
+        server.stop()
+
+
+def test_warm_without_a_broker_only_logs(caplog) -> None:
+    CeleryDispatcher(f"redis://127.0.0.1:{free_port()}/0").warm()
+    assert "could not warm the broker connection" in caplog.text
