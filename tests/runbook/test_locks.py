@@ -26,7 +26,7 @@ def test_lease_is_exclusive_and_names_the_holder(redis_client: Any) -> None:
 def test_expired_lease_gives_a_larger_token_and_the_old_check_fails(redis_client: Any) -> None:
     locks = Locks(redis_client, ttl_s=5)
     first = locks.host_lease("SYNC01", "CS-0001")
-    first._stop.set()  # a stalled worker: its heartbeat no longer renews
+    first.stop_renewing()  # a stalled worker: nothing renews its lease any more
     redis_client.pexpire(first.key, 1)  # ... and its TTL ran out
     while redis_client.exists(first.key):
         pass
@@ -55,6 +55,23 @@ def test_heartbeat_keeps_a_lease_alive(redis_client: Any) -> None:
     assert renewed.is_set()
     lease.check()
     lease.release()
+
+
+def test_one_keeper_renews_every_lease_even_a_shorter_one_taken_later(redis_client: Any) -> None:
+    """No thread per lease: taking a lease starts nothing on the path from one host's
+    registration to the next; a lease with a shorter TTL wakes the keeper early."""
+    locks = Locks(redis_client, ttl_s=30)
+    before = threading.active_count()
+    held = [locks.host_lease(f"SYNC{i:02d}", "CS-0001") for i in range(10)]
+    assert threading.active_count() <= before + 1
+    short = locks.acquire("cs:lease:test", "CS-0001", ttl_s=0.3)
+    threading.Event().wait(1.0)  # more than three of its TTLs
+    short.check()
+    for lease in held:
+        lease.check()
+    for lease in [*held, short]:
+        lease.release()
+    assert all(locks.holder(lease.key) is None for lease in held)
 
 
 def test_waiting_acquire_gets_the_lease_when_released(redis_client: Any) -> None:

@@ -1,8 +1,9 @@
 """Redis leases with fencing tokens, and the per-host FIFO of approved requests.
 
-A lease is a key holding ``owner|token`` with a TTL, renewed by a heartbeat thread; the token is
-an INCR counter, so a worker that stalled past its TTL and a newer holder can always be told
-apart: ``check()`` fails for the old holder and the progress store refuses its smaller token.
+A lease is a key holding ``owner|token`` with a TTL, renewed by one keeper thread per Locks;
+the token is an INCR counter, so a worker that stalled past its TTL and a newer holder can
+always be told apart: ``check()`` fails for the old holder and the progress store refuses its
+smaller token.
 Release and renewal are compare-and-delete / compare-and-extend Lua scripts, so a worker never
 removes or extends a lease that is no longer its own.
 """
@@ -28,6 +29,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
+"""
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
 """
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -55,7 +62,8 @@ class LeaseBusy(RuntimeError):
 
 
 class Lease:
-    """A held lease; use as a context manager. ``token`` is the fencing token."""
+    """A held lease; use as a context manager. ``token`` is the fencing token. Its Locks'
+    keeper renews it until it is released; ``lost`` is set when a renewal finds it taken."""
 
     def __init__(self, locks: Locks, key: str, owner: str, token: int, ttl_s: float) -> None:
         self._locks = locks
@@ -65,19 +73,7 @@ class Lease:
         self.ttl_s = ttl_s
         self.value = f"{owner}|{token}"
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._heartbeat, name=f"lease {key}", daemon=True)
-        self._thread.start()
-
-    def _heartbeat(self) -> None:
-        interval = max(self.ttl_s / 3.0, 0.05)
-        while not self._stop.wait(interval):
-            try:
-                if not self._locks.extend(self):
-                    self.lost.set()
-                    return
-            except Exception as exc:  # Redis down: the lease may expire; check() will tell
-                log.warning("renewing %s failed: %s", self.key, type(exc).__name__)
+        locks.keeper.add(self)
 
     def check(self) -> None:
         """Raise FenceLost unless the key still holds our value."""
@@ -86,10 +82,11 @@ class Lease:
             self.lost.set()
             raise FenceLost(f"lost the lease {self.key} (token {self.token})")
 
+    def stop_renewing(self) -> None:
+        self._locks.keeper.discard(self)
+
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
+        self.stop_renewing()
         try:
             self._locks.release(self)
         except Exception:  # the TTL frees it anyway
@@ -100,6 +97,53 @@ class Lease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class _Keeper:
+    """One thread renewing every lease its Locks holds, a third of the shortest TTL apart, all
+    in one round trip. (A thread per lease would be started on the path from one host's
+    registration to the next, and thirty hosts would mean thirty threads doing this.)"""
+
+    def __init__(self, locks: Locks) -> None:
+        self._locks = locks
+        self._leases: set[Lease] = set()
+        self._changed = threading.Condition()
+        self._running = False
+        self._shortest = 0.0  # the TTL the keeper's current wait was computed from
+
+    def add(self, lease: Lease) -> None:
+        with self._changed:
+            self._leases.add(lease)
+            if lease.ttl_s < self._shortest:  # the keeper sleeps too long for this one
+                self._changed.notify()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="lease-keeper", daemon=True).start()
+
+    def discard(self, lease: Lease) -> None:
+        with self._changed:
+            self._leases.discard(lease)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if not self._leases:
+                    self._running = False  # the next add starts a new keeper
+                    return
+                self._shortest = min(lease.ttl_s for lease in self._leases)
+                self._changed.wait(max(self._shortest / 3.0, 0.05))
+                leases = list(self._leases)
+            if not leases:
+                continue
+            try:
+                renewed = self._locks.extend_all(leases)
+            except Exception as exc:  # Redis down: the leases may expire; saves will tell
+                log.warning("renewing %d lease(s) failed: %s", len(leases), type(exc).__name__)
+                continue
+            for lease, ok in zip(leases, renewed, strict=True):
+                if not ok:
+                    lease.lost.set()
+                    self.discard(lease)
 
 
 class Locks:
@@ -121,18 +165,19 @@ class Locks:
         self.poll_s = poll_s
         self.clock = clock
         self.sleep = sleep
+        self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._extend = redis.register_script(_EXTEND)
         self._enqueue = redis.register_script(_ENQUEUE)
+        self.keeper = _Keeper(self)
 
     # --- leases --------------------------------------------------------------------------
 
     def try_acquire(self, key: str, owner: str, ttl_s: float | None = None) -> Lease | None:
+        """Take the lease if free, with the next fencing token (one atomic call)."""
         ttl = ttl_s or self.ttl_s
-        token = int(self.redis.incr(f"{key}:fence"))
-        if self.redis.set(key, f"{owner}|{token}", nx=True, px=int(ttl * 1000)):
-            return Lease(self, key, owner, token, ttl)
-        return None
+        token = int(self._acquire(keys=[key, f"{key}:fence"], args=[owner, int(ttl * 1000)]))
+        return Lease(self, key, owner, token, ttl) if token else None
 
     def _wait_release(self, key: str) -> None:
         """Block until the holder releases (its wake-up token) or a short timeout passes (a
@@ -179,8 +224,12 @@ class Locks:
     def host_key(self, host: str) -> str:
         return f"{self.prefix}:lease:host:{host.upper()}"
 
-    def extend(self, lease: Lease) -> bool:
-        return bool(self._extend(keys=[lease.key], args=[lease.value, int(lease.ttl_s * 1000)]))
+    def extend_all(self, leases: list[Lease]) -> list[bool]:
+        """Renew each lease still ours (compare-and-extend), all in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for lease in leases:
+            self._extend(keys=[lease.key], args=[lease.value, int(lease.ttl_s * 1000)], client=pipe)
+        return [bool(ok) for ok in pipe.execute()]
 
     def release(self, lease: Lease) -> bool:
         """Delete our lease and wake one waiter at once (no polling gap between holders)."""
