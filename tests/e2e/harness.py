@@ -125,16 +125,18 @@ class E2EStack:
     def _monitor(self) -> None:
         """Every command any process sends to Redis (Celery messages included), for the
         secret scan."""
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            with client.monitor() as monitor:
-                for command in monitor.listen():
-                    self.monitor_lines.append(str(command.get("command", "")))
-                    if self._monitor_stop.is_set():
-                        return
-        except redis.RedisError:
-            if not self._monitor_stop.is_set():
-                raise
+        while not self._monitor_stop.is_set():
+            client = redis.Redis.from_url(self.redis_url)
+            try:
+                with client.monitor() as monitor:
+                    for command in monitor.listen():
+                        self.monitor_lines.append(str(command.get("command", "")))
+                        if self._monitor_stop.is_set():
+                            return
+            except redis.RedisError:  # Redis restarted (a fault test): watch the new one
+                self._monitor_stop.wait(0.05)
+            finally:
+                client.close()
 
     # accessors ---------------------------------------------------------------------------
     @property
