@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -102,3 +103,28 @@ def test_error_kinds() -> None:
     assert winrm_error_kind("HTTPConnectionPool: read timed out") == "timeout"
     assert winrm_error_kind("Connection refused") == "connection"
     assert winrm_error_kind("the WinRM login was refused (401)") == "login"
+
+
+def test_metrics_folders_of_gone_workers_are_removed(tmp_path, monkeypatch) -> None:
+    """Each worker's multiprocess folder goes with it (worker_shutdown); one left by a worker
+    that was killed is removed by the next worker to start on the host."""
+    import subprocess
+    import sys
+
+    from workers import metrics
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = tmp_path / f"cloudsync-metrics-{int(gone.stdout)}"
+    living = tmp_path / f"cloudsync-metrics-{os.getppid()}"
+    for folder in (dead, living):
+        folder.mkdir()
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, "")  # restored after the test
+    mine = metrics.prepare_multiprocess(tmp_path)
+    assert mine.is_dir() and living.is_dir() and not dead.exists()
+    metrics.remove_multiprocess_folder()
+    assert not mine.exists() and living.is_dir()

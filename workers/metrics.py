@@ -48,15 +48,40 @@ def metrics_addr(env: Mapping[str, str]) -> str:
 
 
 # --- multiprocess set-up (workers) --------------------------------------------------------------
+FOLDER_PREFIX = "cloudsync-metrics-"
+
+
 def prepare_multiprocess(base: Path | None = None) -> Path:
     """A fresh sample folder for this worker (one per main process: stale files from a previous
-    run or another worker on the host must not be summed in)."""
+    run or another worker on the host must not be summed in). Folders of workers that are gone
+    (killed before they could remove theirs) are removed on the way."""
     root = base or Path(tempfile.gettempdir())
-    folder = root / f"cloudsync-metrics-{os.getpid()}"
+    for old in root.glob(f"{FOLDER_PREFIX}*"):
+        pid = old.name.removeprefix(FOLDER_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = root / f"{FOLDER_PREFIX}{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(folder)
     return folder
+
+
+def remove_multiprocess_folder() -> None:
+    """worker_shutdown: remove the folder this process made (another's is left alone)."""
+    folder = os.environ.get(MULTIPROC_ENV, "")
+    if Path(folder).name == f"{FOLDER_PREFIX}{os.getpid()}":
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def child_exited(pid: int) -> None:

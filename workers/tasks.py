@@ -15,6 +15,7 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
 )
 
 from workers.celery_app import (
@@ -90,6 +91,13 @@ def _on_worker_init(**_: object) -> None:
     from workers.metrics import prepare
 
     prepare()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    from workers.metrics import remove_multiprocess_folder
+
+    remove_multiprocess_folder()
 
 
 @worker_process_init.connect
