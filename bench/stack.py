@@ -20,6 +20,7 @@ import yaml
 from bot import payloads
 from bot.localstack import LocalStack
 from bot.signing import signed_headers
+from workers.child_process import ends_with_parent
 from workers.domain.config import REPO_ROOT, Config, load_config, with_endpoints
 from workers.redis_embedded import free_port
 from workers.settings import Settings
@@ -102,6 +103,7 @@ class BenchStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=str(REPO_ROOT),
+            preexec_fn=ends_with_parent(),
         )
         self.procs.append(proc)
         return proc

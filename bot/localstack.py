@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from workers.child_process import ends_with_parent
 from workers.domain.config import Config
 from workers.domain.secrets import SecretsProvider
 from workers.redis_embedded import EmbeddedRedis
@@ -137,6 +138,7 @@ class LocalStack:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=ends_with_parent(),
         )
 
     def wait_workers_ready(self, timeout: float = 60.0) -> None:

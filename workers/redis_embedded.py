@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 
+from workers.child_process import ends_with_parent
+
 
 class RedisUnavailable(RuntimeError):
     pass
@@ -88,7 +90,11 @@ class EmbeddedRedis:
         else:
             args += ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=ends_with_parent(),
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout
