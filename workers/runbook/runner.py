@@ -2,7 +2,8 @@
 
 Safety rules this module enforces:
 - a host runs one request at a time (host lease with fencing token, per-host FIFO in approval
-  order); the token is checked before every step and passed with every save;
+  order); every save checks, in the same atomic call, that the leases are still ours and
+  passes the token;
 - registration steps (connect .. restart) of hosts of one tenant run one host at a time (tenant
   registration lease); preflight, stage and install run in parallel;
 - every step's start is saved before it runs and its result before the next begins: a finished
