@@ -1,4 +1,5 @@
 # One image for every service: bot, worker, flower. `cloudsync <subcommand>` picks the role.
+# The production image: no `sim` extra, so neither the simulator nor tree-sitter is in it.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 CLOUDSYNC_DATA_DIR=/data
 WORKDIR /app

@@ -17,14 +17,14 @@ from typing import Any
 
 import yaml
 
-from bot import payloads
-from bot.localstack import LocalStack
-from bot.signing import signed_headers
-from workers.child_process import ends_with_parent
+from bot.local import payloads
+from bot.local.child_process import ends_with_parent
+from bot.local.redis_embedded import free_port
+from bot.local.signing import signed_headers
+from bot.local.stack import LocalStack
+from simulator.slack_api import LoopbackSlack
 from workers.domain.config import REPO_ROOT, Config, load_config, with_endpoints
-from workers.redis_embedded import free_port
 from workers.settings import Settings
-from workers.simulator.slack_api import LoopbackSlack
 
 USERS = {"alice": "U01ALICE", "bob": "U02BOB"}
 CHANNEL = "C01OPS"

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from bot.local.extras import MissingExtra, require_simulator
 from workers.domain.config import ConfigError, load_config
 from workers.logging_setup import setup_logging
 from workers.settings import Settings
@@ -56,9 +57,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except MissingExtra as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["sim"]:
-        from workers.simulator.cli import main as sim_main
+        require_simulator("`cloudsync sim` serves simulated Windows hosts")
+        from simulator.cli import main as sim_main
 
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
@@ -75,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return _audit(args, config, settings)
     if console:
-        from bot.console import run_console
+        require_simulator("the local console serves the demo hosts")
+        from bot.local.console import run_console
 
         return run_console(config, settings)
     from bot.serve import serve
@@ -145,7 +155,7 @@ def _audit_redis(settings: Settings) -> Iterator[str | None]:
     short-lived embedded server."""
     import redis
 
-    from workers.redis_embedded import EmbeddedRedis
+    from bot.local.redis_embedded import EmbeddedRedis
 
     if settings.redis_url:
         yield settings.redis_url

@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
-from bot.localstack import LocalStack
+from bot.local.stack import LocalStack
 from bot.projector import Projector
 from workers.domain.config import Config
 from workers.metrics import MetricsServer, bot_registry, metrics_port, notifier_hook

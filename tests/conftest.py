@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from workers.redis_embedded import EmbeddedRedis
+from bot.local.redis_embedded import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from workers.domain.config import REPO_ROOT
 
 STARTS_REDIS = """
 import time
-from workers.redis_embedded import EmbeddedRedis
+from bot.local.redis_embedded import EmbeddedRedis
 server = EmbeddedRedis(appendonly=False).start()
 print(server.process.pid, flush=True)
 time.sleep(60)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from bot.local.redis_embedded import EmbeddedRedis
 from workers.domain.store import RequestStore
 from workers.metrics import (
     MetricsServer,
@@ -20,7 +21,6 @@ from workers.metrics import (
     winrm_error_kind,
 )
 from workers.notify.outbox import Outbox
-from workers.redis_embedded import EmbeddedRedis
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.groups import GroupResolver
-from workers.simulator.slack_api import LoopbackSlack
+from simulator.slack_api import LoopbackSlack
 
 
 class Clock:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import slack_bolt.adapter.socket_mode as socket_mode
 
+from bot.local.redis_embedded import EmbeddedRedis
 from bot.serve import serve
+from simulator.slack_api import LoopbackSlack
 from workers.domain.config import load_config
-from workers.redis_embedded import EmbeddedRedis
 from workers.settings import Settings
-from workers.simulator.slack_api import LoopbackSlack
 
 
 @pytest.fixture()

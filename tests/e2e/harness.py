@@ -20,10 +20,10 @@ import requests
 import yaml
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import payloads
-from bot.localbot import LocalBot
-from bot.localstack import LocalStack
-from bot.signing import signed_headers
+from bot.local import payloads
+from bot.local.bot import LocalBot
+from bot.local.signing import signed_headers
+from bot.local.stack import LocalStack
 from workers.domain.config import REPO_ROOT, load_config
 from workers.domain.model import Request, State
 from workers.settings import Settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
+from simulator.contract import Fault
 from tests.e2e.harness import CHANNEL, E2EStack
 from workers.domain.model import State, StepStatus
-from workers.simulator.contract import Fault
 
 
 def _events(e2e: E2EStack, host: str) -> list[str]:

@@ -89,7 +89,7 @@ def test_forged_signature_and_stale_timestamp_get_401(e2e: E2EStack) -> None:
         "x-slack-signature": "v0=" + "0" * 64,
     }
     assert e2e.post(body, headers=forged).status_code == 401
-    from bot.signing import signed_headers
+    from bot.local.signing import signed_headers
 
     stale = signed_headers(e2e.local.signing_secret, body, timestamp=int(time.time()) - 600)
     assert e2e.post(body, headers=stale).status_code == 401

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.signing import signed_headers
+from bot.local.signing import signed_headers
 from tests.e2e.harness import DEMO, E2EStack
 from workers.domain.config import ConfigError, load_config
 from workers.domain.model import State

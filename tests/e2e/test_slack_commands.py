@@ -3,7 +3,7 @@ signed requests, against the real stack (Redis, a Celery worker, WinRM to simula
 
 from __future__ import annotations
 
-from bot import payloads
+from bot.local import payloads
 from tests.e2e.harness import USERS, E2EStack
 from tests.e2e.slack_helpers import (
     ack_text,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot import payloads
+from bot.local import payloads
 from tests.e2e.harness import USERS, E2EStack, make_config_dir
 from tests.e2e.slack_helpers import buttons, card_text, mark, reply_to, run_count, wait_card
 from workers.domain.model import State

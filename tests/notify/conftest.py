@@ -8,9 +8,9 @@ import pytest
 import redis
 from slack_sdk import WebClient
 
+from bot.local.redis_embedded import EmbeddedRedis
+from simulator.slack_api import LoopbackSlack
 from workers.notify import Notifier, Outbox
-from workers.redis_embedded import EmbeddedRedis
-from workers.simulator.slack_api import LoopbackSlack
 
 
 @pytest.fixture(scope="session")

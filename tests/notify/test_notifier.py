@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from simulator.slack_api import LoopbackSlack
 from workers.notify import Notifier, Outbox
-from workers.simulator.slack_api import LoopbackSlack
 
 MakeNotifier = Callable[..., Notifier]
 

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from workers.simulator.slack_api import Call, LoopbackSlack, Message
+from simulator.slack_api import Call, LoopbackSlack, Message
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]
 

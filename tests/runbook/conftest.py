@@ -13,10 +13,10 @@ import pytest
 import redis
 import yaml
 
+from bot.local.redis_embedded import EmbeddedRedis
 from workers.domain.config import Config, load_config
 from workers.domain.redact import Redactor
 from workers.domain.secrets import SecretsProvider
-from workers.redis_embedded import EmbeddedRedis
 
 # The simulated tenant's accounts; the bot side reads the same values through env: references.
 PASSWORDS = {
@@ -91,7 +91,7 @@ def write_config(
         name: {"address": "127.0.0.1", "port": port, "tenant": "contoso", "simulated": True}
         for name, port in ports.items()
     }
-    from workers.simulator.host import INSTALLER_CONTENT
+    from simulator.host import INSTALLER_CONTENT
 
     inventory: dict[str, Any] = {
         "tenants": {
@@ -159,7 +159,7 @@ class SimEnv:
 @pytest.fixture
 def sim_env(tmp_path: Path) -> Iterator[Callable[..., SimEnv]]:
     """Factory: sim_env([host dicts], tenant=..., entra_secret=...) -> SimEnv (started)."""
-    from workers.simulator.server import SimCluster
+    from simulator.server import SimCluster
 
     clusters: list[Any] = []
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from simulator.contract import Fault
 from tests.runbook.conftest import PASSWORDS, SimEnv
 from workers.domain.model import (
     ChangeKind,
@@ -20,7 +21,6 @@ from workers.domain.model import (
 from workers.runbook.locks import Locks
 from workers.runbook.progress import InMemoryProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
-from workers.simulator.contract import Fault
 
 SECRET_VALUES = list(PASSWORDS.values())
 

@@ -129,7 +129,7 @@ def test_service_restart_mid_step_is_session_lost(sim_env: Callable[..., SimEnv]
     env = sim_env([{"name": "SYNC01"}])
     with open_session(env) as session:
         env.host("SYNC01").faults.add(
-            __import__("workers.simulator.contract", fromlist=["Fault"]).Fault(
+            __import__("simulator.contract", fromlist=["Fault"]).Fault(
                 kind="restart_service", operation="Receive"
             )
         )

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from workers.simulator.host import AGENT_SERVICE, World, build_world, default_world
-from workers.simulator.pwsh.testing import (
+from simulator.host import AGENT_SERVICE, World, build_world, default_world
+from simulator.pwsh.testing import (
     clean_clixml,
     collect,
     encode_command,

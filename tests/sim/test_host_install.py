@@ -6,9 +6,7 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-from workers.simulator.host import (
+from simulator.host import (
     AGENT_SERVICE,
     INSTALLER_SHA256,
     INSTALLER_SHARE_PATH,
@@ -16,7 +14,7 @@ from workers.simulator.host import (
     World,
     build_world,
 )
-from workers.simulator.pwsh.testing import (
+from simulator.pwsh.testing import (
     clean_clixml,
     collect,
     encode_command,
@@ -24,11 +22,8 @@ from workers.simulator.pwsh.testing import (
     run_stdin,
 )
 
-SEED = Path("/work/shared/seed/how-to-install-pshell.md")
-BOOTSTRAP_PATHS = [
-    Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1",
-    Path("/work/briefs/bootstrap.ps1"),
-]
+SEED = Path(__file__).resolve().parents[1] / "data" / "how-to-install-pshell.blocks.md"
+BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"
 HYBRID = ("hybrid-admin@contoso.onmicrosoft.com", "Hybrid-Pass-1!")
 DOMAIN = ("CONTOSO\\Administrator", "Domain-Pass-1!")
 GLOBAL = ("global-admin@contoso.onmicrosoft.com", "Global-Pass-1!")
@@ -162,10 +157,7 @@ def test_connect_does_not_carry_into_a_new_process() -> None:
 
 
 def bootstrap_text() -> str:
-    for p in BOOTSTRAP_PATHS:
-        if p.exists():
-            return p.read_text()
-    pytest.skip("bootstrap.ps1 not found")
+    return BOOTSTRAP.read_text()
 
 
 IMPORT = "Import-Module 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\Microsoft.CloudSync.PowerShell.dll'"  # noqa: E501

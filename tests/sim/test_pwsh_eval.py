@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.simulator.host import SimHost, default_world
-from workers.simulator.pwsh.testing import clean_clixml, run_encoded
+from simulator.host import SimHost, default_world
+from simulator.pwsh.testing import clean_clixml, run_encoded
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from workers.simulator.pwsh.parser import first_error, is_incomplete, parse
+from simulator.pwsh.parser import first_error, is_incomplete, parse
 
-SEED = Path("/work/shared/seed/how-to-install-pshell.md")
+SEED = Path(__file__).resolve().parents[1] / "data" / "how-to-install-pshell.blocks.md"
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"
 
 
@@ -49,8 +49,7 @@ def test_constructs_parse(text: str) -> None:
 
 
 def test_bootstrap_parses() -> None:
-    path = BOOTSTRAP if BOOTSTRAP.exists() else Path("/work/briefs/bootstrap.ps1")
-    assert first_error(parse(path.read_text()).root_node) is None
+    assert first_error(parse(BOOTSTRAP.read_text()).root_node) is None
 
 
 def test_incomplete_detection() -> None:

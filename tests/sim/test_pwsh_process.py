@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from workers.simulator.contract import Fault
-from workers.simulator.host import SimHost, default_world
-from workers.simulator.pwsh.process import PowerShellArgs, split_command_line
-from workers.simulator.pwsh.testing import (
+from simulator.contract import Fault
+from simulator.host import SimHost, default_world
+from simulator.pwsh.process import PowerShellArgs, split_command_line
+from simulator.pwsh.testing import (
     clean_clixml,
     collect,
     encode_command,

@@ -11,8 +11,8 @@ import pytest
 import winrm
 from winrm.protocol import Protocol
 
-from workers.simulator.host import default_world
-from workers.simulator.wsman import WsmanServer
+from simulator.host import default_world
+from simulator.wsman import WsmanServer
 
 USER, PASSWORD = "CONTOSO\\svc-sim-acceptance", "Acc-Secret-1!"
 ENTRA = ("hybrid-admin@contoso.onmicrosoft.com", "Hybrid-Pass-1!")

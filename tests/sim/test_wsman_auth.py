@@ -12,8 +12,8 @@ import requests
 import winrm
 from winrm.exceptions import InvalidCredentialsError
 
-from workers.simulator.wsman import Account, WsmanServer
-from workers.simulator.wsman.standin import StandInHost
+from simulator.wsman import Account, WsmanServer
+from simulator.wsman.standin import StandInHost
 
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"
 OTHER, OTHER_PASSWORD = "SIMDOM\\intruder", "Other-Secret-2"

@@ -13,8 +13,8 @@ import pytest
 import winrm
 from winrm.exceptions import InvalidCredentialsError
 
-from workers.simulator.server import ListenerSpec, SimCluster, load_scenario, parse_listen
-from workers.simulator.wsman.standin import StandInHost
+from simulator.server import ListenerSpec, SimCluster, load_scenario, parse_listen
+from simulator.wsman.standin import StandInHost
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"
@@ -77,13 +77,13 @@ def test_listener_keys_from_a_scenario_host(tmp_path: Path) -> None:
 
 
 def test_cli_prints_listening_lines_and_stops_on_sigterm() -> None:
-    pytest.importorskip("workers.simulator.host")
+    pytest.importorskip("simulator.host")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "workers.simulator.cli",
+            "simulator.cli",
             "--listen",
             "127.0.0.1:0",
             "--account",
@@ -115,7 +115,7 @@ def test_cli_prints_listening_lines_and_stops_on_sigterm() -> None:
 
 
 def test_cli_never_echoes_argument_values(capsys: pytest.CaptureFixture[str]) -> None:
-    from workers.simulator import cli
+    from simulator import cli
 
     with pytest.raises(SystemExit) as exc:
         cli.main(["sim", "--acount", "SIMDOM\\op:Hidden-Secret-9"])

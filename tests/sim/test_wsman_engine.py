@@ -1,4 +1,4 @@
-"""pywinrm -> WS-Man listener -> the real PowerShell engine (workers.simulator.host)."""
+"""pywinrm -> WS-Man listener -> the real PowerShell engine (simulator.host)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import winrm
 from winrm.protocol import Protocol
 
-pytest.importorskip("workers.simulator.pwsh.process")
+pytest.importorskip("simulator.pwsh.process")
 
-from workers.simulator.host import default_world
-from workers.simulator.wsman import WsmanServer
+from simulator.host import default_world
+from simulator.wsman import WsmanServer
 
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"
 

@@ -13,9 +13,9 @@ import xmltodict
 from winrm.exceptions import WSManFaultError
 from winrm.protocol import Protocol
 
-from workers.simulator.contract import Fault
-from workers.simulator.wsman import WsmanServer
-from workers.simulator.wsman.standin import StandInHost
+from simulator.contract import Fault
+from simulator.wsman import WsmanServer
+from simulator.wsman.standin import StandInHost
 
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"
 

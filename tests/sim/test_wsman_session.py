@@ -10,8 +10,8 @@ import winrm
 from winrm.exceptions import WinRMOperationTimeoutError
 from winrm.protocol import Protocol
 
-from workers.simulator.wsman import WsmanServer
-from workers.simulator.wsman.standin import StandInHost
+from simulator.wsman import WsmanServer
+from simulator.wsman.standin import StandInHost
 
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"
 

@@ -8,9 +8,9 @@ import time
 
 import redis
 
+from bot.local.redis_embedded import EmbeddedRedis, free_port
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher
-from workers.redis_embedded import EmbeddedRedis, free_port
 
 
 def _eventually(predicate, seconds: float = 5.0) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from workers.child_process import ends_with_parent
+from bot.local.child_process import ends_with_parent
 
 
 class RedisUnavailable(RuntimeError):

@@ -17,16 +17,18 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 
-from workers.child_process import ends_with_parent
+from bot.local.child_process import ends_with_parent
+from bot.local.redis_embedded import EmbeddedRedis
 from workers.domain.config import Config
 from workers.domain.secrets import SecretsProvider
-from workers.redis_embedded import EmbeddedRedis
 from workers.settings import Settings, format_endpoints
-from workers.simulator.from_config import simulated_world
-from workers.simulator.server import SimCluster
+
+if TYPE_CHECKING:
+    from simulator.server import SimCluster
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,12 @@ class LocalStack:
         simulated = [h for h in self.config.hosts.values() if h.simulated]
         if not simulated:
             return {}
+        from bot.local.extras import require_simulator
+
+        require_simulator(f"{len(simulated)} inventory host(s) are marked simulated")
+        from bot.local.sim_world import simulated_world
+        from simulator.server import SimCluster
+
         scenario = simulated_world(
             self.config, SecretsProvider(self.config), startup_cost_s=self.startup_cost_s
         )

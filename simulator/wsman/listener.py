@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from workers.simulator.wsman.auth import Account, Authenticator
-from workers.simulator.wsman.handler import WsmanHandler
-from workers.simulator.wsman.shells import DEFAULT_QUOTA, HostLike, ShellService
-from workers.simulator.wsman.tls import ServerCert, make_server_cert
+from simulator.wsman.auth import Account, Authenticator
+from simulator.wsman.handler import WsmanHandler
+from simulator.wsman.shells import DEFAULT_QUOTA, HostLike, ShellService
+from simulator.wsman.tls import ServerCert, make_server_cert
 
 AccountSpec = Account | tuple[str, str, str] | str
 

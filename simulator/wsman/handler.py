@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from workers.simulator.contract import Fault
-from workers.simulator.wsman import encryption, soap
-from workers.simulator.wsman.auth import AuthError, NtlmSession
+from simulator.contract import Fault
+from simulator.wsman import encryption, soap
+from simulator.wsman.auth import AuthError, NtlmSession
 
 if TYPE_CHECKING:
-    from workers.simulator.wsman.listener import WsmanServer
+    from simulator.wsman.listener import WsmanServer
 
 log = logging.getLogger(__name__)
 SOAP_TYPE = "application/soap+xml;charset=UTF-8"

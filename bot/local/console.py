@@ -22,13 +22,13 @@ from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
 
-from bot import payloads
-from bot.localbot import LocalBot
+from bot.local import payloads
+from bot.local.bot import LocalBot
+from bot.local.signing import signed_headers
 from bot.render import render_blocks, unescape
-from bot.signing import signed_headers
+from simulator.slack_api import Call, Message
 from workers.domain.config import Config
 from workers.settings import Settings
-from workers.simulator.slack_api import Call, Message
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Slack request bodies as Slack sends them (form-encoded slash commands, interaction payloads).
 
 The local console, the end-to-end tests and the benchmarks all drive the real Bolt app with
-these, signed by ``bot.signing``; one builder keeps them identical to each other and to Slack.
+these, signed by ``bot.local.signing``; one builder keeps them identical to each other and to Slack.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
 
-from workers.simulator.contract import FaultPlan, HostRecord, SimProcess
-from workers.simulator.wsman import soap
-from workers.simulator.wsman.soap import NS, Request
+from simulator.contract import FaultPlan, HostRecord, SimProcess
+from simulator.wsman import soap
+from simulator.wsman.soap import NS, Request
 
 log = logging.getLogger(__name__)
 RECEIVE_CAP = 64 * 1024  # bytes of output per Receive, so long output takes several Receives
@@ -25,7 +25,7 @@ DEFAULT_QUOTA = 10000
 
 
 class HostLike(Protocol):
-    """What the server needs from a simulated host (workers.simulator.host.SimHost)."""
+    """What the server needs from a simulated host (simulator.host.SimHost)."""
 
     name: str
     record: HostRecord

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from workers.simulator.wsman import WsmanServer
-from workers.simulator.wsman.shells import DEFAULT_QUOTA, HostLike
+from simulator.wsman import WsmanServer
+from simulator.wsman.shells import DEFAULT_QUOTA, HostLike
 
 
 @dataclass
@@ -89,7 +89,7 @@ class SimCluster:
         cls, scenario: dict[str, Any], defaults: ListenerSpec | None = None
     ) -> SimCluster:
         """Build the World with the engine and a listener per host (``defaults`` fill gaps)."""
-        from workers.simulator.host import build_world  # H2's engine; imported late on purpose
+        from simulator.host import build_world  # H2's engine; imported late on purpose
 
         scenario = copy.deepcopy(scenario)
         world = build_world(scenario)

@@ -12,8 +12,8 @@ import sys
 import threading
 from typing import Any, NoReturn
 
-from workers.simulator.server import ListenerSpec, SimCluster, load_scenario, parse_listen
-from workers.simulator.wsman.auth import Account
+from simulator.server import ListenerSpec, SimCluster, load_scenario, parse_listen
+from simulator.wsman.auth import Account
 
 
 class _QuietParser(argparse.ArgumentParser):
@@ -56,7 +56,7 @@ def _cluster(args: argparse.Namespace) -> tuple[SimCluster, bool]:
             for host in scenario["hosts"]:
                 host["startup_cost_s"] = args.startup_cost
         return SimCluster.from_scenario(scenario, defaults), True
-    from workers.simulator.host import default_world  # H2's engine
+    from simulator.host import default_world  # H2's engine
 
     state: dict[str, Any] = {}
     if args.startup_cost is not None:

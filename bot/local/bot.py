@@ -16,14 +16,14 @@ from slack_bolt import App
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
-from bot.localstack import LocalStack
+from bot.local.stack import LocalStack
 from bot.projector import Projector
+from simulator.slack_api import LoopbackSlack
 from workers.dispatch import busy_key
 from workers.domain.config import Config
 from workers.domain.model import State
 from workers.notify.notifier import Notifier
 from workers.settings import Settings
-from workers.simulator.slack_api import LoopbackSlack
 
 LOCAL_TOKEN = "xoxb-local-console"
 

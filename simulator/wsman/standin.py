@@ -1,6 +1,6 @@
 """Tiny stand-in processes and host, so the listener can be tested without the PowerShell engine.
 
-They obey contract.SimProcess exactly; the real engine (workers.simulator.host) plugs in the same
+They obey contract.SimProcess exactly; the real engine (simulator.host) plugs in the same
 way. Commands: ``hostname``, ``cat`` (echo stdin until it ends), ``slow <seconds> <text>`` (one
 line after a delay), ``big <bytes>``, ``fail <code>`` (stderr + exit code), ``sleep`` (no output
 until terminated).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from workers.simulator.contract import FaultPlan, HostRecord, OutputChunk
+from simulator.contract import FaultPlan, HostRecord, OutputChunk
 
 
 class StandInProcess:
