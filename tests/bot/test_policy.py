@@ -265,3 +265,36 @@ def test_may_deny() -> None:
     assert may_deny(policy(approvals_needed=2), req, BOB, OPS, (), TAGS).allowed
     assert not may_deny(policy(), request(state=State.QUEUED), BOB, OPS, (), TAGS).allowed
     assert not may_deny(policy(), req, BOB, "C99RANDOM", (), TAGS).allowed
+
+
+def test_readers_default_to_requesters_and_approvers() -> None:
+    from workers.domain.config import ApproverRule, PolicyConfig
+    from workers.domain.policy import may_read
+
+    policy = PolicyConfig(
+        requesters=("U1",),
+        requester_groups=("S1",),
+        approvers=(ApproverRule(users=("U2",), groups=("S2",)),),
+        channels=("C1",),
+    )
+    assert may_read(policy, "U1", "C1", ()).allowed
+    assert may_read(policy, "U2", "C1", ()).allowed
+    assert may_read(policy, "U9", "C1", ("S2",)).allowed
+    refused = may_read(policy, "U9", "C1", ())
+    assert not refused.allowed and "readers" in refused.reason
+    assert not may_read(policy, "U1", "C9", ()).allowed  # outside the allowed channels
+
+
+def test_an_explicit_readers_list_replaces_the_default() -> None:
+    from workers.domain.config import ApproverRule, PolicyConfig
+    from workers.domain.policy import may_read
+
+    policy = PolicyConfig(
+        requesters=("U1",),
+        requester_groups=(),
+        approvers=(ApproverRule(users=("U2",)),),
+        readers=("U7",),
+        reader_groups=(),
+    )
+    assert may_read(policy, "U7", "C1", ()).allowed
+    assert not may_read(policy, "U1", "C1", ()).allowed

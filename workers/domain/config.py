@@ -114,6 +114,10 @@ class PolicyConfig:
     approval_expiry_s: float = 3600.0
     channels: tuple[str, ...] = ()  # empty = any channel
     group_cache_s: float = 300.0
+    # who may use the read commands (check, agents, plan, status, list); None = the requesters
+    # and every approver named in a rule (users and groups)
+    readers: tuple[str, ...] | None = None
+    reader_groups: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -365,7 +369,16 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
         approval_expiry_s=expiry,
         channels=tuple(str(c) for c in raw.get("channels", ())),
         group_cache_s=float(raw.get("group_cache_seconds", 300)),
+        readers=_optional_ids(raw, "readers", "users"),
+        reader_groups=_optional_ids(raw, "readers", "groups"),
     )
+
+
+def _optional_ids(raw: dict[str, Any], section: str, key: str) -> tuple[str, ...] | None:
+    """``policy.<section>.<key>`` as a tuple of ids, or None when the section is absent."""
+    if raw.get(section) is None:
+        return None
+    return tuple(str(v) for v in (raw[section] or {}).get(key, ()))
 
 
 def _parse_directory(

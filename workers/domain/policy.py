@@ -76,6 +76,38 @@ def may_request(
     )
 
 
+def may_read(
+    policy: PolicyConfig, user: str, channel: str, user_groups: Collection[str]
+) -> Decision:
+    """Readers (``policy.readers``; default: the requesters and every approver) in the allowed
+    channels. The read commands open WinRM sessions with the admin login or show the request's
+    trail, so they are not for every workspace member."""
+    refused = _channel_decision(policy, channel, "Cloud sync commands can be used")
+    if refused is not None:
+        return refused
+    if policy.readers is None:
+        users = set(policy.requesters) | {u for r in policy.approvers for u in r.users}
+    else:
+        users = set(policy.readers)
+    if policy.reader_groups is None:
+        groups = set(policy.requester_groups) | {g for r in policy.approvers for g in r.groups}
+    else:
+        groups = set(policy.reader_groups)
+    if user in users:
+        return Decision(True, f"{_user(user)} is a listed reader.")
+    shared = sorted(groups & set(user_groups))
+    if shared:
+        return Decision(True, f"{_user(user)} is a member of {_group(shared[0])}.")
+    who = [_user(u) for u in sorted(users)] + [_group(g) for g in sorted(groups)]
+    if not who:
+        return Decision(False, "No one may use this command: policy.yaml lists no readers.")
+    return Decision(
+        False,
+        f"You are not allowed to use this command. Readers: {_listing(who)}; "
+        "ask one of them, or an admin to add you to `readers` in policy.yaml.",
+    )
+
+
 def rule_applies(
     rule: ApproverRule, hosts: Iterable[str], host_tags: dict[str, tuple[str, ...]]
 ) -> bool:
