@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml simulator/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./simulator -e '.[dev,sim]'
+	@# Kerberos (pykerberos, gssapi) builds against MIT Kerberos; without it those tests skip
+	@if command -v krb5-config >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip install --quiet -e './simulator[kerberos]' -e '.[kerberos]'; \
+	else echo "note: MIT Kerberos not found (apt-get install krb5-kdc krb5-admin-server libkrb5-dev): the kerberos tests will skip"; fi
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -40,6 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--startup-cost", type=float, default=None, help="seconds a powershell.exe start takes"
     )
+    ap.add_argument(
+        "--fqdn", help="the host's DNS name (its Kerberos SPN is HTTP/FQDN; needs --keytab)"
+    )
+    ap.add_argument(
+        "--keytab",
+        help="accept Kerberos for HTTP/FQDN with this keytab's keys, using the realm of the "
+        "process's KRB5_CONFIG (needs gssapi: pip install 'cloudsync-bot-simulator[kerberos]')",
+    )
+    ap.add_argument(
+        "--no-ntlm",
+        action="store_true",
+        help="refuse NTLM logons, as a server built to the cloud sync prerequisites does",
+    )
     return ap
 
 
@@ -49,7 +62,12 @@ def _cluster(args: argparse.Namespace) -> tuple[SimCluster, bool]:
         https=args.https,
         allow_basic=args.allow_basic,
         accounts=list(args.account),
+        allow_ntlm=not args.no_ntlm,
+        fqdn=args.fqdn,
+        keytab=args.keytab,
     )
+    if args.keytab and not args.fqdn:
+        raise ValueError("--keytab needs --fqdn (the SPN is HTTP/<fqdn>)")
     if args.scenario:
         scenario = load_scenario(args.scenario)
         if args.startup_cost is not None:
@@ -74,9 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.account:
             Account.parse(spec)
         cluster, named = _cluster(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ImportError) as exc:
         print(f"cloudsync sim: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a keytab without the SPN: gssapi's own words, no traceback
+        if type(exc).__module__.startswith("gssapi"):
+            print(f"cloudsync sim: cannot use the keytab: {exc}", file=sys.stderr)
+            return 2
+        raise
     if not any(srv.authenticator.accounts for srv in cluster.servers.values()):
         print("cloudsync sim: give at least one --account", file=sys.stderr)
         return 2

@@ -2,7 +2,10 @@
 
 Per-host listener keys in a scenario host dict (the engine ignores them):
 ``listen`` ("127.0.0.1:PORT", port 0 = any free port), ``https`` (bool), ``allow_basic`` (bool),
-``accounts`` (list of "DOMAIN\\user:password"), ``operation_quota`` (int).
+``accounts`` (list of "DOMAIN\\user:password"), ``operation_quota`` (int), ``ntlm`` (bool,
+default true; false = a host that refuses NTLM, as the cloud sync prerequisites ask), ``fqdn``
+(the host's DNS name, for its Kerberos SPN ``HTTP/<fqdn>``) and ``keytab`` (a keytab holding
+that SPN's keys: the host then accepts Kerberos).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class ListenerSpec:
     allow_basic: bool = False
     accounts: list[str] = field(default_factory=list)
     operation_quota: int = DEFAULT_QUOTA
+    allow_ntlm: bool = True
+    fqdn: str | None = None
+    keytab: str | None = None
 
     @classmethod
     def from_host_dict(
@@ -41,6 +47,9 @@ class ListenerSpec:
             allow_basic=bool(data.get("allow_basic", base.allow_basic)),
             accounts=list(data.get("accounts") or base.accounts),
             operation_quota=int(data.get("operation_quota", base.operation_quota)),
+            allow_ntlm=bool(data.get("ntlm", base.allow_ntlm)),
+            fqdn=str(data["fqdn"]) if data.get("fqdn") else base.fqdn,
+            keytab=str(data["keytab"]) if data.get("keytab") else base.keytab,
         )
 
 
@@ -82,6 +91,9 @@ class SimCluster:
                 allow_basic=spec.allow_basic,
                 https=spec.https,
                 operation_quota=spec.operation_quota,
+                allow_ntlm=spec.allow_ntlm,
+                fqdn=spec.fqdn,
+                keytab=spec.keytab,
             )
 
     @classmethod

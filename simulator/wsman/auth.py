@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import spnego
 import spnego.exceptions
@@ -87,22 +88,61 @@ class _UserFile:
 USER_FILE = _UserFile()
 
 
+def looks_like_kerberos(token: bytes) -> bool:
+    """A GSS-API initial context token (RFC 2743 3.1, tag 0x60: Kerberos, or SPNEGO around
+    it), not an NTLMSSP message."""
+    return token[:1] == b"\x60"
+
+
+class SecurityContext(Protocol):
+    """The logon state of one connection: NTLM here, Kerberos in ``kerberos.py``."""
+
+    method: str
+    principal: str | None
+
+    @property
+    def complete(self) -> bool: ...
+
+    def step(self, token: bytes) -> bytes | None: ...
+
+    def wrap(self, data: bytes) -> tuple[bytes, bytes]: ...
+
+    def unwrap(self, signature: bytes, sealed: bytes) -> bytes: ...
+
+
 class AuthError(Exception):
     """The login failed (wrong password, unknown or not-allowed account, bad token)."""
 
 
 class Authenticator:
-    """Per-host account policy; creates per-connection NTLM acceptors."""
+    """Per-host account policy: which logons the host accepts (NTLM, Kerberos, Basic).
 
-    def __init__(self, accounts: list[Account], *, allow_basic: bool) -> None:
+    ``allow_ntlm=False`` is a host built to the cloud sync prerequisites ("NTLM requirement":
+    NTLM should not be enabled on the agent's server), e.g. with the policy "Network security:
+    Restrict NTLM: Incoming NTLM traffic" set to deny all: an NTLM logon is refused with 401.
+    ``kerberos`` (a ``KerberosAcceptor``) makes the host accept Kerberos for its SPN."""
+
+    def __init__(
+        self,
+        accounts: list[Account],
+        *,
+        allow_basic: bool,
+        allow_ntlm: bool = True,
+        kerberos: Any = None,
+    ) -> None:
         self.accounts = {a.key: a for a in accounts}
         self.allow_basic = allow_basic
-        if accounts:
+        self.allow_ntlm = allow_ntlm
+        self.kerberos = kerberos  # KerberosAcceptor | None (imported only when used)
+        if accounts and allow_ntlm:
             USER_FILE.register(accounts)
 
     def challenge_header(self) -> list[str]:
-        """WWW-Authenticate values of a 401, as a stock listener offers them."""
+        """WWW-Authenticate values of a 401, as a stock listener offers them: Negotiate (which
+        carries Kerberos or NTLM), Kerberos when the host accepts it, Basic only when enabled."""
         offers = ["Negotiate"]
+        if self.kerberos is not None:
+            offers.append("Kerberos")
         if self.allow_basic:
             offers.append('Basic realm="WSMAN"')
         return offers
@@ -131,6 +171,8 @@ class Authenticator:
 
 class NtlmSession:
     """NTLM acceptor state of one TCP connection (Windows authenticates the connection)."""
+
+    method = "ntlm"
 
     def __init__(self, authenticator: Authenticator, cbt_hash: bytes | None) -> None:
         self._auth = authenticator

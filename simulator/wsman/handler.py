@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.contract import Fault
 from simulator.wsman import encryption, soap
-from simulator.wsman.auth import AuthError, NtlmSession
+from simulator.wsman.auth import AuthError, NtlmSession, SecurityContext, looks_like_kerberos
 
 if TYPE_CHECKING:
     from simulator.wsman.listener import WsmanServer
@@ -48,7 +48,9 @@ class WsmanHandler(BaseHTTPRequestHandler):
             self.request = self.wsman.cert.context.wrap_socket(sock, server_side=True)
         self.wsman.track(self.request, add=True)
         super().setup()
-        self.ntlm: NtlmSession | None = None
+        # the security context of this connection (Windows authenticates the connection)
+        self.ntlm: SecurityContext | None = None
+        self._auth_reply: str | None = None  # the final token for mutual authentication
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
@@ -82,6 +84,9 @@ class WsmanHandler(BaseHTTPRequestHandler):
         if ctype and body:
             lines.append(f"Content-Type: {ctype}")
         lines.extend(f"{k}: {v}" for k, v in extra)
+        if self._auth_reply is not None and status != 401:
+            lines.append(f"WWW-Authenticate: {self._auth_reply}")
+            self._auth_reply = None
         lines.append(f"Content-Length: {len(body)}")
         if self.close_connection:
             lines.append("Connection: close")
@@ -140,7 +145,7 @@ class WsmanHandler(BaseHTTPRequestHandler):
             return
         sealed = encryption.is_encrypted(self.headers.get("Content-Type", ""))
         if sealed:
-            if self.ntlm is None or method != "ntlm":
+            if self.ntlm is None or method not in ("ntlm", "kerberos"):
                 self._respond(400, b"")
                 return
             try:
@@ -148,7 +153,7 @@ class WsmanHandler(BaseHTTPRequestHandler):
             except (AuthError, encryption.FramingError, ValueError):
                 self._respond(400, b"")
                 return
-        elif method == "ntlm" and self.wsman.cert is None:
+        elif method in ("ntlm", "kerberos") and self.wsman.cert is None:
             # AllowUnencrypted=false: a plain body over http is refused as Windows does.
             fault = soap.fault_body(soap.access_denied(), "", self.wsman.host.name)
             self._respond(401, fault, SOAP_TYPE, [("WWW-Authenticate", "Negotiate")])
@@ -165,23 +170,18 @@ class WsmanHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization")
         if not header:
             if self.ntlm is not None and self.ntlm.complete:
-                return self.ntlm.principal, "ntlm"
+                return self.ntlm.principal, self._method()
             self._challenge()
             return None, ""
         scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() in ("negotiate", "ntlm"):
-            if self.ntlm is None or self.ntlm.complete:
-                self.ntlm = NtlmSession(auth, self.wsman.cert.cbt_hash if self.wsman.cert else None)
+        if scheme.lower() in ("negotiate", "ntlm", "kerberos"):
             try:
-                out = self.ntlm.step(base64.b64decode(token.strip(), validate=True))
-            except (AuthError, binascii.Error, ValueError):
+                raw = base64.b64decode(token.strip(), validate=True)
+            except (binascii.Error, ValueError):
                 self.ntlm = None
                 self._challenge()
                 return None, ""
-            if not self.ntlm.complete:
-                self._challenge(base64.b64encode(out or b"").decode("ascii"), scheme)
-                return None, ""
-            return self.ntlm.principal, "ntlm"
+            return self._negotiate(scheme, raw)
         if scheme.lower() == "basic" and auth.allow_basic:
             try:
                 return auth.check_basic(token.strip()), "basic"
@@ -189,6 +189,35 @@ class WsmanHandler(BaseHTTPRequestHandler):
                 pass
         self._challenge()
         return None, ""
+
+    def _method(self) -> str:
+        return self.ntlm.method if self.ntlm is not None else ""
+
+    def _negotiate(self, scheme: str, token: bytes) -> tuple[str | None, str]:
+        """One leg of Negotiate: Kerberos (a GSS-API token) or NTLM (an NTLMSSP message)."""
+        auth = self.wsman.authenticator
+        kerberos = looks_like_kerberos(token)
+        if (kerberos and auth.kerberos is None) or (not kerberos and not auth.allow_ntlm):
+            self.ntlm = None
+            self._challenge()  # offers only what the host accepts
+            return None, ""
+        if self.ntlm is None or self.ntlm.complete:
+            if kerberos:
+                self.ntlm = auth.kerberos.session()
+            else:
+                self.ntlm = NtlmSession(auth, self.wsman.cert.cbt_hash if self.wsman.cert else None)
+        try:
+            out = self.ntlm.step(token)
+        except AuthError:
+            self.ntlm = None
+            self._challenge()
+            return None, ""
+        if not self.ntlm.complete:
+            self._challenge(base64.b64encode(out or b"").decode("ascii"), scheme)
+            return None, ""
+        if kerberos and out:
+            self._auth_reply = f"{scheme} {base64.b64encode(out).decode('ascii')}"
+        return self.ntlm.principal, self._method()
 
     def _soap(self, body: bytes, principal: str) -> tuple[int, bytes]:
         host = self.wsman.host

@@ -41,7 +41,10 @@ class WsmanServer:
     """Serve WS-Management for ``host`` at ``/wsman`` plus ``/_sim/`` control endpoints.
 
     ``allow_basic`` also permits Basic over plain http (as if AllowUnencrypted were true for
-    Basic); NTLM over http always requires message encryption.
+    Basic); NTLM and Kerberos over http always require message encryption. ``allow_ntlm=False``
+    refuses NTLM logons (a host hardened to the cloud sync prerequisites). ``keytab`` with
+    ``fqdn`` accepts Kerberos for ``HTTP/<fqdn>`` with that keytab's keys (needs ``gssapi``, the
+    simulator's ``kerberos`` extra).
     """
 
     def __init__(
@@ -53,12 +56,26 @@ class WsmanServer:
         allow_basic: bool = False,
         https: bool = False,
         operation_quota: int = DEFAULT_QUOTA,
+        allow_ntlm: bool = True,
+        fqdn: str | None = None,
+        keytab: str | None = None,
     ) -> None:
         self.host = host
         self.listen = listen
         self.https = https
+        self.fqdn = fqdn
+        parsed = [to_account(a) for a in accounts]
+        kerberos = None
+        if keytab:
+            if not fqdn:
+                raise ValueError(
+                    "Kerberos needs the host's DNS name (fqdn) for its SPN HTTP/<fqdn>"
+                )
+            from simulator.wsman.kerberos import KerberosAcceptor  # gssapi only when asked for
+
+            kerberos = KerberosAcceptor(fqdn, keytab, parsed)
         self.authenticator = Authenticator(
-            [to_account(a) for a in accounts], allow_basic=allow_basic
+            parsed, allow_basic=allow_basic, allow_ntlm=allow_ntlm, kerberos=kerberos
         )
         self.shells = ShellService(host, operation_quota=operation_quota)
         self.cert: ServerCert | None = None
