@@ -6,7 +6,7 @@ import datetime
 import random
 from typing import Any
 
-from ..commands import REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
+from ..commands import ALIASES, REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
 from ..format import format_objects
 from ..members import format_date
 from ..values import (
@@ -290,8 +290,6 @@ def invoke_expression(ctx: Ctx) -> list[Any]:
 
 @cmdlet("Get-Command", [Param("Name", position=0), Param("Module"), Param("CommandType")])
 def get_command(ctx: Ctx) -> list[Any]:
-    from ..commands import ALIASES
-
     out: list[Any] = []
     for name in as_list(ctx.get("Name")):
         n = to_str(name)

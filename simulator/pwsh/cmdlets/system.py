@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ntpath
+import re
 import threading
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from ...host import (
 )
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
+from ..operators import wildcard_regex
 from ..values import CIDict, PSObject, Version, as_list, to_number, to_str
 
 
@@ -580,16 +582,12 @@ def get_service(ctx: Ctx) -> list[Any]:
         return [ServiceView(ctx.host, n) for n in names]
     out: list[Any] = []
     if ctx.has("DisplayName"):
-        from ..operators import wildcard_regex
-
         rx = wildcard_regex(to_str(ctx.get("DisplayName")))
         with ctx.host.lock:
             names = [s.name for s in ctx.host.services.values() if rx.fullmatch(s.display_name)]
         return [ServiceView(ctx.host, n) for n in names]
     for n in _service_names(ctx):
         if "*" in n:
-            from ..operators import wildcard_regex
-
             rx = wildcard_regex(n)
             with ctx.host.lock:
                 out.extend(
@@ -704,8 +702,6 @@ def _cim_services(host: SimHost) -> list[PSObject]:
 
 def _filter(objs: list[PSObject], flt: str) -> list[PSObject]:
     """WQL filters of the form Name='X' (AND-ed)."""
-    import re
-
     conds = re.findall(r"(\w+)\s*=\s*['\"]([^'\"]*)['\"]", flt)
     return [o for o in objs if all(to_str(o.props.get(k)).lower() == v.lower() for k, v in conds)]
 
