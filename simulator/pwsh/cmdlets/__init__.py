@@ -3,4 +3,4 @@
 Plain imports, not importlib, so that the import-cycle test sees every edge.
 """
 
-from . import agent, core, objects, system  # noqa: F401  (each module registers its cmdlets)
+from . import agent, core, filesystem, objects  # noqa: F401  (each module registers its cmdlets)
