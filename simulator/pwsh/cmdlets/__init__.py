@@ -3,4 +3,18 @@
 Plain imports, not importlib, so that the import-cycle test sees every edge.
 """
 
-from . import agent, core, filesystem, objects  # noqa: F401  (each module registers its cmdlets)
+from . import (  # noqa: F401  (each module registers its cmdlets)
+    agent,
+    cim,
+    core,
+    directory,
+    filesystem,
+    items,
+    modules,
+    network,
+    objects,
+    processes,
+    registry,
+    security,
+    services,
+)
