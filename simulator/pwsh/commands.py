@@ -148,9 +148,6 @@ ALIASES = {
     "measure": "Measure-Object",
     "echo": "Write-Output",
     "write": "Write-Output",
-    "gci": "Get-ChildItem",
-    "dir": "Get-ChildItem",
-    "ls": "Get-ChildItem",
     "gsv": "Get-Service",
     "gps": "Get-Process",
     "ps": "Get-Process",
@@ -166,8 +163,6 @@ ALIASES = {
     "start": "Start-Process",
     "ipmo": "Import-Module",
     "gcim": "Get-CimInstance",
-    "cat": "Get-Content",
-    "type": "Get-Content",
 }
 
 

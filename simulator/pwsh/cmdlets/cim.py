@@ -1,4 +1,4 @@
-"""CIM / WMI queries: the operating system, services, the system disk and the computer system."""
+"""CIM queries: the operating system, services, the system disk and the computer system."""
 
 from __future__ import annotations
 
@@ -103,20 +103,3 @@ def get_cim_instance(ctx: Ctx) -> list[Any]:
     if ctx.has("Filter"):
         objs = _filter(objs, to_str(ctx.get("Filter")))
     return list(objs)
-
-
-cmdlet(
-    "Get-WmiObject",
-    [
-        Param("Class", position=0, aliases=("ClassName",)),
-        Param("Filter"),
-        Param("Namespace"),
-        Param("ComputerName"),
-    ],
-)(lambda ctx: get_cim_instance(_rename(ctx)))
-
-
-def _rename(ctx: Ctx) -> Ctx:
-    if ctx.has("Class"):
-        ctx.bound["ClassName"] = ctx.get("Class")
-    return ctx

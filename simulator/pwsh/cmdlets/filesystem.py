@@ -1,5 +1,5 @@
-"""The file-system provider: FileInfo / DirectoryInfo views and the cmdlets that list, read,
-copy and remove files, and the C: drive's free space.
+"""The file-system provider: FileInfo / DirectoryInfo views, Copy-Item and Remove-Item, and the
+C: drive's free space (Get-PSDrive).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import ntpath
 from typing import Any
 
-from ...host import FileEntry, file_key
+from ...host import FileEntry
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..values import CIDict, PSObject, as_list, to_str
@@ -50,49 +50,6 @@ class FileView(LiveObject):
 
     def __str__(self) -> str:
         return self.entry.path
-
-
-@cmdlet(
-    "Get-ChildItem",
-    [
-        Param("Path", position=0, aliases=("LiteralPath",)),
-        Param("Filter", position=1),
-        Param("Recurse", switch=True),
-        Param("File", switch=True),
-        Param("Directory", switch=True),
-        Param("Force", switch=True),
-    ],
-)
-def get_child_item(ctx: Ctx) -> list[Any]:
-    path = to_str(ctx.get("Path", "C:\\"))
-    base = file_key(path)
-    if ctx.host.file(path) is None:
-        raise path_not_found(ctx, path, "GetChildItemCommand")
-    with ctx.host.lock:
-        entries = [
-            e
-            for k, e in ctx.host.files.items()
-            if k.startswith(base + "\\")
-            and (ctx.switch("Recurse") or "\\" not in k[len(base) + 1 :])
-        ]
-    return [FileView(e) for e in sorted(entries, key=lambda e: e.path.lower())]
-
-
-@cmdlet(
-    "Get-Content",
-    [
-        Param("Path", position=0, aliases=("LiteralPath",)),
-        Param("Raw", switch=True),
-        Param("Encoding"),
-    ],
-)
-def get_content(ctx: Ctx) -> list[Any]:
-    path = to_str(ctx.get("Path"))
-    f = ctx.host.file(path)
-    if f is None or f.is_dir:
-        raise path_not_found(ctx, path, "GetContentCommand")
-    text = f.content.decode("utf-8", "replace")
-    return [text] if ctx.switch("Raw") else text.splitlines()
 
 
 @cmdlet(

@@ -1,6 +1,4 @@
-"""PowerShell modules: Import-Module of the agent's module (which makes its cmdlets visible)
-and Get-Module.
-"""
+"""PowerShell modules: Import-Module of the agent's module, which makes its cmdlets visible."""
 
 from __future__ import annotations
 
@@ -61,25 +59,3 @@ def import_module(ctx: Ctx) -> list[Any]:
             name,
         )
     return out
-
-
-@cmdlet(
-    "Get-Module",
-    [Param("Name", position=0), Param("ListAvailable", switch=True), Param("All", switch=True)],
-)
-def get_module(ctx: Ctx) -> list[Any]:
-    mods = [
-        PSObject(
-            {
-                "Name": m,
-                "Path": AGENT_DLL,
-                "ModuleType": "Binary",
-                "Version": Version(ctx.host.agent_version),
-            }
-        )
-        for m in ctx.session.modules.values()
-    ]
-    if ctx.has("Name"):
-        want = {to_str(n).lower() for n in as_list(ctx.get("Name"))}
-        mods = [m for m in mods if to_str(m.props["Name"]).lower() in want]
-    return list(mods)

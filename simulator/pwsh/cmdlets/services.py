@@ -1,4 +1,4 @@
-"""Windows services: ServiceController views and Get/Start/Stop/Restart-Service (the agent's
+"""Windows services: ServiceController views, Get-Service and Restart-Service (the agent's
 service starts only once the agent is installed).
 """
 
@@ -145,16 +145,6 @@ SERVICE_PARAMS = [
     Param("NoWait", switch=True),
     Param("DisplayName"),
 ]
-
-
-@cmdlet("Start-Service", SERVICE_PARAMS, pipeline=True)
-def start_service(ctx: Ctx) -> list[Any]:
-    return _set_status(ctx, "Running", "StartServiceCommand", "service_started")
-
-
-@cmdlet("Stop-Service", SERVICE_PARAMS, pipeline=True)
-def stop_service(ctx: Ctx) -> list[Any]:
-    return _set_status(ctx, "Stopped", "StopServiceCommand", "service_stopped")
 
 
 @cmdlet("Restart-Service", SERVICE_PARAMS, pipeline=True)
