@@ -74,7 +74,7 @@ def _cluster(args: argparse.Namespace) -> tuple[SimCluster, bool]:
             for host in scenario["hosts"]:
                 host["startup_cost_s"] = args.startup_cost
         return SimCluster.from_scenario(scenario, defaults), True
-    from simulator.host import default_world  # H2's engine
+    from simulator.world import default_world  # loads the engine (tree-sitter) only when used
 
     state: dict[str, Any] = {}
     if args.startup_cost is not None:

@@ -1,4 +1,5 @@
-"""The modelled Windows host, the shared Entra tenant / AD forest, and scenario loading.
+"""The modelled Windows host and the shared Entra tenant / AD forest (``simulator.world``
+builds them from a scenario).
 
 State is what the runbook reads and changes (services, files, registry, agent config); every
 change goes through a lock because one host runs several WinRM shells at once.
@@ -10,10 +11,11 @@ import hashlib
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .contract import CmdletCall, Fault, FaultPlan, HostRecord, SimProcess
+from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
 
 INSTALLER_SHARE_PATH = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
 INSTALLER_CONTENT = (
@@ -274,9 +276,19 @@ def default_domains() -> dict[str, dict[str, Any]]:
 
 
 class SimHost:
-    """One modelled Windows Server."""
+    """One modelled Windows Server.
 
-    def __init__(self, name: str, tenant: Tenant, spec: dict[str, Any] | None = None) -> None:
+    ``processes`` gives the host its ProcessFactory (powershell.exe and cmd.exe builtins), so the
+    model does not import the engine that runs on it: ``simulator.world`` wires the two.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        tenant: Tenant,
+        spec: dict[str, Any] | None,
+        processes: Callable[[SimHost], ProcessFactory],
+    ) -> None:
         spec = dict(spec or {})
         self.name = name
         self.tenant = tenant
@@ -308,6 +320,7 @@ class SimHost:
         self.registry: dict[str, tuple[str, dict[str, Any]]] = {}
         self.agent_domains: list[str] = []
         self.agent_registered = False
+        self._start = processes(self)
         self._seed(spec)
 
     # ---- initial state -----------------------------------------------------------------
@@ -385,9 +398,7 @@ class SimHost:
 
     # ---- API promised to the WS-Man server ---------------------------------------------
     def start_process(self, command: str, arguments: list[str]) -> SimProcess:
-        from .pwsh.process import start_process
-
-        proc = start_process(self, command, arguments)
+        proc = self._start(command, arguments)
         with self.lock:
             self._live = [p for p in self._live if not getattr(p, "finished", False)]
             self._live.append(proc)
@@ -507,33 +518,3 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
-
-
-@dataclass
-class World:
-    tenant: Tenant
-    hosts: dict[str, SimHost] = field(default_factory=dict)
-
-
-HOST_KEYS_FOR_SERVER = ("listen", "https", "allow_basic", "accounts", "operation_quota")
-
-
-def build_world(scenario: dict[str, Any]) -> World:
-    """A tenant plus hosts from a scenario dict (unknown host keys belong to the server)."""
-    tenant = Tenant(scenario.get("tenant"))
-    world = World(tenant=tenant)
-    for h in scenario.get("hosts") or [{"name": "SIM01"}]:
-        spec = {k: v for k, v in h.items() if k not in HOST_KEYS_FOR_SERVER}
-        for upn in spec.get("mfa_for", []) or []:
-            acct = tenant.account(upn)
-            if acct is not None:
-                acct["mfa_required"] = True
-        host = SimHost(spec.get("name", "SIM01"), tenant, spec)
-        world.hosts[host.name] = host
-    return world
-
-
-def default_world(name: str = "SIM01", **state: Any) -> World:
-    """One host with the defaults, host keys overridable (e.g. startup_cost_s=0)."""
-    tenant_spec = state.pop("tenant", None)
-    return build_world({"tenant": tenant_spec, "hosts": [{"name": name, **state}]})

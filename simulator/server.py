@@ -101,7 +101,7 @@ class SimCluster:
         cls, scenario: dict[str, Any], defaults: ListenerSpec | None = None
     ) -> SimCluster:
         """Build the World with the engine and a listener per host (``defaults`` fill gaps)."""
-        from simulator.host import build_world  # H2's engine; imported late on purpose
+        from simulator.world import build_world  # loads the engine (tree-sitter) only when used
 
         scenario = copy.deepcopy(scenario)
         world = build_world(scenario)

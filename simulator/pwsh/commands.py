@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from tree_sitter import Node
 
 from ..contract import CmdletCall
+from . import external
+from .runtime import ReturnEx, Scope
+from .syntax import named, text, unescape_dq
 from .values import (
     CIDict,
     ErrorRecord,
@@ -145,9 +148,6 @@ ALIASES = {
     "measure": "Measure-Object",
     "echo": "Write-Output",
     "write": "Write-Output",
-    "gci": "Get-ChildItem",
-    "dir": "Get-ChildItem",
-    "ls": "Get-ChildItem",
     "gsv": "Get-Service",
     "gps": "Get-Process",
     "ps": "Get-Process",
@@ -163,8 +163,6 @@ ALIASES = {
     "start": "Start-Process",
     "ipmo": "Import-Module",
     "gcim": "Get-CimInstance",
-    "cat": "Get-Content",
-    "type": "Get-Content",
 }
 
 
@@ -237,8 +235,6 @@ class CommandRunner:
 
     # ---- elements -> tokens ----------------------------------------------------------
     def _tokens(self, elements: Node | None) -> tuple[list[_Tok], list[str]]:
-        from .evaluator import named, text
-
         toks: list[_Tok] = []
         redirects: list[str] = []
         if elements is None:
@@ -291,8 +287,6 @@ class CommandRunner:
         return toks, redirects
 
     def _generic(self, node: Node) -> Any:
-        from .evaluator import named, text, unescape_dq
-
         raw = text(node)
         if not named(node):
             return unescape_dq(raw, here=True)
@@ -312,8 +306,6 @@ class CommandRunner:
 
     # ---- run ---------------------------------------------------------------------------
     def run_command(self, node: Node, inp: list[Any] | None) -> list[Any]:
-        from .evaluator import named, text
-
         session = self.session
         kids = named(node)
         elements = node.child_by_field_name("command_elements")
@@ -375,8 +367,6 @@ class CommandRunner:
         if spec is not None and spec.module is not None and spec.module not in session.modules:
             spec = None
         if spec is None:
-            from . import external
-
             ext = external.resolve(session, name)
             if ext is not None:
                 args = [t.value if t.kind == "arg" else t.text for t in toks]
@@ -387,8 +377,6 @@ class CommandRunner:
     def _call_function(
         self, fn: ScriptBlockValue, args: list[Any], inp: list[Any] | None
     ) -> list[Any]:
-        from .evaluator import Scope, named, text
-
         session = self.session
         node = fn.node
         saved = session.scope
@@ -407,8 +395,6 @@ class CommandRunner:
             session.scope.vars["args"] = args
             session.scope.vars["input"] = inp or []
             body = next(c for c in named(node) if c.type == "script_block")
-            from .evaluator import ReturnEx
-
             try:
                 return session.exec_body(body)
             except ReturnEx as r:

@@ -7,15 +7,17 @@ live here, which is why a ``-Command -`` process keeps them across statements an
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tree_sitter import Node
 
 from . import members
+from .commands import CommandRunner, format_error
 from .operators import arithmetic, comparison, format_op
 from .parser import first_error, parse
+from .runtime import BreakEx, ContinueEx, ExitEx, ReturnEx, Scope, Terminated
+from .syntax import named, parse_number, text, unescape_dq, verbatim
 from .values import (
     CIDict,
     ErrorRecord,
@@ -33,30 +35,6 @@ from .values import (
 
 if TYPE_CHECKING:
     from ..host import SimHost
-
-
-class Terminated(BaseException):
-    """The process was terminated: unwinds everything, no PowerShell catch sees it."""
-
-
-class BreakEx(Exception):
-    pass
-
-
-class ContinueEx(Exception):
-    pass
-
-
-class ReturnEx(Exception):
-    def __init__(self, value: list[Any]) -> None:
-        super().__init__("return")
-        self.value = value
-
-
-class ExitEx(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__("exit")
-        self.code = code
 
 
 class ProcessIO(Protocol):
@@ -111,92 +89,6 @@ INCDEC = {
     "pre_increment_expression",
     "pre_decrement_expression",
 }
-BACKTICK = {
-    "0": "\0",
-    "a": "\a",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-    "e": "\x1b",
-}
-SQUOTES = "'\u2018\u2019\u201a\u201b"
-_NUM = re.compile(r"^(0x[0-9a-f]+|[0-9.]+(?:e[+-]?\d+)?)(l|d)?(kb|mb|gb|tb|pb)?$", re.IGNORECASE)
-_MULT = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4, "pb": 1024**5}
-
-
-def named(node: Node) -> list[Node]:
-    return [c for c in node.children if c.is_named]
-
-
-def text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8")
-
-
-def verbatim(raw: str) -> str:
-    """The value of a single-quoted literal: any two quote chars in a row make one."""
-    body = raw[1:-1]
-    out = []
-    i = 0
-    while i < len(body):
-        c = body[i]
-        if c in SQUOTES and i + 1 < len(body) and body[i + 1] in SQUOTES:
-            out.append(body[i + 1])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def unescape_dq(s: str, here: bool = False) -> str:
-    """Backtick escapes (and "" in a double-quoted string)."""
-    out = []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "`" and i + 1 < len(s):
-            n = s[i + 1]
-            out.append(BACKTICK.get(n, n))
-            i += 2
-            continue
-        if (
-            not here
-            and c in '"\u201c\u201d\u201e'
-            and i + 1 < len(s)
-            and s[i + 1] in '"\u201c\u201d\u201e'
-        ):
-            out.append(s[i + 1])
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def parse_number(raw: str) -> int | float:
-    m = _NUM.match(raw)
-    if not m:
-        raise ps_error(f"Bad numeric constant: {raw}.", "BadNumericConstant", "ParserError")
-    core, _suffix, mult = m.groups()
-    value: int | float
-    if core.lower().startswith("0x"):
-        value = int(core, 16)
-    elif "." in core or "e" in core.lower():
-        value = float(core)
-    else:
-        value = int(core)
-    if mult:
-        value = value * _MULT[mult.lower()]
-    return value
-
-
-class Scope:
-    def __init__(self, parent: Scope | None) -> None:
-        self.vars = CIDict()
-        self.parent = parent
 
 
 class Session:
@@ -205,8 +97,6 @@ class Session:
     def __init__(
         self, host: SimHost, io: ProcessIO, session_id: str, interactive: bool = False
     ) -> None:
-        from .commands import CommandRunner
-
         self.host = host
         self.io = io
         self.session_id = session_id
@@ -417,8 +307,6 @@ class Session:
         return to_str(self.get_var("ErrorActionPreference")).lower() == "stop"
 
     def report(self, record: ErrorRecord) -> None:
-        from .commands import format_error
-
         self.last_ok = False
         errs = self.global_scope.vars.get("Error")
         if isinstance(errs, list):

@@ -7,6 +7,7 @@ import ntpath
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from .operators import format_op, ps_equal
 from .values import (
     CIDict,
     ErrorRecord,
@@ -212,8 +213,6 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
     if low == "gettype":
         return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
     if low == "equals" and args:
-        from .operators import ps_equal
-
         return ps_equal(obj, args[0])
     if isinstance(obj, str):
         return _string_method(obj, low, args, name)
@@ -239,12 +238,8 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
             return obj.copy()
     if isinstance(obj, list):
         if low == "contains":
-            from .operators import ps_equal
-
             return any(ps_equal(x, args[0]) for x in obj)
         if low == "indexof":
-            from .operators import ps_equal
-
             return next((i for i, x in enumerate(obj) if ps_equal(x, args[0])), -1)
     if isinstance(obj, PSCredential) and low == "getnetworkcredential":
         user = obj.user
@@ -388,8 +383,6 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
                 to_str(x) for x in as_list(args[1] if len(args) == 2 else args[1:])
             )
         if low == "format":
-            from .operators import format_op
-
             return format_op(to_str(args[0]), list(args[1:]))
     if t == "math" and low == "round":
         return round(float(to_number(args[0])), int(to_number(args[1])) if len(args) > 1 else 0)

@@ -13,13 +13,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..contract import CmdletCall, OutputChunk
+from ..contract import CmdletCall, OutputChunk, ProcessFactory, SimProcess
 from . import cmdlets  # noqa: F401  (registers every cmdlet)
 from .clixml import CLOSE, HEADER, OPEN, lines_as_records
 from .commands import format_error
-from .evaluator import ExitEx, Session, Terminated, named
+from .evaluator import Session
 from .format import format_objects
 from .parser import is_incomplete, parse
+from .runtime import ExitEx, Terminated
+from .syntax import named
 from .values import ErrorRecord, PSRuntimeError
 
 if TYPE_CHECKING:
@@ -443,7 +445,7 @@ def _base(token: str) -> str:
 
 
 def start_process(host: SimHost, command: str, arguments: list[str]) -> _ProcessBase:
-    """The ProcessFactory behind SimHost.start_process."""
+    """Start powershell.exe or a cmd.exe builtin on ``host`` (what ``process_factory`` binds)."""
     # WinRM hands Windows one command line (pywinrm even joins all Arguments into one element);
     # the process re-splits it with CommandLineToArgvW, so do the same.
     line = " ".join([command, *arguments])
@@ -452,3 +454,12 @@ def start_process(host: SimHost, command: str, arguments: list[str]) -> _Process
     if tokens and _base(tokens[0]) in ("powershell", "pwsh"):
         return PwshProcess(host, PowerShellArgs(tokens[1:]))
     return CmdProcess(host, tokens)
+
+
+def process_factory(host: SimHost) -> ProcessFactory:
+    """The ProcessFactory a SimHost is given: each process starts on that host."""
+
+    def start(command: str, arguments: list[str]) -> SimProcess:
+        return start_process(host, command, arguments)
+
+    return start

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from simulator.host import AGENT_SERVICE, World, build_world, default_world
+from simulator.host import AGENT_SERVICE
 from simulator.pwsh.testing import (
     clean_clixml,
     collect,
@@ -16,6 +16,7 @@ from simulator.pwsh.testing import (
     run_encoded,
     run_stdin,
 )
+from simulator.world import World, build_world, default_world
 
 IMPORT = "Import-Module 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\Microsoft.CloudSync.PowerShell.dll'"  # noqa: E501
 INSTALL = "$p = Start-Process '\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe' -ArgumentList '/quiet' -Wait -PassThru -NoNewWindow; $p.ExitCode"  # noqa: E501

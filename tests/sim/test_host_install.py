@@ -11,8 +11,6 @@ from simulator.host import (
     INSTALLER_SHA256,
     INSTALLER_SHARE_PATH,
     SimHost,
-    World,
-    build_world,
 )
 from simulator.pwsh.testing import (
     clean_clixml,
@@ -21,6 +19,7 @@ from simulator.pwsh.testing import (
     run_encoded,
     run_stdin,
 )
+from simulator.world import World, build_world
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "how-to-install-pshell.blocks.md"
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"

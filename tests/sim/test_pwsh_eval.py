@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.host import SimHost, default_world
+from simulator.host import SimHost
 from simulator.pwsh.testing import clean_clixml, run_encoded
+from simulator.world import default_world
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from simulator.contract import Fault
-from simulator.host import SimHost, default_world
+from simulator.host import SimHost
 from simulator.pwsh.process import PowerShellArgs, split_command_line
 from simulator.pwsh.testing import (
     clean_clixml,
@@ -16,6 +16,7 @@ from simulator.pwsh.testing import (
     run_encoded,
     run_stdin,
 )
+from simulator.world import default_world
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import winrm
 from winrm.protocol import Protocol
 
-from simulator.host import default_world
+from simulator.world import default_world
 from simulator.wsman import WsmanServer
 
 USER, PASSWORD = "CONTOSO\\svc-sim-acceptance", "Acc-Secret-1!"

@@ -11,7 +11,7 @@ from winrm.protocol import Protocol
 
 pytest.importorskip("simulator.pwsh.process")
 
-from simulator.host import default_world
+from simulator.world import default_world
 from simulator.wsman import WsmanServer
 
 USER, PASSWORD = "SIMDOM\\operator", "Op-Secret-1"

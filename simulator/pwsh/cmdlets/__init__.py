@@ -1,6 +1,20 @@
-"""Cmdlet implementations; importing this package registers them all."""
+"""Cmdlet implementations; importing this package registers them all.
 
-import importlib
+Plain imports, not importlib, so that the import-cycle test sees every edge.
+"""
 
-for _module in ("core", "objects", "system", "agent"):
-    importlib.import_module(f"{__name__}.{_module}")
+from . import (  # noqa: F401  (each module registers its cmdlets)
+    agent,
+    cim,
+    core,
+    directory,
+    filesystem,
+    items,
+    modules,
+    network,
+    objects,
+    processes,
+    registry,
+    security,
+    services,
+)

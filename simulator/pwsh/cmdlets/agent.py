@@ -325,10 +325,3 @@ def set_permissions(ctx: Ctx) -> list[Any]:
         )
     ctx.host.record.event("permissions_set", host=ctx.host.name, permission=match, target=target)
     return []
-
-
-@cmdlet("Set-AADCloudSyncRestrictedPermissions", [Param("Credential", position=0)], module=MODULE)
-def set_restricted(ctx: Ctx) -> list[Any]:
-    _domain_admin(ctx, _cred(ctx), None)
-    ctx.host.record.event("restricted_permissions_set", host=ctx.host.name)
-    return []

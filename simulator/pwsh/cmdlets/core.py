@@ -1,13 +1,11 @@
-"""Output, credentials, sleeping, dates, and other runspace-level cmdlets."""
+"""Output, credentials, sleeping, dates, object creation and the execution policy."""
 
 from __future__ import annotations
 
 import datetime
-import random
 from typing import Any
 
-from ..commands import REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
-from ..format import format_objects
+from ..commands import Ctx, NonTerminating, Param, cmdlet
 from ..members import format_date
 from ..values import (
     CIDict,
@@ -15,7 +13,6 @@ from ..values import (
     PSCredential,
     PSDate,
     PSObject,
-    ScriptBlockValue,
     SecureString,
     as_list,
     to_number,
@@ -85,49 +82,8 @@ def write_error(ctx: Ctx) -> list[Any]:
     raise NonTerminating(record)
 
 
-@cmdlet("Write-Warning", [Param("Message", position=0)], pipeline=True)
-def write_warning(ctx: Ctx) -> list[Any]:
-    for m in _inputs(ctx, "Message"):
-        if to_str(ctx.get("WarningAction", "")).lower() not in ("silentlycontinue", "ignore"):
-            ctx.session.io.write_stderr_record("warning", to_str(m) + "\r\n")
-    return []
-
-
-for _quiet in ("Write-Verbose", "Write-Debug", "Write-Information"):
-    cmdlet(_quiet, [Param("Message", position=0), Param("Tags")])(lambda ctx: [])
-cmdlet(
-    "Write-Progress",
-    [
-        Param("Activity", position=0),
-        Param("Status", position=1),
-        Param("PercentComplete"),
-        Param("Id"),
-        Param("Completed", switch=True),
-        Param("CurrentOperation"),
-    ],
-)(lambda ctx: [])
-
-
 @cmdlet("Out-Null", [Param("InputObject")], pipeline=True)
 def out_null(ctx: Ctx) -> list[Any]:
-    return []
-
-
-@cmdlet(
-    "Out-String",
-    [Param("InputObject"), Param("Width"), Param("Stream", switch=True)],
-    pipeline=True,
-)
-def out_string(ctx: Ctx) -> list[Any]:
-    text = format_objects(_inputs(ctx, "InputObject"))
-    if ctx.switch("Stream"):
-        return text.split("\r\n")[:-1]
-    return [text]
-
-
-@cmdlet("Out-Host", [Param("InputObject")], pipeline=True)
-def out_host(ctx: Ctx) -> list[Any]:
-    ctx.session.write_stdout(format_objects(_inputs(ctx, "InputObject")))
     return []
 
 
@@ -147,18 +103,6 @@ def get_date(ctx: Ctx) -> list[Any]:
     if ctx.has("Format"):
         return [format_date(now, to_str(ctx.get("Format")))]
     return [PSDate(now)]
-
-
-@cmdlet(
-    "Get-Random",
-    [Param("Maximum", position=0), Param("Minimum"), Param("InputObject"), Param("Count")],
-)
-def get_random(ctx: Ctx) -> list[Any]:
-    if ctx.has("InputObject"):
-        return [random.choice(as_list(ctx.get("InputObject")))]
-    lo = int(to_number(ctx.get("Minimum", 0)))
-    hi = int(to_number(ctx.get("Maximum", 2**31 - 1)))
-    return [random.randrange(lo, hi)]
 
 
 @cmdlet(
@@ -279,76 +223,6 @@ def new_object(ctx: Ctx) -> list[Any]:
     )
 
 
-@cmdlet("Invoke-Expression", [Param("Command", position=0)], pipeline=True)
-def invoke_expression(ctx: Ctx) -> list[Any]:
-    out: list[Any] = []
-    for text in _inputs(ctx, "Command"):
-        block = ctx.session.compile_block(to_str(text))
-        out.extend(ctx.session.invoke_block(block, new_scope=False))
-    return out
-
-
-@cmdlet("Get-Command", [Param("Name", position=0), Param("Module"), Param("CommandType")])
-def get_command(ctx: Ctx) -> list[Any]:
-    from ..commands import ALIASES
-
-    out: list[Any] = []
-    for name in as_list(ctx.get("Name")):
-        n = to_str(name)
-        spec = REGISTRY.get(ALIASES.get(n.lower(), n).lower())
-        if spec is not None and (spec.module is None or spec.module in ctx.session.modules):
-            out.append(
-                PSObject(
-                    {
-                        "Name": spec.name,
-                        "CommandType": "Cmdlet",
-                        "Source": spec.module or "Microsoft.PowerShell.Core",
-                    }
-                )
-            )
-        elif n.lower() in ctx.session.functions:
-            out.append(PSObject({"Name": n, "CommandType": "Function", "Source": ""}))
-        else:
-            rec = not_recognized(n).record
-            raise ctx.non_terminating(
-                rec.message,
-                "CommandNotFoundException,Microsoft.PowerShell.Commands.GetCommandCommand",
-                "ObjectNotFound",
-                rec.exception_type,
-                n,
-            )
-    return out
-
-
-@cmdlet(
-    "Join-Path",
-    [
-        Param("Path", position=0),
-        Param("ChildPath", position=1),
-        Param("AdditionalChildPath", position=2, remaining=True),
-    ],
-)
-def join_path(ctx: Ctx) -> list[Any]:
-    parts = [to_str(ctx.get("Path")), to_str(ctx.get("ChildPath"))] + [
-        to_str(x) for x in as_list(ctx.get("AdditionalChildPath"))
-    ]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.rstrip("\\") + "\\" + p.lstrip("\\")
-    return [out]
-
-
-@cmdlet(
-    "Split-Path",
-    [Param("Path", position=0), Param("Leaf", switch=True), Param("Parent", switch=True)],
-)
-def split_path(ctx: Ctx) -> list[Any]:
-    p = to_str(ctx.get("Path")).rstrip("\\")
-    if ctx.switch("Leaf"):
-        return [p.rsplit("\\", 1)[-1]]
-    return [p.rsplit("\\", 1)[0] if "\\" in p else ""]
-
-
 @cmdlet("Get-ExecutionPolicy", [Param("Scope"), Param("List", switch=True)])
 def get_execution_policy(ctx: Ctx) -> list[Any]:
     return [ctx.host.execution_policy]
@@ -363,39 +237,3 @@ def set_execution_policy(ctx: Ctx) -> list[Any]:
     if scope in ("localmachine", ""):
         ctx.host.execution_policy = to_str(ctx.get("ExecutionPolicy"))
     return []
-
-
-def _invoke_each(ctx: Ctx, block: Any, items: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in items:
-        out.extend(
-            ctx.session.invoke_block(block, dollar_under=item, set_under=True, new_scope=False)
-        )
-    return out
-
-
-@cmdlet(
-    "Invoke-Command",
-    [
-        Param("ScriptBlock", position=0),
-        Param("ArgumentList"),
-        Param("ComputerName"),
-        Param("Credential"),
-        Param("Session"),
-    ],
-)
-def invoke_command(ctx: Ctx) -> list[Any]:
-    if ctx.has("ComputerName") or ctx.has("Session"):
-        raise ctx.error(
-            "Connecting to remote server failed: a second hop from this simulated host is not "
-            "modelled.",
-            "PSSessionOpenFailed",
-            "OpenError",
-            "System.Management.Automation.Remoting.PSRemotingTransportException",
-        )
-    block = ctx.get("ScriptBlock")
-    if not isinstance(block, ScriptBlockValue):
-        raise ctx.error(
-            "Cannot bind parameter 'ScriptBlock'.", "CannotConvertArgument", "InvalidArgument"
-        )
-    return ctx.session.invoke_block(block, args=as_list(ctx.get("ArgumentList")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -206,8 +207,6 @@ def select_object(ctx: Ctx) -> list[Any]:
     pipeline=True,
 )
 def sort_object(ctx: Ctx) -> list[Any]:
-    import functools
-
     items = _items(ctx)
     props = as_list(ctx.get("Property"))
 

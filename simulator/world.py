@@ -1,0 +1,43 @@
+"""A simulated World from a scenario: the tenant plus hosts, each wired to the PowerShell engine.
+
+The one place that knows both the model (``simulator.host``) and the engine
+(``simulator.pwsh.process``), so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .host import SimHost, Tenant
+from .pwsh.process import process_factory
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    hosts: dict[str, SimHost] = field(default_factory=dict)
+
+
+HOST_KEYS_FOR_SERVER = ("listen", "https", "allow_basic", "accounts", "operation_quota")
+
+
+def build_world(scenario: dict[str, Any]) -> World:
+    """A tenant plus hosts from a scenario dict (unknown host keys belong to the server)."""
+    tenant = Tenant(scenario.get("tenant"))
+    world = World(tenant=tenant)
+    for h in scenario.get("hosts") or [{"name": "SIM01"}]:
+        spec = {k: v for k, v in h.items() if k not in HOST_KEYS_FOR_SERVER}
+        for upn in spec.get("mfa_for", []) or []:
+            acct = tenant.account(upn)
+            if acct is not None:
+                acct["mfa_required"] = True
+        host = SimHost(spec.get("name", "SIM01"), tenant, spec, process_factory)
+        world.hosts[host.name] = host
+    return world
+
+
+def default_world(name: str = "SIM01", **state: Any) -> World:
+    """One host with the defaults, host keys overridable (e.g. startup_cost_s=0)."""
+    tenant_spec = state.pop("tenant", None)
+    return build_world({"tenant": tenant_spec, "hosts": [{"name": name, **state}]})
