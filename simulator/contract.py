@@ -176,12 +176,20 @@ class HostRecord:
     ``command_lines``: every process creation (event 4688) including powershell.exe and
     Start-Process children. ``events``: named state changes (installer_run, domain_added,
     gmsa_created, agent_registered, service_restarted, writeback_set, permissions_set, ...).
+    ``module_log``: with Module Logging on (the host's ``module_logging``), one entry per cmdlet
+    call with its parameter bindings as text, as event 4103 in Microsoft-Windows-PowerShell/
+    Operational holds them ("ParameterBinding(Cmdlet): name=...; value=..."; Microsoft Learn,
+    about_Logging_Windows); pipeline input is bound as ``InputObject``.
+    ``winrs_commands``: each WinRS Command as the listener received it, with its stdin mode
+    (``WINRS_CONSOLEMODE_STDIN``: console if TRUE, pipe if FALSE; MS-WSMV 3.1.4.11).
     """
 
     script_blocks: list[str] = field(default_factory=list)
     command_lines: list[str] = field(default_factory=list)
     cmdlets: list[CmdletCall] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    module_log: list[dict[str, Any]] = field(default_factory=list)
+    winrs_commands: list[dict[str, Any]] = field(default_factory=list)
     http_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -196,5 +204,7 @@ class HostRecord:
                 "command_lines": list(self.command_lines),
                 "cmdlets": [c.__dict__.copy() for c in self.cmdlets],
                 "events": list(self.events),
+                "module_log": [dict(m) for m in self.module_log],
+                "winrs_commands": [dict(c) for c in self.winrs_commands],
                 "http_requests": self.http_requests,
             }

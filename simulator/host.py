@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,6 +311,11 @@ class SimHost:
         self.outbound_443 = bool(spec.get("outbound_443", True))
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
+        # Group Policy "Turn on Module Logging" (event 4103, parameter bindings) and "Turn on
+        # PowerShell Script Block Logging" (4104). Script blocks are recorded whatever the
+        # setting (a superset for the tests' secret scans); module bindings only when on.
+        self.module_logging = bool(spec.get("module_logging", False))
+        self.script_block_logging = bool(spec.get("script_block_logging", False))
         self.installer_running = False
         self.processes: dict[int, dict[str, Any]] = {}
         self._pids = itertools.count(4100, 4)
@@ -424,6 +429,16 @@ class SimHost:
         with self.record.lock:
             self.record.cmdlets.append(call)
 
+    def log_module_call(self, cmdlet: str, bound: Mapping[str, Any], pipeline: Any) -> None:
+        """Event 4103: the cmdlet and each parameter binding's value as text."""
+        bindings = {name: binding_text(value) for name, value in bound.items()}
+        if pipeline:
+            bindings["InputObject"] = binding_text(pipeline)
+        with self.record.lock:
+            self.record.module_log.append(
+                {"event_id": 4103, "command": cmdlet, "bindings": bindings}
+            )
+
     def next_pid(self) -> int:
         with self.lock:
             return next(self._pids)
@@ -518,3 +533,15 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+def binding_text(value: Any) -> str:
+    """A bound value as Module Logging writes it: its text (ToString), lists joined with ", ";
+    a SecureString or PSCredential shows only its type name, as in .NET."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(binding_text(v) for v in value)
+    if isinstance(value, bytes):
+        return "System.Byte[]"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return "" if value is None else str(value)

@@ -519,6 +519,8 @@ class CommandRunner:
         try:
             bound = self.bind(spec, toks)
             call.parameters = list(bound.keys())
+            if getattr(host, "module_logging", False):
+                host.log_module_call(spec.name, dict(bound.items()), inp)
             self._apply_faults(spec.name)
             ctx = Ctx(session, spec, bound, inp)
             try:

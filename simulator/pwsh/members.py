@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import ntpath
 import uuid
@@ -11,6 +13,7 @@ from .operators import format_op, ps_equal
 from .values import (
     CIDict,
     ErrorRecord,
+    InvalidOperation,
     PSCredential,
     PSDate,
     PSObject,
@@ -188,6 +191,8 @@ def type_name(obj: Any) -> str:
         return "System.Double"
     if isinstance(obj, list):
         return "System.Object[]"
+    if isinstance(obj, bytes):
+        return "System.Byte[]"
     if isinstance(obj, CIDict):
         return "System.Collections.Hashtable"
     if isinstance(obj, PSObject):
@@ -241,6 +246,22 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
             return any(ps_equal(x, args[0]) for x in obj)
         if low == "indexof":
             return next((i for i, x in enumerate(obj) if ps_equal(x, args[0])), -1)
+    if isinstance(obj, SecureString) and low in ("appendchar", "makereadonly", "isreadonly"):
+        if low == "isreadonly":
+            return obj.read_only
+        if low == "makereadonly":
+            obj.read_only = True
+            return None
+        try:
+            obj.append_char(to_str(args[0]) if args else "")
+        except InvalidOperation as exc:
+            raise ps_error(
+                f'Exception calling "AppendChar" with "1" argument(s): "{exc}"',
+                "InvalidOperationException",
+                "NotSpecified",
+                "System.InvalidOperationException",
+            ) from None
+        return None
     if isinstance(obj, PSCredential) and low == "getnetworkcredential":
         user = obj.user
         domain = ""
@@ -307,6 +328,44 @@ def _string_method(s: str, low: str, args: list[Any], name: str) -> Any:
     raise _method_missing(s, name)
 
 
+class Encoding(LiveObject):
+    """``[System.Text.Encoding]::UTF8`` (or ASCII, Unicode): GetString(byte[]) and
+    GetBytes(string); byte[] is modelled as Python ``bytes``."""
+
+    def __init__(self, name: str) -> None:
+        self.codec = {"utf8": "utf-8", "ascii": "ascii", "unicode": "utf-16-le"}[name.lower()]
+        self.type_name = (
+            "System.Text."
+            + {
+                "utf-8": "UTF8Encoding",
+                "ascii": "ASCIIEncoding",
+                "utf-16-le": "UnicodeEncoding",
+            }[self.codec]
+        )
+
+    def ps_method(self, name: str, args: list[Any]) -> Any:
+        if name == "getstring" and args and isinstance(args[0], bytes):
+            return args[0].decode(self.codec, errors="replace")
+        if name == "getbytes" and args:
+            return to_str(args[0]).encode(self.codec, errors="replace")
+        raise AttributeError(name)
+
+
+def _from_base64(text: str) -> bytes:
+    """[System.Convert]::FromBase64String, which refuses what is not base64 (FormatException)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ps_error(
+            'Exception calling "FromBase64String" with "1" argument(s): "The input is not a '
+            "valid Base-64 string as it contains a non-base 64 character, more than two padding "
+            'characters, or an illegal character among the padding characters. "',
+            "FormatException",
+            "NotSpecified",
+            "System.FormatException",
+        ) from None
+
+
 class _ConsoleIn:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -346,7 +405,7 @@ def static_member(session: Session, type_text: str, name: str) -> Any:
     if t == "net.securityprotocoltype":
         return name
     if t == "text.encoding" and low in ("utf8", "unicode", "ascii"):
-        return name
+        return Encoding(low)
     raise ps_error(
         f"The property '{name}' cannot be found on type [{type_text}].",
         "PropertyNotFound",
@@ -359,6 +418,20 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
     low = name.lower()
     if t == "scriptblock" and low == "create":
         return session.compile_block(to_str(args[0]))
+    if t == "convert" and low == "frombase64string":
+        return _from_base64(to_str(args[0]))
+    if t == "convert" and low == "tobase64string" and args and isinstance(args[0], bytes):
+        return base64.b64encode(args[0]).decode("ascii")
+    if t in ("security.securestring", "securestring") and low == "new" and not args:
+        return SecureString("", read_only=False)
+    if t in CRED_TYPE_NAMES and low == "new":
+        if len(args) != 2 or not isinstance(args[1], SecureString):
+            raise ps_error(
+                f'Cannot find an overload for "new" and the argument count: "{len(args)}".',
+                "MethodCountCouldNotFindBest",
+                "NotSpecified",
+            )
+        return PSCredential(to_str(args[0]), args[1])
     if t == "io.path":
         a = [to_str(x) for x in args]
         if low == "combine":
@@ -486,7 +559,12 @@ def cast(session: Session, type_text: str, value: Any) -> Any:
     raise ps_error(f"Unable to find type [{type_text}].", "TypeNotFound", "InvalidOperation")
 
 
+CRED_TYPE_NAMES = ("management.automation.pscredential", "pscredential")
+
 KNOWN_TYPES = {
+    "convert",
+    "security.securestring",
+    "securestring",
     "console",
     "environment",
     "io.path",

@@ -76,10 +76,21 @@ class PSObject:
 
 
 class SecureString:
-    """Holds a secret that never prints: ToString gives the type name, like .NET."""
+    """Holds a secret that never prints: ToString gives the type name, like .NET.
 
-    def __init__(self, plain: str) -> None:
+    ``[System.Security.SecureString]::new()`` starts empty and writable; ``AppendChar`` adds one
+    character; after ``MakeReadOnly`` a change throws "Instance is read-only." as .NET does."""
+
+    def __init__(self, plain: str, *, read_only: bool = True) -> None:
         self._plain = plain
+        self.read_only = read_only
+
+    def append_char(self, ch: str) -> None:
+        if self.read_only:
+            raise InvalidOperation("Instance is read-only.")
+        if len(ch) != 1:
+            raise InvalidOperation("AppendChar takes one character.")
+        self._plain += ch
 
     def reveal(self) -> str:
         return self._plain
@@ -88,6 +99,10 @@ class SecureString:
         return "System.Security.SecureString"
 
     __str__ = __repr__
+
+
+class InvalidOperation(Exception):
+    """A .NET InvalidOperationException raised by a modelled object's method."""
 
 
 class PSCredential:

@@ -299,4 +299,6 @@ def _reset_record(record: Any) -> None:
         record.command_lines.clear()
         record.cmdlets.clear()
         record.events.clear()
+        record.module_log.clear()
+        record.winrs_commands.clear()
         record.http_requests = 0

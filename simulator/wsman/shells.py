@@ -170,6 +170,18 @@ class ShellService:
             raise soap.invalid_request("rsp:CommandLine is missing")
         command = (line.findtext("rsp:Command", "", NS) or "").strip()
         arguments = [a.text or "" for a in line.findall("rsp:Arguments", NS)]
+        # Absent means TRUE (console), as pywinrm and winrs send it by default.
+        console = req.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE"
+        record = self.host.record
+        with record.lock:
+            record.winrs_commands.append(
+                {
+                    "executable": (command.split() or [""])[0],
+                    "console_mode_stdin": console,
+                    "skip_cmd_shell": req.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper()
+                    == "TRUE",
+                }
+            )
         try:
             process = self.host.start_process(command, arguments)
         except Exception as exc:

@@ -41,7 +41,8 @@ EXTRA_HOSTS: dict[str, Any] = {
     "SLOW01": {"simulated": True, "sim": {"install_s": 3.0}},
     "TWIN01": {"simulated": True},
     "TWIN02": {"simulated": True},
-    "SECRET01": {"simulated": True},
+    # a hardened host: PowerShell Module Logging (4103) and Script Block Logging (4104) on
+    "SECRET01": {"simulated": True, "sim": {"module_logging": True, "script_block_logging": True}},
     "FLAKY01": {"simulated": True, "sim": {"installer_exit_codes": [1618, 0]}},
     "LAB01": {"simulated": True, "tags": ["lab"]},
 }

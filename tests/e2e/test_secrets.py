@@ -70,11 +70,12 @@ def test_no_secret_anywhere(e2e: E2EStack, captured_logs: _Capture) -> None:
 
     places: dict[str, str] = {}
     record = e2e.sim_host("SECRET01").record.to_dict()
-    assert record["script_blocks"] and record["command_lines"]
+    assert record["script_blocks"] and record["command_lines"] and record["module_log"]
     for name in ("SECRET01", "MFA01"):
         rec = e2e.sim_host(name).record.to_dict()
         places[f"{name} script blocks"] = "\n".join(rec["script_blocks"])
         places[f"{name} command lines"] = "\n".join(rec["command_lines"])
+        places[f"{name} module log (event 4103)"] = json.dumps(rec["module_log"])
     places["redis commands (celery messages included)"] = "\n".join(e2e.monitor_lines)
     assert any("cloudsync.run_request" in line for line in e2e.monitor_lines)
     client = redis.Redis.from_url(e2e.redis_url)

@@ -48,6 +48,20 @@ def test_one_send_and_one_receive_per_step(sim_env: Callable[..., SimEnv]) -> No
         assert PASSWORDS["ENTRA_PW"] not in text and PASSWORDS["WINRM_PW"] not in text
 
 
+def test_the_loader_is_started_with_stdin_in_pipe_mode(sim_env: Callable[..., SimEnv]) -> None:
+    """The loader reads stdin as data: WINRS_CONSOLEMODE_STDIN=FALSE ("console if TRUE and pipe
+    if FALSE", MS-WSMV 3.1.4.11), as Ansible sends whenever it feeds powershell's stdin."""
+    env = sim_env([{"name": "SYNC01"}])
+    with open_session(env) as session:
+        assert session.run_step(preflight_step(), {}).status == "done"
+    (command,) = env.host("SYNC01").record.to_dict()["winrs_commands"]
+    assert command == {
+        "executable": "powershell.exe",
+        "console_mode_stdin": False,
+        "skip_cmd_shell": True,
+    }
+
+
 def test_sessions_change_os_environ_only_while_built_one_at_a_time(
     sim_env: Callable[..., SimEnv], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,8 @@ from simulator.pwsh.testing import (
     run_stdin,
 )
 from simulator.world import World, build_world
+from workers.domain.secrets import Credential
+from workers.runbook.session import secret_frame
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "how-to-install-pshell.blocks.md"
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"
@@ -28,7 +30,7 @@ DOMAIN = ("CONTOSO\\Administrator", "Domain-Pass-1!")
 GLOBAL = ("global-admin@contoso.onmicrosoft.com", "Global-Pass-1!")
 
 
-def world() -> World:
+def world(**host: object) -> World:
     return build_world(
         {
             "tenant": {
@@ -40,7 +42,7 @@ def world() -> World:
                     }
                 }
             },
-            "hosts": [{"name": "SIM01", "startup_cost_s": 0, "install_s": 0}],
+            "hosts": [{"name": "SIM01", "startup_cost_s": 0, "install_s": 0, **host}],
         }
     )
 
@@ -209,13 +211,14 @@ STEPS: list[dict[str, object]] = [
 
 
 def run_bootstrap(
-    host: SimHost, frames: list[dict[str, object]]
+    host: SimHost, frames: list[dict[str, object] | str]
 ) -> tuple[list[dict[str, object]], str, int | None]:
     proc = host.start_process(
         "powershell.exe",
         ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_command(bootstrap_text())],
     )
-    proc.feed_stdin("".join(json.dumps(f) + "\r\n" for f in frames).encode("utf-8"), True)
+    lines = (f if isinstance(f, str) else json.dumps(f) for f in frames)
+    proc.feed_stdin("".join(line + "\r\n" for line in lines).encode("utf-8"), True)
     r = collect(proc)
     results = [
         json.loads(line[len("@@CLOUDSYNC@@") :])
@@ -225,10 +228,10 @@ def run_bootstrap(
     return results, r.stderr, r.exit_code
 
 
-def secrets() -> list[dict[str, object]]:  # frames are plain JSON objects
+def secrets() -> list[dict[str, object] | str]:  # as the worker sends them
     return [
-        {"type": "secret", "name": "entra", "user": HYBRID[0], "password": HYBRID[1]},
-        {"type": "secret", "name": "domain", "user": DOMAIN[0], "password": DOMAIN[1]},
+        secret_frame("entra", Credential(HYBRID[0], HYBRID[1])),
+        secret_frame("domain", Credential(DOMAIN[0], DOMAIN[1])),
     ]
 
 
@@ -277,6 +280,38 @@ def test_secret_never_in_script_blocks_or_command_lines() -> None:
     for password in (HYBRID[1], DOMAIN[1]):
         assert password not in blob
     assert len(rec["script_blocks"]) > len(STEPS)  # the loader plus each compiled check/script
+
+
+def test_module_logging_records_what_a_cmdlet_was_given() -> None:
+    """The model's truth (event 4103 keeps parameter bindings): the old loader's way of making
+    a credential, ConvertTo-SecureString -AsPlainText, would put the password in the log."""
+    host = world(module_logging=True).hosts["SIM01"]
+    r = run_encoded(host, f"$c = {cred(*HYBRID)}; $null = $c")
+    assert r.exit_code == 0
+    bound = json.dumps(host.record.to_dict()["module_log"])
+    assert HYBRID[1] in bound and "ConvertTo-SecureString" in bound
+
+
+def test_with_module_logging_on_no_secret_reaches_the_event_log() -> None:
+    host = world(module_logging=True, script_block_logging=True).hosts["SIM01"]
+    results, stderr, _ = run_bootstrap(host, [*secrets(), *STEPS, {"type": "exit"}])
+    assert stderr == ""
+    assert {r["id"]: r["status"] for r in results}["connect"] == "done"  # the secrets work
+    record = host.record.to_dict()
+    assert record["module_log"], "module logging recorded nothing"
+    logged = json.dumps(record["module_log"]) + json.dumps(record["script_blocks"])
+    for secret in (HYBRID[1], DOMAIN[1]):
+        assert secret not in logged
+    assert "ConvertTo-SecureString" not in {m["command"] for m in record["module_log"]}
+
+
+def test_a_bad_frame_is_answered_and_the_loader_goes_on() -> None:
+    host = world().hosts["SIM01"]
+    results, _, code = run_bootstrap(host, ["{not json", "S !!! ???", STEPS[0], {"type": "exit"}])
+    assert code == 0
+    assert [r["id"] for r in results] == ["frame", "frame", STEPS[0]["id"]]
+    assert results[0]["status"] == results[1]["status"] == "failed"
+    assert results[2]["status"] == "done"
 
 
 def test_bootstrap_ends_when_stdin_closes() -> None:

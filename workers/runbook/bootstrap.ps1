@@ -1,30 +1,50 @@
 # cloudsync runbook loader. Started as: powershell.exe -NoProfile -NonInteractive -EncodedCommand <this>
-# It holds no secret and no user value. It reads one JSON frame per line from stdin AS DATA:
-#   {"type":"secret","name":"entra","user":"admin@contoso.com","password":"..."}
-#       -> $Secrets['entra'] becomes a PSCredential (the password never becomes script text)
+# with stdin in pipe mode (WINRS_CONSOLEMODE_STDIN=FALSE). It holds no secret and no user value.
+# It reads one frame per line from stdin AS DATA:
+#   S <name> <user> <password>       (each field base64 of UTF-8)
+#       -> $Secrets[name] becomes a PSCredential. The frame is parsed with .NET string methods and
+#          the SecureString is built one character at a time, so no cmdlet ever receives the
+#          password: Module Logging (event 4103) records cmdlet parameter bindings, and
+#          ConvertFrom-Json $line or ConvertTo-SecureString -AsPlainText would put it there.
 #   {"type":"step","id":"install","check":"<ps text or empty>","script":"<ps text>"}
 #       -> check (read-only) runs first; if it returns $true the step is skipped,
 #          otherwise the script runs; one result line is written either way
 #   {"type":"exit"}
 # Each result is one stdout line: @@CLOUDSYNC@@{"id":...,"status":"done|skipped|failed",...}
-# (no banner: the first step's result proves the loader runs, and saves a WinRM round trip)
+# (no banner: the first step's result proves the loader runs, and saves a WinRM round trip).
+# A frame that cannot be read is answered with a failed result for id "frame", never ends the
+# process. Progress records are silenced: with -EncodedCommand and stderr redirected, Windows
+# PowerShell 5.1 writes each one to stderr as CLIXML, and Invoke-WebRequest's progress bar slows
+# downloads by orders of magnitude (PowerShell issue 2138).
 $ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
 $Secrets = @{}
+$utf8 = [System.Text.Encoding]::UTF8
 while ($true) {
     $line = [Console]::In.ReadLine()
     if ($null -eq $line) { break }
     if ($line.Trim() -eq '') { continue }
-    $frame = ConvertFrom-Json $line
-    if ($frame.type -eq 'exit') { break }
-    if ($frame.type -eq 'secret') {
-        $secure = ConvertTo-SecureString $frame.password -AsPlainText -Force
-        $Secrets[$frame.name] = New-Object System.Management.Automation.PSCredential($frame.user, $secure)
-        $frame = $null
-        $secure = $null
-        continue
-    }
-    $result = [ordered]@{ id = $frame.id; status = 'done'; output = $null; error = $null }
+    $result = [ordered]@{ id = 'frame'; status = 'done'; output = $null; error = $null }
     try {
+        if ($line.StartsWith('S ')) {
+            $parts = $line.Split(' ')
+            $line = $null
+            $name = $utf8.GetString([System.Convert]::FromBase64String($parts[1]))
+            $user = $utf8.GetString([System.Convert]::FromBase64String($parts[2]))
+            $plain = $utf8.GetString([System.Convert]::FromBase64String($parts[3]))
+            $parts = $null
+            $secure = [System.Security.SecureString]::new()
+            foreach ($ch in $plain.ToCharArray()) { $secure.AppendChar($ch) }
+            $plain = $null
+            $ch = $null
+            $secure.MakeReadOnly()
+            $Secrets[$name] = [System.Management.Automation.PSCredential]::new($user, $secure)
+            $secure = $null
+            continue
+        }
+        $frame = ConvertFrom-Json $line
+        if ($frame.type -eq 'exit') { break }
+        $result.id = $frame.id
         if ($frame.check) {
             $done = & ([scriptblock]::Create($frame.check))
             if ($done -eq $true) { $result.status = 'skipped' }

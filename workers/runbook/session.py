@@ -9,6 +9,7 @@ process, as the install procedure requires, and no secret or value is ever on a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -68,6 +69,13 @@ class StepOutcome:
     stderr: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     requests: int = 0
+
+
+def secret_frame(name: str, cred: Credential) -> str:
+    """``S <name> <user> <password>``, each base64 of UTF-8: read by the loader with .NET string
+    methods only, so the password never binds to a cmdlet parameter (Module Logging)."""
+    fields = (name, cred.user, cred.password)
+    return "S " + " ".join(base64.b64encode(f.encode("utf-8")).decode("ascii") for f in fields)
 
 
 def bootstrap_script() -> str:
@@ -154,8 +162,13 @@ class RunbookSession:
             # command line anyway, and some listeners mis-split a separate Arguments element.
             command = "powershell.exe -NoProfile -NonInteractive -EncodedCommand "
             command += encode_command(bootstrap_script())
+            # Pipe mode: the loader reads stdin as data. Console mode (pywinrm's default) is for
+            # an interactive console; Ansible sends FALSE whenever it feeds stdin to
+            # powershell -EncodedCommand (MS-WSMV 3.1.4.11, WINRS_CONSOLEMODE_STDIN).
             self._command = self._call(
-                lambda: self._proto.run_command(self._shell, command, skip_cmd_shell=True)
+                lambda: self._proto.run_command(
+                    self._shell, command, skip_cmd_shell=True, console_mode_stdin=False
+                )
             )
         except InvalidCredentialsError:
             self._drop()
@@ -279,7 +292,7 @@ class RunbookSession:
             raise SessionLost(f"{self.host.name}: the session is closed", may_have_started=False)
         started = self.clock()
         before = self.requests
-        frames: list[dict[str, Any]] = []
+        frames: list[str] = []
         for name in step.credentials:
             if name in self._sent:
                 continue
@@ -287,13 +300,14 @@ class RunbookSession:
                 raise KeyError(f"step {step.id} needs secret '{name}', which was not resolved")
             cred = secrets[name]
             self.redactor.add(cred.password)
-            frames.append(
-                {"type": "secret", "name": name, "user": cred.user, "password": cred.password}
-            )
+            frames.append(secret_frame(name, cred))
         frames.append(
-            {"type": "step", "id": step.id, "check": step.check or "", "script": step.script}
+            json.dumps(
+                {"type": "step", "id": step.id, "check": step.check or "", "script": step.script},
+                ensure_ascii=True,
+            )
         )
-        data = "".join(json.dumps(f, ensure_ascii=True) + "\n" for f in frames).encode("ascii")
+        data = "".join(f + "\n" for f in frames).encode("ascii")
         self._results.pop(step.id, None)
         self._stderr = b""
         log_from = len(self.log)
