@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench venv clean sim console
+.PHONY: run test test-fast pytest-fast lint typecheck pytest bench venv clean sim console
 
 venv: $(STAMP)
 
@@ -39,6 +39,12 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# everything but the tests marked e2e (those start Celery workers, the local stack, bench stacks)
+pytest-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+test-fast: lint typecheck pytest-fast
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

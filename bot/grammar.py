@@ -25,24 +25,15 @@ from workers.domain.validation import (
     validate_permission_type,
     validate_request_id,
 )
+from workers.runbook.steps import ORDER as RUNBOOK_ORDER
 
 MAX_HOSTS = 10
 MAX_DOMAINS = 10
 MAX_DCS = 10
 MAX_TEXT = 2000  # longer slash-command text is refused before tokenising
 KNOWN_HOSTS_SHOWN = 10
-STEP_IDS = (
-    "preflight",
-    "stage",
-    "install",
-    "import",
-    "connect",
-    "gmsa",
-    "permissions",
-    "restart",
-    "writeback",
-    "verify",
-)
+# the runbook's step ids in order (retry --from); domain:FQDN is parsed on its own
+STEP_IDS = tuple(step for step in RUNBOOK_ORDER if step != "domain")
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -53,9 +44,6 @@ class Change:
     """A change that needs approval (install, writeback, domain add, permissions, restart)."""
 
     change: ChangeSpec
-
-
-Install = Change  # the brief's name for it; every change kind uses the same class
 
 
 @dataclass(frozen=True)
@@ -126,7 +114,6 @@ __all__ = [  # the parser's API, plus the help table re-exported for the listene
     "Check",
     "Command",
     "Help",
-    "Install",
     "List",
     "Plan",
     "Retry",

@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.support import eventually
 from workers.domain.config import REPO_ROOT
 
 STARTS_REDIS = """
@@ -22,14 +22,11 @@ time.sleep(60)
 """
 
 
-def _gone(pid: int, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
     return False
 
 
@@ -43,7 +40,7 @@ def test_embedded_redis_ends_when_its_parent_is_killed() -> None:
     parent.kill()  # SIGKILL: no finally, no atexit
     parent.wait()
     try:
-        assert _gone(redis_pid)
+        eventually(lambda: _gone(redis_pid), timeout=10, interval=0.05, what="redis-server to end")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(redis_pid, signal.SIGKILL)

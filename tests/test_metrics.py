@@ -5,12 +5,9 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
-import pytest
 import redis
 
-from bot.local.redis_embedded import EmbeddedRedis
 from workers.domain.store import RequestStore
 from workers.metrics import (
     MetricsServer,
@@ -21,15 +18,6 @@ from workers.metrics import (
     winrm_error_kind,
 )
 from workers.notify.outbox import Outbox
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    server = EmbeddedRedis(None, appendonly=False).start()
-    try:
-        yield redis.Redis.from_url(server.url)
-    finally:
-        server.stop()
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -46,9 +34,9 @@ def test_port_setting() -> None:
     assert metrics_port({"CLOUDSYNC_METRICS_PORT": "9200"}) == 9200
 
 
-def test_metrics_and_healthz(client: redis.Redis) -> None:
-    store = RequestStore(client, prefix="mt")
-    outbox = Outbox(client, prefix="mt")
+def test_metrics_and_healthz(rclient: redis.Redis) -> None:
+    store = RequestStore(rclient, prefix="mt")
+    outbox = Outbox(rclient, prefix="mt")
     outbox.post("C01OPS", text="hello")
     notifier_hook("retried", {"label": "ratelimited"})
     observe_step("domain:contoso.com", "done", 0.3)
@@ -69,13 +57,13 @@ def test_metrics_and_healthz(client: redis.Redis) -> None:
         server.stop()
 
 
-def test_unhealthy_is_503(client: redis.Redis) -> None:
+def test_unhealthy_is_503(rclient: redis.Redis) -> None:
     def broken() -> bool:
         raise ConnectionError("redis down")
 
-    store = RequestStore(client, prefix="mt2")
+    store = RequestStore(rclient, prefix="mt2")
     server = MetricsServer(
-        bot_registry(store, Outbox(client, prefix="mt2")), health=broken, port=0, addr="127.0.0.1"
+        bot_registry(store, Outbox(rclient, prefix="mt2")), health=broken, port=0, addr="127.0.0.1"
     ).start()
     try:
         assert _get(f"http://127.0.0.1:{server.port}/healthz")[0] == 503
@@ -83,8 +71,8 @@ def test_unhealthy_is_503(client: redis.Redis) -> None:
         server.stop()
 
 
-def test_taken_port_is_not_fatal(client: redis.Redis) -> None:
-    store = RequestStore(client, prefix="mt3")
+def test_taken_port_is_not_fatal(rclient: redis.Redis) -> None:
+    store = RequestStore(rclient, prefix="mt3")
     first = MetricsServer(bot_registry(store, None), health=lambda: True, port=0, addr="127.0.0.1")  # type: ignore[arg-type]
     first.start()
     try:

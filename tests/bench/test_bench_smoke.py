@@ -16,6 +16,7 @@ def test_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
 
 
+@pytest.mark.e2e  # starts the benchmark stacks (Celery workers, bot over HTTP)
 @pytest.mark.timeout(180)
 def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
     out = tmp_path / "results.json"

@@ -445,3 +445,21 @@ def test_fuzz_valid_installs_round_trip(
     assert_valid_change(result.change)
     assert result.change.hosts == tuple(dict.fromkeys(hosts))
     assert [d.fqdn for d in result.change.domains] == domains
+
+
+def test_retry_from_accepts_every_step_of_the_runbook_by_its_id() -> None:
+    from workers.domain.config import load_config
+    from workers.runbook.steps import ORDER, build_steps
+
+    config = load_config()
+    host = config.host("SYNC01")
+    change = ChangeSpec(
+        kind=ChangeKind.INSTALL,
+        hosts=("SYNC01",),
+        domains=(DomainSpec("contoso.com"),),
+        gmsa="svcSync$",
+        writeback=True,
+    )
+    for step in build_steps(change, host, config.tenants[host.tenant]):
+        assert parse(f"retry CS-0001 --from {step.id}", HOSTS) == Retry("CS-0001", step.id)
+    assert tuple(s for s in ORDER if s != "domain") == STEP_IDS  # in the runbook's order

@@ -1,12 +1,24 @@
-"""One real stack for the whole end-to-end session (started once, reused by every test)."""
+"""One real stack for the whole end-to-end session (started once, reused by every test); every
+test in this folder is marked ``e2e`` (it starts the stack's processes), so ``-m "not e2e"``
+(``make test-fast``) leaves them out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import E2EStack, make_config_dir
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # a conftest's hook sees every collected item, not only this folder's: filter by path
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

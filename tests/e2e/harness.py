@@ -24,6 +24,7 @@ from bot.local import payloads
 from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
 from bot.local.stack import LocalStack
+from tests.support import eventually
 from workers.domain.config import REPO_ROOT, load_config
 from workers.domain.model import Request, State
 from workers.settings import Settings
@@ -209,13 +210,7 @@ class E2EStack:
 
     # waiting -----------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what or predicate}")
+        return eventually(predicate, timeout=timeout, interval=0.05, what=what or str(predicate))
 
     def latest_request(self, requester: str) -> Request:
         return self.wait_for(

@@ -1,4 +1,5 @@
-"""Fixtures for the outbox/notifier tests: a private redis-server and the loopback Slack server."""
+"""Fixtures for the outbox/notifier tests: the loopback Slack server (Redis: the ``rclient``
+fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,8 @@ import pytest
 import redis
 from slack_sdk import WebClient
 
-from bot.local.redis_embedded import EmbeddedRedis
 from simulator.slack_api import LoopbackSlack
 from workers.notify import Notifier, Outbox
-
-
-@pytest.fixture(scope="session")
-def redis_url(private_redis: EmbeddedRedis) -> str:
-    """The session's own redis-server (tests/conftest.py), never a system Redis."""
-    return private_redis.url
-
-
-@pytest.fixture
-def rds(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -39,12 +25,12 @@ def client(slack: LoopbackSlack) -> WebClient:
 
 
 @pytest.fixture
-def outbox(rds: redis.Redis) -> Outbox:
-    return Outbox(rds, prefix="t")
+def outbox(rclient: redis.Redis) -> Outbox:
+    return Outbox(rclient, prefix="t")
 
 
 @pytest.fixture
-def make_notifier(rds: redis.Redis, slack: LoopbackSlack) -> Iterator[Callable[..., Notifier]]:
+def make_notifier(rclient: redis.Redis, slack: LoopbackSlack) -> Iterator[Callable[..., Notifier]]:
     """Notifiers with fast test pacing (overridable); closed at teardown."""
     made: list[Notifier] = []
 
@@ -59,7 +45,7 @@ def make_notifier(rds: redis.Redis, slack: LoopbackSlack) -> Iterator[Callable[.
         }
         options.update(overrides)
         notifier = Notifier(
-            redis.Redis(connection_pool=rds.connection_pool),
+            redis.Redis(connection_pool=rclient.connection_pool),
             lambda: WebClient(token="xoxb-test", base_url=slack.api_url, timeout=5),
             **options,  # type: ignore[arg-type]
         )

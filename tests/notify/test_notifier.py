@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 import redis
 
 from simulator.slack_api import LoopbackSlack
+from tests.support import eventually
 from workers.notify import Notifier, Outbox
 
 MakeNotifier = Callable[..., Notifier]
@@ -127,7 +127,7 @@ def test_paced_under_enforced_rate(
 
 
 def test_two_notifiers_keep_order_and_send_once(
-    rds: redis.Redis, slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+    rclient: redis.Redis, slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
 ) -> None:
     channels = [f"C{n}" for n in range(4)]
     for i in range(15):
@@ -138,12 +138,12 @@ def test_two_notifiers_keep_order_and_send_once(
     threads = [threading.Thread(target=n.run_forever, args=(stop,)) for n in notifiers]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 15
-    while outbox.depth() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    try:
+        eventually(lambda: not outbox.depth(), timeout=15, what="two notifiers to drain the outbox")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
     assert outbox.depth() == 0
     for ch in channels:
         assert _texts(slack, ch) == [f"{ch}-{i}" for i in range(15)]
@@ -179,11 +179,11 @@ def test_home_publish_coalesces(
 
 
 def test_lease_of_a_dead_notifier_expires(
-    rds: redis.Redis, slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+    rclient: redis.Redis, slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
 ) -> None:
     outbox.post("C1", text="one")
     outbox.post("C2", text="two")
-    rds.set("t:outbox:lease:C1", "crashed-notifier", px=300)  # held by a process that died
+    rclient.set("t:outbox:lease:C1", "crashed-notifier", px=300)  # held by a process that died
     notifier = make_notifier()
     assert notifier.drain(10)
     assert _texts(slack, "C1") == ["one"] and _texts(slack, "C2") == ["two"]

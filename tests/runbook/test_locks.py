@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from tests.support import eventually
 from workers.domain.model import StepResult, StepStatus
 from workers.runbook.locks import FenceLost, LeaseBusy, Locks
 from workers.runbook.progress import InMemoryProgress
 
 
-def test_lease_is_exclusive_and_names_the_holder(redis_client: Any) -> None:
-    locks = Locks(redis_client, ttl_s=5)
+def test_lease_is_exclusive_and_names_the_holder(rclient: Any) -> None:
+    locks = Locks(rclient, ttl_s=5)
     with locks.host_lease("sync01", "CS-0001") as lease:
         lease.check()
         with pytest.raises(LeaseBusy) as busy:
@@ -23,13 +24,12 @@ def test_lease_is_exclusive_and_names_the_holder(redis_client: Any) -> None:
         assert again.token > lease.token
 
 
-def test_expired_lease_gives_a_larger_token_and_the_old_check_fails(redis_client: Any) -> None:
-    locks = Locks(redis_client, ttl_s=5)
+def test_expired_lease_gives_a_larger_token_and_the_old_check_fails(rclient: Any) -> None:
+    locks = Locks(rclient, ttl_s=5)
     first = locks.host_lease("SYNC01", "CS-0001")
     first.stop_renewing()  # a stalled worker: nothing renews its lease any more
-    redis_client.pexpire(first.key, 1)  # ... and its TTL ran out
-    while redis_client.exists(first.key):
-        pass
+    rclient.pexpire(first.key, 1)  # ... and its TTL ran out
+    eventually(lambda: not rclient.exists(first.key), what="the stalled lease to expire")
     second = locks.host_lease("SYNC01", "CS-0002")
     assert second.token > first.token
     with pytest.raises(FenceLost):
@@ -42,13 +42,13 @@ def test_expired_lease_gives_a_larger_token_and_the_old_check_fails(redis_client
     assert locks.holder(second.key) is None
 
 
-def test_heartbeat_keeps_a_lease_alive(redis_client: Any) -> None:
-    locks = Locks(redis_client, ttl_s=0.3)
+def test_heartbeat_keeps_a_lease_alive(rclient: Any) -> None:
+    locks = Locks(rclient, ttl_s=0.3)
     lease = locks.host_lease("SYNC01", "CS-0001")
     renewed = threading.Event()
     # Wait (bounded) until the heartbeat has pushed the TTL back up at least once.
     for _ in range(200):
-        if redis_client.pttl(lease.key) > 250:
+        if rclient.pttl(lease.key) > 250:
             renewed.set()
             break
         threading.Event().wait(0.01)
@@ -57,10 +57,10 @@ def test_heartbeat_keeps_a_lease_alive(redis_client: Any) -> None:
     lease.release()
 
 
-def test_one_keeper_renews_every_lease_even_a_shorter_one_taken_later(redis_client: Any) -> None:
+def test_one_keeper_renews_every_lease_even_a_shorter_one_taken_later(rclient: Any) -> None:
     """No thread per lease: taking a lease starts nothing on the path from one host's
     registration to the next; a lease with a shorter TTL wakes the keeper early."""
-    locks = Locks(redis_client, ttl_s=30)
+    locks = Locks(rclient, ttl_s=30)
     before = threading.active_count()
     held = [locks.host_lease(f"SYNC{i:02d}", "CS-0001") for i in range(10)]
     assert threading.active_count() <= before + 1
@@ -74,8 +74,8 @@ def test_one_keeper_renews_every_lease_even_a_shorter_one_taken_later(redis_clie
     assert all(locks.holder(lease.key) is None for lease in held)
 
 
-def test_waiting_acquire_gets_the_lease_when_released(redis_client: Any) -> None:
-    locks = Locks(redis_client, ttl_s=5, poll_s=0.01)
+def test_waiting_acquire_gets_the_lease_when_released(rclient: Any) -> None:
+    locks = Locks(rclient, ttl_s=5, poll_s=0.01)
     first = locks.tenant_registration_lease("contoso", "A")
     got: list[int] = []
 
@@ -99,8 +99,8 @@ def test_progress_store_refuses_a_stale_fence() -> None:
         progress.save_step("CS-1", result, fence=5)
 
 
-def test_fifo_runs_requests_in_approval_order(redis_client: Any) -> None:
-    locks = Locks(redis_client, poll_s=0.01)
+def test_fifo_runs_requests_in_approval_order(rclient: Any) -> None:
+    locks = Locks(rclient, poll_s=0.01)
     locks.enqueue("CS-0001", ["SYNC01", "SYNC02"])
     locks.enqueue("CS-0002", ["SYNC01"])
     locks.enqueue("CS-0001", ["SYNC01"])  # idempotent

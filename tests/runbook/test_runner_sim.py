@@ -35,9 +35,9 @@ def request(change: ChangeSpec, rid: str = "CS-0001", **kw: Any) -> Request:
 
 
 def make_runner(
-    env: SimEnv, redis_client: Any, progress: InMemoryProgress | None = None, **settings: Any
+    env: SimEnv, rclient: Any, progress: InMemoryProgress | None = None, **settings: Any
 ) -> tuple[Runner, InMemoryProgress]:
-    progress = progress or InMemoryProgress(redis_client)
+    progress = progress or InMemoryProgress(rclient)
     defaults: dict[str, Any] = {
         "operation_timeout_s": 1,
         "backoff_scale": 0.001,
@@ -49,7 +49,7 @@ def make_runner(
         env.config,
         env.secrets,
         progress,
-        Locks(redis_client, ttl_s=5),
+        Locks(rclient, ttl_s=5),
         settings=RunnerSettings(**defaults),
         redactor=env.redactor,
     )
@@ -77,10 +77,10 @@ def assert_no_secret_on_host(env: SimEnv) -> None:
 
 
 def test_full_install_then_second_run_changes_nothing(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     change = install_change(
         "SYNC01", domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
     )
@@ -140,10 +140,10 @@ def host_failure(out: RunOutcome, host: str) -> tuple[str | None, str | None, st
 
 
 def test_tls12_off_fails_preflight_naming_the_keys(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "OLDTLS01", "tls12": False}])
-    runner, _progress = make_runner(env, redis_client)
+    runner, _progress = make_runner(env, rclient)
     out = runner.run(request(install_change("OLDTLS01")), should_stop=never)
     assert out.status == "failed"
     stopped, error, hint = host_failure(out, "OLDTLS01")
@@ -166,7 +166,7 @@ def test_tls12_off_fails_preflight_naming_the_keys(
     ],
 )
 def test_failures_surface_with_message_and_hint(
-    sim_env: Callable[..., SimEnv], redis_client: Any, case: str, error_part: str, hint_part: str
+    sim_env: Callable[..., SimEnv], rclient: Any, case: str, error_part: str, hint_part: str
 ) -> None:
     from tests.runbook.conftest import sim_tenant
 
@@ -197,7 +197,7 @@ def test_failures_surface_with_message_and_hint(
         )
         domains = (DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
     env = sim_env([{"name": "SYNC01"}], tenant=tenant, entra_secret=entra)
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     out = runner.run(request(install_change("SYNC01", domains=domains)), should_stop=never)
     assert out.status == "failed", out.to_dict()
     _stopped, error, hint = host_failure(out, "SYNC01")
@@ -211,10 +211,10 @@ def test_failures_surface_with_message_and_hint(
 
 
 def test_installer_1618_is_retried_then_succeeds(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "SYNC01", "installer_exit_codes": [1618, 0]}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()
     assert len(events(env, "SYNC01", "installer_run")) == 2
@@ -222,10 +222,10 @@ def test_installer_1618_is_retried_then_succeeds(
 
 
 def test_installer_3010_reports_reboot_pending(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "SYNC01", "installer_exit_codes": [3010]}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()
     assert out.hosts["SYNC01"].reboot_pending
@@ -234,10 +234,10 @@ def test_installer_3010_reports_reboot_pending(
 
 
 def test_installer_1603_fails_naming_the_log_folder(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "SYNC01", "installer_exit_codes": [1603]}])
-    runner, _progress = make_runner(env, redis_client)
+    runner, _progress = make_runner(env, rclient)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     stopped, error, hint = host_failure(out, "SYNC01")
     assert stopped == "install" and "1603" in (error or "")
@@ -245,12 +245,12 @@ def test_installer_1603_fails_naming_the_log_folder(
 
 
 def test_hanging_step_times_out_and_is_stopped(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env(
         [{"name": "SYNC01", "faults": [{"kind": "hang", "cmdlet": "Add-AADCloudSyncADDomain"}]}]
     )
-    runner, _progress = make_runner(env, redis_client, timeouts={"domain": 1.5})
+    runner, _progress = make_runner(env, rclient, timeouts={"domain": 1.5})
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     stopped, error, hint = host_failure(out, "SYNC01")
     assert stopped == "domain:contoso.com"
@@ -259,11 +259,11 @@ def test_hanging_step_times_out_and_is_stopped(
 
 
 def test_two_hosts_of_one_tenant_never_register_at_once(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     slow = [{"kind": "latency", "cmdlet": "Add-AADCloudSyncGMSA", "seconds": 0.3}]
     env = sim_env([{"name": "SYNC01", "faults": slow}, {"name": "SYNC02", "faults": slow}])
-    runner, _progress = make_runner(env, redis_client)
+    runner, _progress = make_runner(env, rclient)
     out = runner.run(request(install_change("SYNC01", "SYNC02")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()
     assert not env.tenant.windows_overlapped()
@@ -274,8 +274,8 @@ def test_two_hosts_of_one_tenant_never_register_at_once(
 class RecordingProgress(InMemoryProgress):
     """Keeps each save call: which results went together and which leases guarded them."""
 
-    def __init__(self, redis_client: Any) -> None:
-        super().__init__(redis_client)
+    def __init__(self, rclient: Any) -> None:
+        super().__init__(rclient)
         self.calls: list[tuple[list[tuple[str, str]], list[str]]] = []
 
     def save_steps(
@@ -291,17 +291,17 @@ class RecordingProgress(InMemoryProgress):
 
 
 def test_each_step_transition_is_one_save_guarded_by_the_leases_held(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     """A step's result goes with the next step's start in one call (one Redis round trip per
     step on Redis), and every call checks the host lease, plus the tenant registration lease
     while the host registers."""
     env = sim_env([{"name": "SYNC01"}])
-    progress = RecordingProgress(redis_client)
-    runner, _ = make_runner(env, redis_client, progress=progress)
+    progress = RecordingProgress(rclient)
+    runner, _ = make_runner(env, rclient, progress=progress)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()
-    locks = Locks(redis_client)
+    locks = Locks(rclient)
     host_key, register_key = locks.host_key("SYNC01"), locks.registration_key("contoso")
     assert all(guards[0] == host_key for _, guards in progress.calls)
     steps = [s for s, status in progress.calls[0][0] if status == "running"]
@@ -319,31 +319,29 @@ def test_each_step_transition_is_one_save_guarded_by_the_leases_held(
 
 
 def test_a_lost_registration_lease_stops_the_host(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
-    key = Locks(redis_client).registration_key("contoso")
+    runner, progress = make_runner(env, rclient)
+    key = Locks(rclient).registration_key("contoso")
 
     def steal() -> bool:  # the tenant's registration lease changes hands during the gMSA step
         if "gmsa" in statuses(progress, "CS-0001", "SYNC01"):
-            redis_client.set(key, "CS-0009:SYNC02|999999")
+            rclient.set(key, "CS-0009:SYNC02|999999")
         return False
 
     out = runner.run(request(install_change("SYNC01")), should_stop=steal)
     assert out.status == "lost", out.to_dict()
     saved = statuses(progress, "CS-0001", "SYNC01")
     assert saved["gmsa"] == "running" and "domain:contoso.com" not in saved
-    assert redis_client.get(key) == b"CS-0009:SYNC02|999999"  # not released: it is not ours
+    assert rclient.get(key) == b"CS-0009:SYNC02|999999"  # not released: it is not ours
 
 
-def test_cancel_during_a_step_terminates_it(
-    sim_env: Callable[..., SimEnv], redis_client: Any
-) -> None:
+def test_cancel_during_a_step_terminates_it(sim_env: Callable[..., SimEnv], rclient: Any) -> None:
     env = sim_env(
         [{"name": "SYNC01", "faults": [{"kind": "hang", "cmdlet": "Add-AADCloudSyncADDomain"}]}]
     )
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     started: dict[str, float] = {}
 
     def stop() -> bool:
@@ -366,8 +364,8 @@ class WorkerCrash(BaseException):
 class CrashingProgress(InMemoryProgress):
     """Dies right after the host finished ``step`` but before its result is saved."""
 
-    def __init__(self, step: str, redis_client: Any) -> None:
-        super().__init__(redis_client)
+    def __init__(self, step: str, rclient: Any) -> None:
+        super().__init__(rclient)
         self.step = step
 
     def save_steps(
@@ -385,23 +383,23 @@ class CrashingProgress(InMemoryProgress):
 
 @pytest.mark.parametrize("crash_at", ["install", "domain:contoso.com"])
 def test_crashed_run_resumes_without_repeating_changes(
-    sim_env: Callable[..., SimEnv], redis_client: Any, crash_at: str
+    sim_env: Callable[..., SimEnv], rclient: Any, crash_at: str
 ) -> None:
     """The worker dies after the host did the step but before the result was saved; the
     redelivered task (a new Runner, the same progress) re-checks and never repeats it."""
     env = sim_env([{"name": "SYNC01"}])
-    crashing = CrashingProgress(crash_at, redis_client)
-    runner, _ = make_runner(env, redis_client, progress=crashing)
+    crashing = CrashingProgress(crash_at, rclient)
+    runner, _ = make_runner(env, rclient, progress=crashing)
     change = install_change(
         "SYNC01", domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
     )
     with pytest.raises(WorkerCrash):
         runner.run(request(change), should_stop=never)
-    progress = InMemoryProgress(redis_client)
+    progress = InMemoryProgress(rclient)
     for rid, result in crashing.history:
         progress.save_step(rid, result, fence=0)
     assert statuses(progress, "CS-0001", "SYNC01")[crash_at] == "running"
-    runner2, _ = make_runner(env, redis_client, progress=progress)
+    runner2, _ = make_runner(env, rclient, progress=progress)
     second = runner2.run(request(change), should_stop=never)
     assert second.status == "succeeded", second.to_dict()
     assert len(events(env, "SYNC01", "installer_run")) == 1
@@ -413,7 +411,7 @@ def test_crashed_run_resumes_without_repeating_changes(
 
 
 def test_session_killed_after_install_resumes_without_repeating_changes(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     """The WinRM service restarts (every shell and process killed) right after the installer
     ran; a second Runner resumes from the saved progress."""
@@ -421,14 +419,14 @@ def test_session_killed_after_install_resumes_without_repeating_changes(
     env.host("SYNC01").faults.add(
         Fault(kind="restart_service", cmdlet="Start-Process", operation="Send")
     )
-    runner, progress = make_runner(env, redis_client, max_reconnects=0)
+    runner, progress = make_runner(env, rclient, max_reconnects=0)
     change = install_change(
         "SYNC01", domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
     )
     first = runner.run(request(change), should_stop=never)
     assert first.status == "failed", first.to_dict()
     assert first.hosts["SYNC01"].stopped_at == "import"
-    runner2, _ = make_runner(env, redis_client, progress=progress)
+    runner2, _ = make_runner(env, rclient, progress=progress)
     second = runner2.run(request(change), should_stop=never)
     assert second.status == "succeeded", second.to_dict()
     assert len(events(env, "SYNC01", "installer_run")) == 1
@@ -439,7 +437,7 @@ def test_session_killed_after_install_resumes_without_repeating_changes(
 
 
 def test_retry_from_a_failed_domain_after_fixing_the_password(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     from tests.runbook.conftest import sim_tenant
     from workers.runbook.fleet import collect_preflight
@@ -455,7 +453,7 @@ def test_retry_from_a_failed_domain_after_fixing_the_password(
         }
     )
     env = sim_env([{"name": "SYNC01"}], tenant=tenant)
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     approved = collect_preflight(env.config, env.secrets, "SYNC01", operation_timeout_s=1)
     change = install_change(
         "SYNC01", domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com"))
@@ -480,10 +478,10 @@ def test_retry_from_a_failed_domain_after_fixing_the_password(
 
 @pytest.mark.parametrize("kind", ["drop", "http500"])
 def test_transport_fault_before_a_checked_step_is_retried(
-    sim_env: Callable[..., SimEnv], redis_client: Any, kind: str
+    sim_env: Callable[..., SimEnv], rclient: Any, kind: str
 ) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     fault = Fault(kind=kind, cmdlet="Copy-Item", operation="Receive")  # type: ignore[arg-type]
     env.host("SYNC01").faults.add(fault)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
@@ -495,12 +493,12 @@ def test_transport_fault_before_a_checked_step_is_retried(
 
 
 def test_session_lost_during_an_unchecked_change_is_not_retried(
-    sim_env: Callable[..., SimEnv], redis_client: Any
+    sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
     from tests.runbook.conftest import sim_tenant
 
     env = sim_env([{"name": "SYNC01"}], tenant=sim_tenant(contoso={"gmsas": ["svcSync$"]}))
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     env.host("SYNC01").faults.add(
         Fault(kind="restart_service", cmdlet="Set-AADCloudSyncPermissions", operation="Receive")
     )

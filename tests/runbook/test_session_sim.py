@@ -180,10 +180,10 @@ def test_run_readonly_and_fleet(sim_env: Callable[..., SimEnv]) -> None:
     )
 
 
-def test_busy_host_reports_the_holder(sim_env: Callable[..., SimEnv], redis_client: Any) -> None:
+def test_busy_host_reports_the_holder(sim_env: Callable[..., SimEnv], rclient: Any) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, _ = make_runner(env, redis_client, host_wait_s=0)
-    held = Locks(redis_client).host_lease("SYNC01", "CS-0009")
+    runner, _ = make_runner(env, rclient, host_wait_s=0)
+    held = Locks(rclient).host_lease("SYNC01", "CS-0009")
     try:
         out = runner.run(request(install_change("SYNC01")), should_stop=never)
     finally:
@@ -192,11 +192,9 @@ def test_busy_host_reports_the_holder(sim_env: Callable[..., SimEnv], redis_clie
     assert env.host("SYNC01").record.to_dict()["command_lines"] == []
 
 
-def test_changed_preflight_stops_with_changed(
-    sim_env: Callable[..., SimEnv], redis_client: Any
-) -> None:
+def test_changed_preflight_stops_with_changed(sim_env: Callable[..., SimEnv], rclient: Any) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
     req = request(install_change("SYNC01"), preflight={"SYNC01": {"fingerprint": "0" * 64}})
     out = runner.run(req, should_stop=never)
     assert out.status == "changed"
@@ -208,13 +206,13 @@ def test_changed_preflight_stops_with_changed(
     assert ok.status == "succeeded", ok.to_dict()
 
 
-def test_lost_lease_stops_without_acting(sim_env: Callable[..., SimEnv], redis_client: Any) -> None:
+def test_lost_lease_stops_without_acting(sim_env: Callable[..., SimEnv], rclient: Any) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
 
     def steal() -> bool:  # another worker takes the host over once the install has started
         if "install" in statuses(progress, "CS-0001", "SYNC01"):
-            redis_client.set(Locks(redis_client).host_key("SYNC01"), "CS-0001|999999")
+            rclient.set(Locks(rclient).host_key("SYNC01"), "CS-0001|999999")
         return False
 
     out = runner.run(request(install_change("SYNC01")), should_stop=steal)
@@ -224,9 +222,9 @@ def test_lost_lease_stops_without_acting(sim_env: Callable[..., SimEnv], redis_c
     assert saved["install"] == "running"  # and its result was not written over the new holder's
 
 
-def test_cancel_between_steps(sim_env: Callable[..., SimEnv], redis_client: Any) -> None:
+def test_cancel_between_steps(sim_env: Callable[..., SimEnv], rclient: Any) -> None:
     env = sim_env([{"name": "SYNC01"}])
-    runner, progress = make_runner(env, redis_client)
+    runner, progress = make_runner(env, rclient)
 
     def stop() -> bool:
         return "stage" in statuses(progress, "CS-0001", "SYNC01")

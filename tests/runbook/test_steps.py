@@ -9,7 +9,7 @@ import pytest
 from workers.domain.config import Config, load_config
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
 from workers.runbook.plan import plan_hash, render_plan
-from workers.runbook.steps import StepBuildError, build_steps, registration_probe
+from workers.runbook.steps import ORDER, StepBuildError, build_steps, registration_probe
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 
@@ -209,3 +209,14 @@ def test_plan_hash_binds_change_plan_and_preflight(config: Config) -> None:
     assert h1 != plan_hash(change, plan, {"SYNC01": "bb"})
     other = install(domains=(DomainSpec("fabrikam.com"),))
     assert h1 != plan_hash(other, render_plan(other, config), {"SYNC01": "aa"})
+
+
+def test_order_is_the_order_the_fullest_change_runs_in(config: Config) -> None:
+    """ORDER (what the grammar's retry --from accepts) is the runbook's own order."""
+    fullest = install(
+        gmsa="svcSync$",
+        writeback=True,
+        domains=(DomainSpec("contoso.com"), DomainSpec("fabrikam.com")),
+    )
+    kinds = [step.split(":")[0] for step in ids(fullest, config)]
+    assert tuple(dict.fromkeys(kinds)) == ORDER

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from simulator.pwsh.testing import (
     run_stdin,
 )
 from simulator.world import World, build_world, default_world
+from tests.support import eventually
 
 IMPORT = "Import-Module 'C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent\\Microsoft.CloudSync.PowerShell.dll'"  # noqa: E501
 INSTALL = "$p = Start-Process '\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe' -ArgumentList '/quiet' -Wait -PassThru -NoNewWindow; $p.ExitCode"  # noqa: E501
@@ -224,9 +224,7 @@ def test_installer_exit_codes_consumed_in_order() -> None:
 def test_installer_mutex_gives_1618() -> None:
     host = make(install_s=0.3).hosts["SIM01"]
     first = host.start_process("powershell.exe", ["-EncodedCommand", encode_command(INSTALL)])
-    deadline = time.monotonic() + 5
-    while not host.installer_running and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: host.installer_running, what="the first installer to start")
     second = run_encoded(
         host, INSTALL + "; (Get-Process -Name AADConnectProvisioningAgentSetup).Count"
     )
@@ -296,10 +294,13 @@ def test_simultaneous_registration_quarantines_the_later_host() -> None:
         f"{IMPORT}\r\nConnect-AADCloudSyncAzureAD -Credential {HYBRID}\r\n'connected'\r\n".encode(),
         False,
     )
-    deadline = time.monotonic() + 5
-    seen = b""
-    while b"connected" not in seen and time.monotonic() < deadline:
-        seen += first.read_output(0.2).stdout
+    seen: list[bytes] = []
+
+    def signed_in() -> bool:
+        seen.append(first.read_output(0.2).stdout)
+        return b"connected" in b"".join(seen)
+
+    eventually(signed_in, interval=0, what="the first session to sign in to Entra")
     gate.set()
     text = session_on(
         w,

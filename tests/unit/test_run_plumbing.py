@@ -4,22 +4,13 @@ warmed broker connection."""
 from __future__ import annotations
 
 import threading
-import time
 
 import redis
 
 from bot.local.redis_embedded import EmbeddedRedis, free_port
+from tests.support import eventually
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher
-
-
-def _eventually(predicate, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_cancel_watch_answers_from_memory_and_survives_read_errors() -> None:
@@ -34,13 +25,14 @@ def test_cancel_watch_answers_from_memory_and_survives_read_errors() -> None:
 
     with CancelWatch(stopped, interval_s=0.01) as should_stop:
         assert not should_stop()
-        assert _eventually(lambda: len(reads) >= 3)  # the failed read did not end the watch
+        # the failed read did not end the watch
+        eventually(lambda: len(reads) >= 3, what="the watch to read again after a read error")
         before = len(reads)
         for _ in range(100):
             should_stop()  # asking reads nothing
         assert len(reads) - before < 100
         cancelled.set()
-        assert _eventually(should_stop)
+        eventually(should_stop, what="the watch to see the cancellation")
     assert should_stop()
 
 

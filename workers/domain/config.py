@@ -21,7 +21,6 @@ from workers.domain.model import Cloud
 from workers.domain.validation import (
     ValidationError,
     validate_domain,
-    validate_gmsa,
     validate_host_name,
     validate_path,
 )
@@ -138,9 +137,6 @@ class Config:
 
     def host(self, name: str) -> HostConfig:
         return self.hosts[name.upper()]
-
-    def tenant_of(self, host: str) -> TenantConfig:
-        return self.tenants[self.host(host).tenant]
 
     def user_id(self, name_or_id: str) -> str | None:
         for user in self.users.values():
@@ -390,11 +386,6 @@ def _parse_directory(
     }
     channels = {str(cid): str(name) for cid, name in (data.get("channels") or {}).items()}
     return users, channels
-
-
-def validate_gmsa_name(value: str) -> str:
-    """Re-exported for callers that only import config."""
-    return validate_gmsa(value)
 
 
 def with_endpoints(config: Config, endpoints: dict[str, str]) -> Config:

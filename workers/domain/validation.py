@@ -24,7 +24,6 @@ GMSA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,14}\$?$")
 PATH_RE = re.compile(r"^(?:[A-Za-z]:\\|\\\\[A-Za-z0-9][A-Za-z0-9.-]*\\)[A-Za-z0-9 _.$()\\-]*$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
 REQUEST_ID_RE = re.compile(r"^CS-\d{4,9}$")
-ADDRESS_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\d{{1,3}}(?:\.\d{{1,3}}){{3}})$")
 
 
 def _show(value: str) -> str:
@@ -91,9 +90,3 @@ def validate_request_id(value: str) -> str:
     if not REQUEST_ID_RE.match(upper):
         raise ValidationError(f"{_show(value)} is not a request id: ids look like CS-0001")
     return upper
-
-
-def validate_address(value: str) -> str:
-    if len(value) > 253 or not ADDRESS_RE.match(value):
-        raise ValidationError(f"{_show(value)} is not a valid host address (DNS name or IPv4)")
-    return value
