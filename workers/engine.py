@@ -114,11 +114,10 @@ class Engine:
     def _preflight_hosts(
         self, change_hosts: tuple[str, ...], require_agent: bool
     ) -> dict[str, Any]:
+        secrets = self.secrets.for_run()  # read again every preflight: rotation needs no restart
         with ThreadPoolExecutor(max(1, min(8, len(change_hosts)))) as pool:
             results = pool.map(
-                lambda h: collect_preflight(
-                    self.config, self.secrets, h, require_agent=require_agent
-                ),
+                lambda h: collect_preflight(self.config, secrets, h, require_agent=require_agent),
                 change_hosts,
             )
             return dict(zip(change_hosts, results, strict=True))
@@ -292,13 +291,13 @@ class Engine:
 
     def check(self, host: str, channel: str, user: str, token: str = "") -> None:
         try:
-            pre = _unblockable(collect_preflight(self.config, self.secrets, host))
+            pre = _unblockable(collect_preflight(self.config, self.secrets.for_run(), host))
         except Exception as exc:
             pre = _unblockable({"ok": False, "error": type(exc).__name__})
         self._answer(token, "check_result", channel, user, {"host": host, "preflight": pre})
 
     def fleet(self, channel: str, user: str, token: str = "") -> None:
-        facts = [f.to_dict() for f in read_fleet(self.config, self.secrets)]
+        facts = [f.to_dict() for f in read_fleet(self.config, self.secrets.for_run())]
         self._answer(token, "fleet_result", channel, user, {"facts": facts})
 
     # recovery ----------------------------------------------------------------------------

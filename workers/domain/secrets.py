@@ -5,6 +5,10 @@ A secret NAME (config ``secrets.yaml``) maps to a user name and a password refer
 ``vault:MOUNT/PATH#KEY`` (HashiCorp Vault KV v2 through hvac, with VAULT_ADDR and VAULT_TOKEN).
 Every value resolved is registered with the redactor before it is returned. Errors name the
 secret and its reference, never a value.
+
+Values are cached by one provider instance only, and the worker takes a fresh one for every run,
+preflight and read (:meth:`SecretsProvider.for_run`): a rotated file, variable or Vault entry is
+used from the next run on, without restarting the worker.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ def _strip_newline(text: str) -> str:
 
 
 class SecretsProvider:
-    """Resolves ``name -> Credential`` through the configured references (cached per instance)."""
+    """Resolves ``name -> Credential`` through the configured references (cached per instance:
+    use one instance per run, see :meth:`for_run`)."""
 
     def __init__(
         self,
@@ -70,6 +75,16 @@ class SecretsProvider:
         self._vault_factory = vault_client_factory
         self._vault: Any = None
         self._cache: dict[str, Credential] = {}
+
+    def for_run(self) -> SecretsProvider:
+        """A provider with an empty cache for one run (or one preflight, one read): the same
+        configuration, environment, redactor and Vault client factory, nothing resolved yet."""
+        return SecretsProvider(
+            self.config,
+            self.env,
+            redactor=self.redactor,
+            vault_client_factory=self._vault_factory,
+        )
 
     def get(self, name: str) -> Credential:
         if name in self._cache:
