@@ -28,6 +28,7 @@ from workers.redis_retry import retrying
 from workers.runbook.fleet import collect_preflight, read_fleet
 from workers.runbook.locks import FenceLost, Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
+from workers.runbook.preflight import secret_problems
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
 
@@ -112,20 +113,37 @@ class Engine:
 
     # preflight ---------------------------------------------------------------------------
     def _preflight_hosts(
-        self, change_hosts: tuple[str, ...], require_agent: bool
+        self,
+        change_hosts: tuple[str, ...],
+        require_agent: bool,
+        secrets: SecretsProvider,
+        gmsa: str | None = None,
     ) -> dict[str, Any]:
-        secrets = self.secrets.for_run()  # read again every preflight: rotation needs no restart
         with ThreadPoolExecutor(max(1, min(8, len(change_hosts)))) as pool:
             results = pool.map(
-                lambda h: collect_preflight(self.config, secrets, h, require_agent=require_agent),
+                lambda h: collect_preflight(
+                    self.config, secrets, h, require_agent=require_agent, gmsa=gmsa
+                ),
                 change_hosts,
             )
             return dict(zip(change_hosts, results, strict=True))
 
-    def _bind(self, request: Request, plan: Plan, pre: dict[str, Any]) -> tuple[dict, str]:
-        """Attach the plan's steps and warnings per host; the hash the approval binds to."""
+    def _bind(
+        self, request: Request, plan: Plan, pre: dict[str, Any], secrets: SecretsProvider
+    ) -> tuple[dict, str]:
+        """Attach the plan's steps and warnings per host, block on every secret the plan will
+        use that cannot be resolved now; the hash the approval binds to."""
         for host_plan in plan.hosts:
-            entry = _unblockable(pre.setdefault(host_plan.host, {"ok": False}))
+            entry = pre.setdefault(host_plan.host, {"ok": False})
+            login = self.config.host(host_plan.host).credential
+            uses = [(login, "the WinRM sign-in"), *host_plan.secret_uses()]
+            missing = secret_problems(uses, secrets)
+            if missing:
+                entry["ok"] = False
+                entry["blockers"] = list(entry.get("blockers") or []) + [
+                    p.to_dict() for p in missing
+                ]
+            entry = _unblockable(entry)
             entry["steps"] = [[s.id, s.title] for s in host_plan.steps]
             entry["warnings"] = list(entry.get("warnings") or []) + host_plan.warnings
             if host_plan.error:
@@ -141,8 +159,12 @@ class Engine:
         if request is None or request.state is not State.PENDING_APPROVAL:
             return
         require_agent = request.change.kind is not ChangeKind.INSTALL
-        pre = self._preflight_hosts(request.change.hosts, require_agent)
-        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+        secrets = self.secrets.for_run()  # read again every preflight: rotation needs no restart
+        pre = self._preflight_hosts(
+            request.change.hosts, require_agent, secrets, gmsa=request.change.gmsa
+        )
+        plan = render_plan(request.change, self.config)
+        pre, digest = self._bind(request, plan, pre, secrets)
         self.service.record_preflight(request_id, pre, digest)
 
     # run ---------------------------------------------------------------------------------
@@ -262,7 +284,8 @@ class Engine:
         pre = {h: dict(o.preflight or {"ok": False}) for h, o in outcome.hosts.items()}
         for host in request.change.hosts:
             pre.setdefault(host, dict(request.preflight.get(host, {"ok": False})))
-        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+        plan = render_plan(request.change, self.config)
+        pre, digest = self._bind(request, plan, pre, self.secrets.for_run())
         now = time.time()
 
         def mutate(r: Request) -> str | None:

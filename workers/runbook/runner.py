@@ -467,8 +467,9 @@ class _HostRun:
                 outcome = session.run_step(
                     step, self._secrets_for(step), should_stop=self.should_stop
                 )
-            except SecretError as exc:
-                return StepOutcome(step.id, "failed", error=str(exc))
+            except SecretError as exc:  # shown in chat: the secret's name, never its path
+                log.warning("run %s on %s: %s", self.request.id, self.host.name, exc)
+                return StepOutcome(step.id, "failed", error=exc.public)
             except SessionLost as exc:
                 # Delete the lost shell from the next connection, unless it may still be
                 # copying or installing: deleting a shell ends its child processes too, and an
