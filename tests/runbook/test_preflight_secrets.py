@@ -13,7 +13,7 @@ import redis
 
 from tests.runbook.conftest import PASSWORDS, SimEnv, sim_tenant
 from workers.dispatch import CeleryDispatcher
-from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request
+from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, HostPreflight, Request
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import RequestStore
@@ -46,7 +46,7 @@ def _with_secret(env: SimEnv, name: str, ref: str) -> SecretsProvider:
     return SecretsProvider(config, dict(PASSWORDS), redactor=env.redactor)
 
 
-def _preflight(engine: Engine, change: ChangeSpec) -> dict[str, Any]:
+def _preflight(engine: Engine, change: ChangeSpec) -> HostPreflight:
     rid = engine.store.next_id()
     request = Request(id=rid, change=change, requester="U1", channel="C1", created_at=0.0)
     engine.store.create(request, actor="U1")
@@ -69,13 +69,14 @@ def test_a_missing_enterprise_admin_file_blocks_approval_by_name(
     engine = _engine(env, redis_client, secrets)
 
     entry = _preflight(engine, _install(permissions=("BasicRead",)))
-    assert entry["ok"] is False
-    blockers = [b for b in entry["blockers"] if "enterprise_admin" in b["what"]]
-    assert len(blockers) == 1, entry["blockers"]
-    assert "secret 'enterprise_admin'" in blockers[0]["what"]
-    assert "permissions" in blockers[0]["what"]  # the step that needs it
-    assert "provide the secret 'enterprise_admin'" in blockers[0]["fix"]
-    assert str(missing) not in str(entry) and "/run/secrets" not in str(entry)
+    assert entry.ok is False
+    blockers = [b for b in entry.blockers if "enterprise_admin" in b.what]
+    assert len(blockers) == 1, entry.blockers
+    assert "secret 'enterprise_admin'" in blockers[0].what
+    assert "permissions" in blockers[0].what  # the step that needs it
+    assert "provide the secret 'enterprise_admin'" in blockers[0].fix
+    stored = str(entry.to_dict())
+    assert str(missing) not in stored and "/run/secrets" not in stored
     # nothing ran on the server but the read-only preflight
     assert not [e for e in env.host("SYNC01").record.to_dict()["events"] if "install" in e["event"]]
 
@@ -83,7 +84,7 @@ def test_a_missing_enterprise_admin_file_blocks_approval_by_name(
     missing.parent.mkdir(parents=True)
     missing.write_text(PASSWORDS["DA_CONTOSO_PW"], encoding="utf-8")
     again = _preflight(engine, _install(permissions=("BasicRead",)))
-    assert not [b for b in again.get("blockers", []) if "enterprise_admin" in b["what"]]
+    assert not [b for b in again.blockers if "enterprise_admin" in b.what]
 
 
 def test_a_secret_the_plan_does_not_use_does_not_block(
@@ -92,7 +93,7 @@ def test_a_secret_the_plan_does_not_use_does_not_block(
     env = sim_env([{"name": "SYNC01"}])
     secrets = _with_secret(env, "enterprise_admin", "env:NOT_SET_ANYWHERE")
     entry = _preflight(_engine(env, redis_client, secrets), _install())  # no permissions step
-    assert not [b for b in entry.get("blockers", []) if "enterprise_admin" in b["what"]]
+    assert not [b for b in entry.blockers if "enterprise_admin" in b.what]
 
 
 def test_a_missing_winrm_secret_names_it_not_its_path(
@@ -102,9 +103,9 @@ def test_a_missing_winrm_secret_names_it_not_its_path(
     gone = tmp_path / "nowhere" / "winrm_password"
     secrets = _with_secret(env, "winrm", f"file:{gone}")
     entry = _preflight(_engine(env, redis_client, secrets), _install())
-    assert entry["ok"] is False
-    assert any("secret 'winrm'" in b["what"] for b in entry["blockers"]), entry
-    assert str(gone) not in str(entry)
+    assert entry.ok is False
+    assert any("secret 'winrm'" in b.what for b in entry.blockers), entry
+    assert str(gone) not in str(entry.to_dict())
 
 
 def test_a_named_gmsa_must_exist(sim_env: Callable[..., SimEnv], redis_client: redis.Redis) -> None:
@@ -112,10 +113,10 @@ def test_a_named_gmsa_must_exist(sim_env: Callable[..., SimEnv], redis_client: r
     engine = _engine(env, redis_client, env.secrets)
 
     absent = _preflight(engine, _install(gmsa="nosuch$"))
-    assert absent["ok"] is False
-    found = [b for b in absent["blockers"] if "gMSA nosuch$" in b["what"]]
-    assert found and "New-ADServiceAccount" in found[0]["fix"], absent["blockers"]
+    assert absent.ok is False
+    found = [b for b in absent.blockers if "gMSA nosuch$" in b.what]
+    assert found and "New-ADServiceAccount" in found[0].fix, absent.blockers
 
     present = _preflight(engine, _install(gmsa="svcSync$"))
-    assert not [b for b in present.get("blockers", []) if "gMSA" in b["what"]], present
-    assert present["ok"] is True, present["blockers"]
+    assert not [b for b in present.blockers if "gMSA" in b.what], present
+    assert present.ok is True, present.blockers

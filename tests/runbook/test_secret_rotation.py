@@ -85,8 +85,8 @@ def test_a_rotated_file_secret_is_used_by_the_next_preflight(
     secret.write_text(PASSWORDS["WINRM_PW"], encoding="utf-8")
     provider = _winrm_from_file(env, secret)
     ok = collect_preflight(provider.config, provider.for_run(), "SYNC01")
-    assert "facts" in ok, ok
+    assert ok.facts, ok
     secret.write_text("Rotated-Pass-3!z", encoding="utf-8")
     refused = collect_preflight(provider.config, provider.for_run(), "SYNC01")
-    assert refused["ok"] is False and "facts" not in refused
+    assert refused.ok is False and refused.facts is None and refused.error
     assert "Rotated-Pass-3!z" not in str(refused)

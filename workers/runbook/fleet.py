@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.domain.config import Config, HostConfig
+from workers.domain.model import HostPreflight
 from workers.domain.redact import default_redactor
 from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
@@ -150,10 +151,9 @@ def collect_preflight(
     gmsa: str | None = None,
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
-) -> dict[str, Any]:
-    """Preflight facts and verdict for one host, shaped for ``Request.preflight[host]``:
-    the verdict's keys (ok, blockers, warnings, fingerprint, env_fingerprint) plus ``facts``;
-    on an unreachable host ``{"ok": False, "error": ...}``. ``gmsa``: also read whether that
+) -> HostPreflight:
+    """Preflight facts and verdict for one host, the entry of ``Request.preflight[host]``;
+    on an unreachable host ``ok`` False with the ``error``. ``gmsa``: also read whether that
     gMSA exists (``--gmsa NAME``)."""
     conf = config.host(host)
     gmsa_facts: dict[str, Any] = {}
@@ -171,8 +171,8 @@ def collect_preflight(
         finally:
             session.close()
     except Exception as exc:
-        return {"ok": False, "error": _why(exc, conf.name)}
+        return HostPreflight(ok=False, error=_why(exc, conf.name))
     verdict = evaluate(facts, require_agent=require_agent)
     if gmsa:
         judge_gmsa(verdict, gmsa, gmsa_facts)
-    return {**verdict.to_dict(), "facts": facts}
+    return verdict.for_host(facts)

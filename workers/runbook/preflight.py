@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.domain.model import HostPreflight, Problem
 from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
 
@@ -46,15 +47,6 @@ FINGERPRINT_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Problem:
-    what: str
-    fix: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"what": self.what, "fix": self.fix}
-
-
 @dataclass
 class PreflightVerdict:
     ok: bool
@@ -71,6 +63,17 @@ class PreflightVerdict:
             "fingerprint": self.fingerprint,
             "env_fingerprint": self.env_fingerprint,
         }
+
+    def for_host(self, facts: dict[str, Any]) -> HostPreflight:
+        """The request's entry for this verdict and the facts it judged."""
+        return HostPreflight(
+            ok=self.ok,
+            blockers=list(self.blockers),
+            warnings=list(self.warnings),
+            fingerprint=self.fingerprint,
+            env_fingerprint=self.env_fingerprint,
+            facts=facts,
+        )
 
 
 def _as_int(value: Any) -> int | None:

@@ -578,7 +578,7 @@ class _HostRun:
         verdict = evaluate(facts, require_agent=require_agent)
         self.preflight = {**verdict.to_dict(), "facts": facts}
         data = {"facts": facts, "verdict": verdict.to_dict()}
-        approved = self.request.preflight.get(self.host.name) or {}
+        approved = self.request.preflight.get(self.host.name)
         prev = self.prior.get("preflight")
         resumed = any(k != "preflight" for k in self.prior)
         if resumed and prev is not None and prev.data.get("verdict"):
@@ -586,7 +586,7 @@ class _HostRun:
             expected = prev.data["verdict"].get("env_fingerprint")
             actual = verdict.env_fingerprint
         else:
-            expected = approved.get("fingerprint")
+            expected = approved.fingerprint if approved is not None else None
             actual = verdict.fingerprint
         if expected and expected != actual:
             error = "the server changed since the approval (preflight facts differ)"
