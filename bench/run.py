@@ -114,9 +114,9 @@ class Bench:
             lambda: (r := self.store.get(request_id)) and r.request_hash and r, 120, "preflight"
         )
         blockers = {
-            host: pre.get("blockers")
+            host: [b.what for b in pre.blockers]
             for host, pre in request.preflight.items()
-            if not pre.get("ok")
+            if not pre.ok
         }
         if blockers:
             raise RuntimeError(f"preflight of {request_id} found blockers: {blockers}")

@@ -20,7 +20,7 @@ import redis
 
 from bot import blocks
 from workers.domain.config import Config
-from workers.domain.model import Request, State, StepResult, StepStatus
+from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
 from workers.notify.outbox import Outbox
 
@@ -52,18 +52,17 @@ def card_key(request_id: str) -> str:
 
 
 def plan_steps_of(request: Request) -> dict[str, list[tuple[str, str]]]:
-    return {
-        host: [(str(s[0]), str(s[1])) for s in (pre.get("steps") or [])]
-        for host, pre in request.preflight.items()
-    }
+    return {host: list(pre.steps) for host, pre in request.preflight.items()}
 
 
 def warnings_of(request: Request) -> list[str]:
+    """The plan's warnings (no fix: cert validation off, ...), once for the request; a host's
+    verdict warnings (with their fix) are shown under that host."""
     out: list[str] = []
     for pre in request.preflight.values():
-        for warning in pre.get("warnings") or []:
-            if warning not in out:
-                out.append(str(warning))
+        for warning in pre.warnings:
+            if not warning.fix and warning.what not in out:
+                out.append(warning.what)
     return out
 
 
@@ -267,7 +266,10 @@ class Projector:
         channel = str(data.get("channel", ""))
         user = str(data.get("user", ""))
         if event.name == "check_result":
-            text = blocks.check_text(str(data.get("host", "")), data.get("preflight") or {})
+            pre = data.get("preflight")
+            text = blocks.check_text(
+                str(data.get("host", "")), HostPreflight.from_dict(pre) if pre else None
+            )
         elif event.name == "fleet_result":
             text = blocks.agents_text(list(data.get("facts") or []))
         else:

@@ -19,7 +19,7 @@ import redis
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher, busy_key
 from workers.domain.config import Config, load_config, with_endpoints
-from workers.domain.model import ChangeKind, Request, State, StepResult
+from workers.domain.model import ChangeKind, HostPreflight, Problem, Request, State, StepResult
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import FenceLost as StoreFenceLost
@@ -28,6 +28,7 @@ from workers.redis_retry import retrying
 from workers.runbook.fleet import collect_preflight, read_fleet
 from workers.runbook.locks import FenceLost, Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
+from workers.runbook.preflight import secret_problems
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
 
@@ -61,16 +62,16 @@ class RedisProgress:
             raise FenceLost(str(exc)) from None
 
 
-def _unblockable(pre: dict[str, Any]) -> dict[str, Any]:
+def _unblockable(pre: HostPreflight) -> HostPreflight:
     """A host whose preflight could not run blocks approval with a reason and a fix."""
-    if pre.get("ok") is False and not pre.get("blockers"):
-        pre["blockers"] = [
-            {
-                "what": pre.get("error") or "preflight did not complete",
-                "fix": "check that the server is reachable over WinRM with the configured "
+    if not pre.ok and not pre.blockers:
+        pre.blockers.append(
+            Problem(
+                pre.error or "preflight did not complete",
+                "check that the server is reachable over WinRM with the configured "
                 "credential, then run `/cloudsync check HOST`",
-            }
-        ]
+            )
+        )
     return pre
 
 
@@ -112,29 +113,47 @@ class Engine:
 
     # preflight ---------------------------------------------------------------------------
     def _preflight_hosts(
-        self, change_hosts: tuple[str, ...], require_agent: bool
-    ) -> dict[str, Any]:
+        self,
+        change_hosts: tuple[str, ...],
+        require_agent: bool,
+        secrets: SecretsProvider,
+        gmsa: str | None = None,
+    ) -> dict[str, HostPreflight]:
         with ThreadPoolExecutor(max(1, min(8, len(change_hosts)))) as pool:
             results = pool.map(
                 lambda h: collect_preflight(
-                    self.config, self.secrets, h, require_agent=require_agent
+                    self.config, secrets, h, require_agent=require_agent, gmsa=gmsa
                 ),
                 change_hosts,
             )
             return dict(zip(change_hosts, results, strict=True))
 
-    def _bind(self, request: Request, plan: Plan, pre: dict[str, Any]) -> tuple[dict, str]:
-        """Attach the plan's steps and warnings per host; the hash the approval binds to."""
+    def _bind(
+        self,
+        request: Request,
+        plan: Plan,
+        pre: dict[str, HostPreflight],
+        secrets: SecretsProvider,
+    ) -> tuple[dict[str, HostPreflight], str]:
+        """Attach the plan's steps and warnings per host, block on every secret the plan will
+        use that cannot be resolved now; the hash the approval binds to."""
         for host_plan in plan.hosts:
-            entry = _unblockable(pre.setdefault(host_plan.host, {"ok": False}))
-            entry["steps"] = [[s.id, s.title] for s in host_plan.steps]
-            entry["warnings"] = list(entry.get("warnings") or []) + host_plan.warnings
+            entry = pre.setdefault(host_plan.host, HostPreflight(ok=False))
+            login = self.config.host(host_plan.host).credential
+            uses = [(login, "the WinRM sign-in"), *host_plan.secret_uses()]
+            missing = secret_problems(uses, secrets)
+            if missing:
+                entry.ok = False
+                entry.blockers.extend(missing)
+            _unblockable(entry)
+            entry.steps = [(s.id, s.title) for s in host_plan.steps]
+            entry.warnings.extend(Problem(w) for w in host_plan.warnings)
             if host_plan.error:
-                entry["ok"] = False
-                entry.setdefault("blockers", []).append(
-                    {"what": host_plan.error, "fix": "correct the request or the inventory"}
+                entry.ok = False
+                entry.blockers.append(
+                    Problem(host_plan.error, "correct the request or the inventory")
                 )
-        fingerprints = {h: str(p.get("fingerprint", "")) for h, p in pre.items()}
+        fingerprints = {h: p.fingerprint for h, p in pre.items()}
         return pre, plan_hash(request.change, plan, fingerprints)
 
     def preflight(self, request_id: str) -> None:
@@ -142,8 +161,12 @@ class Engine:
         if request is None or request.state is not State.PENDING_APPROVAL:
             return
         require_agent = request.change.kind is not ChangeKind.INSTALL
-        pre = self._preflight_hosts(request.change.hosts, require_agent)
-        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+        secrets = self.secrets.for_run()  # read again every preflight: rotation needs no restart
+        pre = self._preflight_hosts(
+            request.change.hosts, require_agent, secrets, gmsa=request.change.gmsa
+        )
+        plan = render_plan(request.change, self.config)
+        pre, digest = self._bind(request, plan, pre, secrets)
         self.service.record_preflight(request_id, pre, digest)
 
     # run ---------------------------------------------------------------------------------
@@ -260,10 +283,16 @@ class Engine:
 
     def _reapprove(self, request: Request, outcome: RunOutcome) -> None:
         """The server changed since approval: back to pending_approval with the new facts."""
-        pre = {h: dict(o.preflight or {"ok": False}) for h, o in outcome.hosts.items()}
+        pre = {
+            h: HostPreflight.from_dict(o.preflight or {"ok": False})
+            for h, o in outcome.hosts.items()
+        }
         for host in request.change.hosts:
-            pre.setdefault(host, dict(request.preflight.get(host, {"ok": False})))
-        pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
+            if host not in pre:
+                old = request.preflight.get(host)
+                pre[host] = HostPreflight.from_dict(old.to_dict() if old else {"ok": False})
+        plan = render_plan(request.change, self.config)
+        pre, digest = self._bind(request, plan, pre, self.secrets.for_run())
         now = time.time()
 
         def mutate(r: Request) -> str | None:
@@ -292,13 +321,14 @@ class Engine:
 
     def check(self, host: str, channel: str, user: str, token: str = "") -> None:
         try:
-            pre = _unblockable(collect_preflight(self.config, self.secrets, host))
+            pre = _unblockable(collect_preflight(self.config, self.secrets.for_run(), host))
         except Exception as exc:
-            pre = _unblockable({"ok": False, "error": type(exc).__name__})
-        self._answer(token, "check_result", channel, user, {"host": host, "preflight": pre})
+            pre = _unblockable(HostPreflight(ok=False, error=type(exc).__name__))
+        data = {"host": host, "preflight": pre.to_dict()}
+        self._answer(token, "check_result", channel, user, data)
 
     def fleet(self, channel: str, user: str, token: str = "") -> None:
-        facts = [f.to_dict() for f in read_fleet(self.config, self.secrets)]
+        facts = [f.to_dict() for f in read_fleet(self.config, self.secrets.for_run())]
         self._answer(token, "fleet_result", channel, user, {"facts": facts})
 
     # recovery ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.blocks.kit import MAX_LONG_TEXT, SLASH, clip, code, esc, first_line, utc
 from bot.blocks.words import (
+    PreflightLike,
     change_summary,
     fact,
     host_outcome,
@@ -123,7 +124,7 @@ def agents_text(facts: Mapping[str, Any] | Iterable[Any]) -> str:
     return clip("\n".join(lines), MAX_LONG_TEXT)
 
 
-def check_text(host: str, preflight: Mapping[str, Any]) -> str:
+def check_text(host: str, preflight: PreflightLike) -> str:
     """`/cloudsync check HOST`: the verdict, the facts, each blocker with its fix."""
     lines = [f"*Preflight on {esc(host)}*", *preflight_lines(preflight)]
     if preflight_blocked(preflight):

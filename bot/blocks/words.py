@@ -21,6 +21,7 @@ from workers.domain.model import (
     ChangeKind,
     ChangeSpec,
     Cloud,
+    HostPreflight,
     Request,
     State,
     StepResult,
@@ -133,45 +134,46 @@ def facts_line(facts: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _problem(item: Any) -> tuple[str, str]:
-    if isinstance(item, Mapping):
-        return str(item.get("what", "")), str(item.get("fix", "") or "")
-    return str(item), ""
+PreflightLike = HostPreflight | Mapping[str, Any] | None
 
 
-def preflight_blocked(preflight: Mapping[str, Any] | None) -> bool:
+def _typed(preflight: PreflightLike) -> HostPreflight | None:
+    """The typed entry (a check answer arrives as a dict in its event); None when not run."""
+    if preflight is None or isinstance(preflight, HostPreflight):
+        return preflight
+    return HostPreflight.from_dict(dict(preflight)) if preflight else None
+
+
+def preflight_blocked(preflight: PreflightLike) -> bool:
     """Approval is blocked by any listed blocker, and by a preflight that did not pass."""
-    if not isinstance(preflight, Mapping):
-        return False
-    return bool(preflight.get("blockers")) or preflight.get("ok") is False
+    pre = _typed(preflight)
+    return pre is not None and pre.blocked
 
 
-def blocked_hosts(preflight: Mapping[str, Any]) -> list[str]:
+def blocked_hosts(preflight: Mapping[str, PreflightLike]) -> list[str]:
     return [host for host, result in preflight.items() if preflight_blocked(result)]
 
 
-def preflight_lines(preflight: Mapping[str, Any] | None) -> list[str]:
-    if not isinstance(preflight, Mapping) or not preflight:
+def preflight_lines(preflight: PreflightLike) -> list[str]:
+    pre = _typed(preflight)
+    if pre is None:
         return ["🕓 Preflight not run yet"]
     lines: list[str] = []
-    blockers = preflight.get("blockers") or []
-    if preflight_blocked(preflight):
-        count = len(blockers)
+    if pre.blocked:
+        count = len(pre.blockers)
         lines.append(f"⛔ *Preflight: {count or 'a'} blocker{'s' if count != 1 else ''}*")
     else:
         lines.append("✅ Preflight passed")
-    facts = preflight.get("facts")
-    if isinstance(facts, Mapping) and facts_line(facts):
-        lines.append(facts_line(facts))
-    for item in blockers:
-        what, fix = _problem(item)
-        lines.append(f"• ⛔ *{esc(what)}*" + (f"\n    Fix: {esc(fix)}" if fix else ""))
-    if preflight.get("ok") is False and not blockers:
-        error = preflight.get("error")
+    if pre.facts and facts_line(pre.facts):
+        lines.append(facts_line(pre.facts))
+    for item in pre.blockers:
+        fix = f"\n    Fix: {esc(item.fix)}" if item.fix else ""
+        lines.append(f"• ⛔ *{esc(item.what)}*" + fix)
+    if not pre.ok and not pre.blockers:
+        error = pre.error
         lines.append(f"• ⛔ *Preflight did not pass*{f': {esc(error)}' if error else ''}")
-    for item in preflight.get("warnings") or []:
-        what, fix = _problem(item)
-        lines.append(f"• ⚠️ {esc(what)}" + (f" ({esc(fix)})" if fix else ""))
+    for item in pre.warnings:
+        lines.append(f"• ⚠️ {esc(item.what)}" + (f" ({esc(item.fix)})" if item.fix else ""))
     return lines
 
 

@@ -16,7 +16,7 @@ def _events(e2e: E2EStack, host: str) -> list[str]:
 
 def _approve(e2e: E2EStack, text: str) -> str:
     request = e2e.submit("alice", text)
-    assert request.preflight and all(p["ok"] for p in request.preflight.values()), request.preflight
+    assert request.preflight and all(p.ok for p in request.preflight.values()), request.preflight
     assert e2e.click("bob", "approve", request.id).status_code == 200
     return request.id
 

@@ -20,7 +20,7 @@ def test_install_end_to_end_over_http(e2e: E2EStack) -> None:
     request = e2e.latest_request("alice")
     assert request.state is State.PENDING_APPROVAL
     request = e2e.wait_preflight(request.id)
-    assert request.preflight["SYNC01"]["ok"] is True
+    assert request.preflight["SYNC01"].ok is True
 
     # the approval card is in the channel with Approve/Deny carrying the request id
     card = e2e.wait_for(

@@ -100,7 +100,7 @@ def test_many_hosts_at_once_in_threads(sim_env: Callable[..., SimEnv]) -> None:
     with ThreadPoolExecutor(len(names)) as pool:
         for _ in range(3):
             results = list(pool.map(preflight, names))
-            assert [r.get("error") for r in results] == [None] * len(names)
+            assert [r.error for r in results] == [None] * len(names)
 
 
 def test_failed_step_reports_message_and_the_session_lives_on(
@@ -174,10 +174,8 @@ def test_run_readonly_and_fleet(sim_env: Callable[..., SimEnv]) -> None:
     assert facts["SYNC02"].logon == "CONTOSO\\provAgentgMSA$"
     assert facts["SYNC02"].domains == ["contoso.com"]
     pre = collect_preflight(env.config, env.secrets, "SYNC02", operation_timeout_s=1)
-    assert pre["ok"] and len(pre["fingerprint"]) == 64 and pre["facts"]["agent_installed"]
-    assert (
-        collect_preflight(env.config, env.secrets, "SYNC01", operation_timeout_s=1)["ok"] is False
-    )
+    assert pre.ok and len(pre.fingerprint) == 64 and pre.facts and pre.facts["agent_installed"]
+    assert collect_preflight(env.config, env.secrets, "SYNC01", operation_timeout_s=1).ok is False
 
 
 def test_busy_host_reports_the_holder(sim_env: Callable[..., SimEnv], rclient: Any) -> None:

@@ -131,3 +131,23 @@ def test_hints(error: str, expect: str) -> None:
 
 def test_no_hint_for_unknown_errors() -> None:
     assert hint_for("something odd happened") is None
+
+
+def test_gmsa_read_found_missing_or_unknown() -> None:
+    from workers.runbook.preflight import evaluate as judge
+    from workers.runbook.preflight import gmsa_script, judge_gmsa
+
+    assert "'svcSync$'" in gmsa_script("svcSync$")  # quoted by the one helper
+    facts: dict = {}
+    found = judge(facts)
+    judge_gmsa(found, "svcSync$", {"checked": True, "found": True})
+    assert not any("gMSA" in p.what for p in found.blockers + found.warnings)
+    missing = judge(facts)
+    judge_gmsa(missing, "svcSync$", {"checked": True, "found": False, "error": None})
+    assert not missing.ok and any("svcSync$ was not found" in p.what for p in missing.blockers)
+    for unknown in ({"checked": False}, {"checked": True, "error": "server down"}):
+        verdict = judge(facts)
+        before = len(verdict.blockers)
+        judge_gmsa(verdict, "svcSync$", unknown)
+        assert len(verdict.blockers) == before
+        assert any("could not check that the gMSA svcSync$" in p.what for p in verdict.warnings)

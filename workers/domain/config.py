@@ -3,7 +3,8 @@
 The folder (``CLOUDSYNC_CONFIG``, default ``config/demo``) holds ``inventory.yaml``,
 ``policy.yaml`` and ``secrets.yaml``. Everything is validated at start with messages that name
 the file and the key, because a bot holding Domain Admin credentials must refuse to start on a
-half-understood configuration. Secret *values* never live here: only references
+half-understood configuration: the shape of each file (keys, types, required keys) is checked
+first against ``config_schema``, then the values. Secret *values* never live here: only references
 (``env:NAME``, ``file:PATH``, ``vault:PATH#KEY``) that the secrets provider resolves.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from workers.domain import config_schema as schema
 from workers.domain.model import Cloud
 from workers.domain.validation import (
     ValidationError,
@@ -153,9 +155,9 @@ def load_config(folder: Path | str | None = None) -> Config:
     root = Path(folder) if folder else config_dir()
     if not root.is_dir():
         raise ConfigError(f"configuration folder {root} does not exist (CLOUDSYNC_CONFIG)")
-    inventory = _read_yaml(root / "inventory.yaml")
-    policy = _read_yaml(root / "policy.yaml")
-    secrets = _read_yaml(root / "secrets.yaml")
+    inventory = _read_yaml(root / "inventory.yaml", schema.INVENTORY)
+    policy = _read_yaml(root / "policy.yaml", schema.POLICY_FILE)
+    secrets = _read_yaml(root / "secrets.yaml", schema.SECRETS_FILE)
     secret_refs = _parse_secrets(secrets, root / "secrets.yaml", root)
     tenants = _parse_tenants(inventory, root / "inventory.yaml", secret_refs)
     hosts = _parse_hosts(inventory, root / "inventory.yaml", tenants, secret_refs)
@@ -171,7 +173,8 @@ def load_config(folder: Path | str | None = None) -> Config:
     )
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, shape: schema.Schema) -> dict[str, Any]:
+    """The file's mapping, refused unless it has exactly the keys and types of ``shape``."""
     if not path.is_file():
         raise ConfigError(f"{path}: file missing")
     try:
@@ -180,6 +183,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        schema.check(data, shape, path)
+    except schema.SchemaError as exc:
+        raise ConfigError(str(exc)) from None
     return data
 
 
@@ -312,10 +319,13 @@ def _parse_hosts(
         if validation not in ("validate", "ignore"):
             raise ConfigError(f"{where}.cert_validation: must be validate or ignore")
         simulated = bool(entry.get("simulated", False))
+        port = int(entry.get("port", 5986 if scheme == "https" else 5985))
+        if not 0 < port < 65536:
+            raise ConfigError(f"{where}.port: must be between 1 and 65535")
         hosts[clean] = HostConfig(
             name=clean,
             address=str(entry.get("address", "127.0.0.1" if simulated else clean.lower())),
-            port=int(entry.get("port", 5986 if scheme == "https" else 5985)),
+            port=port,
             scheme=scheme,
             transport=transport,
             message_encryption=encryption,
@@ -342,6 +352,10 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
     for i, rule in enumerate(raw.get("approvers") or []):
         if not isinstance(rule, dict):
             raise ConfigError(f"{where}.approvers[{i}]: must be a mapping (users/groups/host_tags)")
+        if not rule.get("users") and not rule.get("groups"):
+            raise ConfigError(
+                f"{where}.approvers[{i}]: names no approver; give 'users' or 'groups'"
+            )
         rules.append(
             ApproverRule(
                 users=tuple(str(u) for u in rule.get("users", ())),

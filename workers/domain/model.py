@@ -183,6 +183,82 @@ class StepResult:
         )
 
 
+@dataclass(frozen=True)
+class Problem:
+    """A preflight blocker or warning: what is wrong, and how to fix it (may be empty)."""
+
+    what: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"what": self.what, "fix": self.fix}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Problem:
+        if isinstance(data, dict):
+            return cls(what=str(data.get("what", "")), fix=str(data.get("fix") or ""))
+        return cls(what=str(data))  # a plan warning is stored as plain text
+
+
+@dataclass
+class HostPreflight:
+    """One host's preflight, as stored on the request: the verdict, the plan's step list, the
+    fingerprints the approval is bound to, and the error when preflight could not run.
+
+    The stored JSON keeps the keys of the earlier untyped entry, so stored requests still load;
+    a warning without a fix (the plan's) is stored as plain text, as before."""
+
+    ok: bool = False
+    blockers: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step id, title)
+    fingerprint: str = ""
+    env_fingerprint: str = ""
+    facts: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Approval is blocked by any blocker, and by a preflight that did not pass."""
+        return bool(self.blockers) or not self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "blockers": [b.to_dict() for b in self.blockers],
+            "warnings": [w.to_dict() if w.fix else w.what for w in self.warnings],
+            "steps": [[step_id, title] for step_id, title in self.steps],
+            "fingerprint": self.fingerprint,
+            "env_fingerprint": self.env_fingerprint,
+        }
+        if self.facts is not None:
+            out["facts"] = self.facts
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostPreflight:
+        facts = data.get("facts")
+        return cls(
+            ok=data.get("ok") is True,
+            blockers=[Problem.from_dict(b) for b in data.get("blockers") or ()],
+            warnings=[Problem.from_dict(w) for w in data.get("warnings") or ()],
+            steps=[(str(s[0]), str(s[1])) for s in data.get("steps") or ()],
+            fingerprint=str(data.get("fingerprint") or ""),
+            env_fingerprint=str(data.get("env_fingerprint") or ""),
+            facts=dict(facts) if isinstance(facts, dict) else None,
+            error=None if data.get("error") is None else str(data["error"]),
+        )
+
+    @classmethod
+    def coerce(cls, value: HostPreflight | dict[str, Any] | None) -> HostPreflight | None:
+        """Typed from either form (the check answer travels as a dict in its event)."""
+        if value is None or isinstance(value, HostPreflight):
+            return value
+        return cls.from_dict(value)
+
+
 @dataclass
 class Approval:
     user: str
@@ -214,11 +290,17 @@ class Request:
     decided_at: float | None = None
     reason: str | None = None  # deny reason, failure reason, cancel note
     request_hash: str = ""  # hash of change + plan + preflight the approval is bound to
-    preflight: dict[str, Any] = field(default_factory=dict)  # host -> preflight facts/verdict
+    preflight: dict[str, HostPreflight] = field(default_factory=dict)  # host -> its preflight
     retry_from: str | None = None
     stopped_at: str | None = None  # step id where a cancel/failure stopped it
     attempts: int = 0
     updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.preflight = {
+            host: HostPreflight.coerce(pre) or HostPreflight()
+            for host, pre in self.preflight.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,7 +317,7 @@ class Request:
             "decided_at": self.decided_at,
             "reason": self.reason,
             "request_hash": self.request_hash,
-            "preflight": self.preflight,
+            "preflight": {host: pre.to_dict() for host, pre in self.preflight.items()},
             "retry_from": self.retry_from,
             "stopped_at": self.stopped_at,
             "attempts": self.attempts,
@@ -258,7 +340,10 @@ class Request:
             decided_at=data.get("decided_at"),
             reason=data.get("reason"),
             request_hash=data.get("request_hash", ""),
-            preflight=dict(data.get("preflight") or {}),
+            preflight={
+                str(host): HostPreflight.from_dict(pre)
+                for host, pre in (data.get("preflight") or {}).items()
+            },
             retry_from=data.get("retry_from"),
             stopped_at=data.get("stopped_at"),
             attempts=int(data.get("attempts", 0)),

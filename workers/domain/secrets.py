@@ -5,6 +5,10 @@ A secret NAME (config ``secrets.yaml``) maps to a user name and a password refer
 ``vault:MOUNT/PATH#KEY`` (HashiCorp Vault KV v2 through hvac, with VAULT_ADDR and VAULT_TOKEN).
 Every value resolved is registered with the redactor before it is returned. Errors name the
 secret and its reference, never a value.
+
+Values are cached by one provider instance only, and the worker takes a fresh one for every run,
+preflight and read (:meth:`SecretsProvider.for_run`): a rotated file, variable or Vault entry is
+used from the next run on, without restarting the worker.
 """
 
 from __future__ import annotations
@@ -20,7 +24,19 @@ from workers.domain.redact import Redactor, default_redactor
 
 
 class SecretError(LookupError):
-    """A secret could not be resolved; the message names it and where it was looked for."""
+    """A secret could not be resolved. ``str()`` names it and where it was looked for (for the
+    worker's log); :attr:`public` names it only, for chat: no reference, path or value."""
+
+    def __init__(self, message: str, *, name: str = "", problem: str = "could not be read") -> None:
+        super().__init__(message)
+        self.name = name
+        self.problem = problem
+
+    @property
+    def public(self) -> str:
+        if not self.name:
+            return f"a secret {self.problem}"
+        return f"secret '{self.name}' {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,8 @@ def _strip_newline(text: str) -> str:
 
 
 class SecretsProvider:
-    """Resolves ``name -> Credential`` through the configured references (cached per instance)."""
+    """Resolves ``name -> Credential`` through the configured references (cached per instance:
+    use one instance per run, see :meth:`for_run`)."""
 
     def __init__(
         self,
@@ -71,15 +88,31 @@ class SecretsProvider:
         self._vault: Any = None
         self._cache: dict[str, Credential] = {}
 
+    def for_run(self) -> SecretsProvider:
+        """A provider with an empty cache for one run (or one preflight, one read): the same
+        configuration, environment, redactor and Vault client factory, nothing resolved yet."""
+        return SecretsProvider(
+            self.config,
+            self.env,
+            redactor=self.redactor,
+            vault_client_factory=self._vault_factory,
+        )
+
     def get(self, name: str) -> Credential:
         if name in self._cache:
             return self._cache[name]
         ref = self.config.secrets.get(name)
         if ref is None:
-            raise SecretError(f"secret '{name}' is not defined in secrets.yaml")
+            raise SecretError(
+                f"secret '{name}' is not defined in secrets.yaml",
+                name=name,
+                problem="is not defined in secrets.yaml",
+            )
         password = self._resolve(name, ref.password_ref)
         if password == "":
-            raise SecretError(f"secret '{name}' ({ref.password_ref}) is empty")
+            raise SecretError(
+                f"secret '{name}' ({ref.password_ref}) is empty", name=name, problem="is empty"
+            )
         self.redactor.add(password)
         cred = Credential(user=ref.user, password=password)
         self._cache[name] = cred
@@ -95,7 +128,11 @@ class SecretsProvider:
             return self._from_file(name, ref, Path(ref[5:]))
         if ref.startswith("vault:"):
             return self._from_vault(name, ref[6:])
-        raise SecretError(f"secret '{name}': unknown reference form '{ref.split(':', 1)[0]}:'")
+        raise SecretError(
+            f"secret '{name}': unknown reference form '{ref.split(':', 1)[0]}:'",
+            name=name,
+            problem="has an unknown reference form",
+        )
 
     def _from_env(self, name: str, var: str) -> str:
         if var in self.env:
@@ -104,7 +141,9 @@ class SecretsProvider:
         if file_var in self.env:
             return self._from_file(name, f"env:{file_var}", Path(self.env[file_var]))
         raise SecretError(
-            f"secret '{name}' (env:{var}): environment variable {var} (or {file_var}) is not set"
+            f"secret '{name}' (env:{var}): environment variable {var} (or {file_var}) is not set",
+            name=name,
+            problem="is not set in the worker's environment",
         )
 
     def _from_file(self, name: str, ref: str, path: Path) -> str:
@@ -112,17 +151,27 @@ class SecretsProvider:
             return _strip_newline(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SecretError(
-                f"secret '{name}' ({ref}): cannot read {path}: {exc.strerror}"
+                f"secret '{name}' ({ref}): cannot read {path}: {exc.strerror}",
+                name=name,
+                problem="cannot be read: its file is missing or unreadable on the worker",
             ) from None
 
     def _from_vault(self, name: str, spec: str) -> str:
         where = f"secret '{name}' (vault:{spec})"
         path, sep, key = spec.partition("#")
         if not sep or not key or "/" not in path:
-            raise SecretError(f"{where}: use vault:MOUNT/PATH#KEY (KV v2)")
+            raise SecretError(
+                f"{where}: use vault:MOUNT/PATH#KEY (KV v2)",
+                name=name,
+                problem="has a malformed Vault reference",
+            )
         addr, token = self.env.get("VAULT_ADDR"), self.env.get("VAULT_TOKEN")
         if not addr or not token:
-            raise SecretError(f"{where}: VAULT_ADDR and VAULT_TOKEN must be set")
+            raise SecretError(
+                f"{where}: VAULT_ADDR and VAULT_TOKEN must be set",
+                name=name,
+                problem="needs VAULT_ADDR and VAULT_TOKEN on the worker",
+            )
         mount, _, sub = path.partition("/")
         try:
             if self._vault is None:
@@ -132,7 +181,15 @@ class SecretsProvider:
             )
             data = reply["data"]["data"]
         except Exception as exc:  # hvac raises many types; none may carry the value
-            raise SecretError(f"{where}: Vault read failed ({type(exc).__name__})") from None
+            raise SecretError(
+                f"{where}: Vault read failed ({type(exc).__name__})",
+                name=name,
+                problem="could not be read from Vault",
+            ) from None
         if key not in data:
-            raise SecretError(f"{where}: key '{key}' not found at {path}")
+            raise SecretError(
+                f"{where}: key '{key}' not found at {path}",
+                name=name,
+                problem="is not in Vault (key not found)",
+            )
         return str(data[key])

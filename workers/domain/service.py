@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from typing import Any, Protocol
+from typing import Protocol
 
 from workers.domain import policy
 from workers.domain.config import Config
-from workers.domain.model import Approval, ChangeSpec, Request, State
+from workers.domain.model import Approval, ChangeSpec, HostPreflight, Request, State
 from workers.domain.store import RequestStore, TransitionRefused
 
 
@@ -60,7 +60,7 @@ class RequestService:
         return request
 
     def record_preflight(
-        self, request_id: str, preflight: dict[str, dict[str, Any]], request_hash: str
+        self, request_id: str, preflight: dict[str, HostPreflight], request_hash: str
     ) -> Request:
         """The worker's preflight result; binds the approval to this hash. A changed hash voids
         approvals given to the old one."""
@@ -79,7 +79,7 @@ class RequestService:
             mutate,
             actor=None,
             data={
-                h: {"ok": p.get("ok"), "blockers": p.get("blockers", [])}
+                h: {"ok": p.ok, "blockers": [b.to_dict() for b in p.blockers]}
                 for h, p in preflight.items()
             },
         )
@@ -103,12 +103,12 @@ class RequestService:
             )
             if not decision.allowed:
                 raise TransitionRefused(decision.reason)
-            blockers = [(h, b) for h, p in request.preflight.items() for b in p.get("blockers", [])]
+            blockers = [(h, b) for h, p in request.preflight.items() for b in p.blockers]
             if blockers:
                 host, blocker = blockers[0]
                 raise TransitionRefused(
                     f"{request.id} cannot be approved: preflight on {host} failed "
-                    f"({blocker.get('what')}). Fix: {blocker.get('fix')}"
+                    f"({blocker.what}). Fix: {blocker.fix}"
                 )
             if any(
                 a.user == user and a.request_hash == request.request_hash for a in request.approvals

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.domain.config import Config, HostConfig
+from workers.domain.model import HostPreflight
 from workers.domain.redact import default_redactor
 from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
-from workers.runbook.preflight import evaluate
+from workers.runbook.preflight import evaluate, gmsa_script, judge_gmsa
 from workers.runbook.session import RunbookSession, SessionLost, StepFailed, run_readonly
 from workers.runbook.steps import (
     AGENT_EXE,
@@ -34,7 +35,9 @@ def _why(exc: Exception, host: str) -> str:
     """What to tell the admin: the message of an expected failure (unreachable, refused login,
     missing secret, failed script), else "internal error" with the exception's type, logged with
     its traceback (a bare ``'no_proxy'`` helps nobody)."""
-    if isinstance(exc, SessionLost | StepFailed | SecretError):
+    if isinstance(exc, SecretError):  # its name only: the reference may be a file path
+        return exc.public
+    if isinstance(exc, SessionLost | StepFailed):
         return default_redactor.redact(str(exc)) or type(exc).__name__
     log.exception("reading %s failed", host)
     return default_redactor.redact(f"internal error: {type(exc).__name__}: {exc}")
@@ -145,13 +148,15 @@ def collect_preflight(
     host: str,
     *,
     require_agent: bool = False,
+    gmsa: str | None = None,
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
-) -> dict[str, Any]:
-    """Preflight facts and verdict for one host, shaped for ``Request.preflight[host]``:
-    the verdict's keys (ok, blockers, warnings, fingerprint, env_fingerprint) plus ``facts``;
-    on an unreachable host ``{"ok": False, "error": ...}``."""
+) -> HostPreflight:
+    """Preflight facts and verdict for one host, the entry of ``Request.preflight[host]``;
+    on an unreachable host ``ok`` False with the ``error``. ``gmsa``: also read whether that
+    gMSA exists (``--gmsa NAME``)."""
     conf = config.host(host)
+    gmsa_facts: dict[str, Any] = {}
     try:
         login = secrets.get(conf.credential)
         session = session_factory(conf, login, operation_timeout_s=operation_timeout_s)
@@ -159,9 +164,15 @@ def collect_preflight(
             facts = run_readonly(
                 conf, login, preflight_script(), session=session, step_id="preflight"
             )
+            if gmsa:
+                gmsa_facts = run_readonly(
+                    conf, login, gmsa_script(gmsa), session=session, step_id="gmsa-check"
+                )
         finally:
             session.close()
     except Exception as exc:
-        return {"ok": False, "error": _why(exc, conf.name)}
+        return HostPreflight(ok=False, error=_why(exc, conf.name))
     verdict = evaluate(facts, require_agent=require_agent)
-    return {**verdict.to_dict(), "facts": facts}
+    if gmsa:
+        judge_gmsa(verdict, gmsa, gmsa_facts)
+    return verdict.for_host(facts)

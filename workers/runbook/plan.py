@@ -47,6 +47,10 @@ class HostPlan:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # the change cannot be built for this host
 
+    def secret_uses(self) -> list[tuple[str, str]]:
+        """(secret name, step id) for every secret a step of this plan signs in with."""
+        return [(name, step.id) for step in self.steps for name, _user in step.credentials]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,

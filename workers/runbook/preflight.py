@@ -3,6 +3,10 @@
 The fingerprint covers the facts whose change must invalidate an approval (OS, agent presence and
 version, TLS 1.2, .NET, execution policy): the runner compares it with the one stored with the
 approval and stops with "changed" when they differ.
+
+Before approval, preflight also resolves every secret the plan will use (and sends none of them
+anywhere) and, for ``--gmsa NAME``, reads whether that gMSA exists: a missing secret or gMSA
+found only at the ``permissions`` step would leave the server half-configured.
 """
 
 from __future__ import annotations
@@ -10,8 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from workers.domain.model import HostPreflight, Problem
+from workers.domain.secrets import SecretError, SecretsProvider
+from workers.runbook.powershell import render
 
 MIN_DOTNET_RELEASE = 461308  # .NET Framework 4.7.1
 SUPPORTED_OS = ("2016", "2019", "2022")
@@ -38,15 +47,6 @@ FINGERPRINT_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Problem:
-    what: str
-    fix: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"what": self.what, "fix": self.fix}
-
-
 @dataclass
 class PreflightVerdict:
     ok: bool
@@ -63,6 +63,17 @@ class PreflightVerdict:
             "fingerprint": self.fingerprint,
             "env_fingerprint": self.env_fingerprint,
         }
+
+    def for_host(self, facts: dict[str, Any]) -> HostPreflight:
+        """The request's entry for this verdict and the facts it judged."""
+        return HostPreflight(
+            ok=self.ok,
+            blockers=list(self.blockers),
+            warnings=list(self.warnings),
+            fingerprint=self.fingerprint,
+            env_fingerprint=self.env_fingerprint,
+            facts=facts,
+        )
 
 
 def _as_int(value: Any) -> int | None:
@@ -179,4 +190,89 @@ def evaluate(facts: dict[str, Any], *, require_agent: bool = False) -> Preflight
         warnings=warnings,
         fingerprint=fingerprint(facts),
         env_fingerprint=fingerprint(facts, include_agent=False),
+    )
+
+
+# --- secrets the plan will use -------------------------------------------------------------
+
+
+def secret_problems(uses: Iterable[tuple[str, str]], secrets: SecretsProvider) -> list[Problem]:
+    """A blocker per secret of ``uses`` (secret name, step id) that cannot be resolved now.
+
+    The values are resolved and dropped (the provider registers them with the redactor); a
+    problem names the secret and the step, never its reference, path or value."""
+    steps: dict[str, list[str]] = {}
+    for name, step in uses:
+        steps.setdefault(name, [])
+        if step not in steps[name]:
+            steps[name].append(step)
+    problems: list[Problem] = []
+    for name, used_by in steps.items():
+        try:
+            secrets.get(name)
+        except SecretError as exc:
+            problems.append(
+                Problem(
+                    f"{exc.public} (needed by {', '.join(used_by)})",
+                    f"provide the secret '{name}' where secrets.yaml points (for file: the "
+                    "worker's mounted Docker secret, for env: the worker's environment, for "
+                    "vault: the Vault entry), then ask again",
+                )
+            )
+    return problems
+
+
+# --- a named gMSA --------------------------------------------------------------------------
+
+# Get-ADServiceAccount (ActiveDirectory module, RSAT-AD-PowerShell) reads the account by its SAM
+# name; a missing one fails with category ObjectNotFound (ADIdentityNotFoundException):
+# https://learn.microsoft.com/powershell/module/activedirectory/get-adserviceaccount
+# Read-only. Without the module, or when the directory cannot be asked (over NTLM the session
+# has no credential for a second hop to a domain controller), the check is only a warning.
+GMSA_CHECK = r"""
+$r = [ordered]@{ checked = $false; found = $false; error = $null }
+if (Get-Command -Name Get-ADServiceAccount -ErrorAction SilentlyContinue) {
+    $r['checked'] = $true
+    try {
+        $null = Get-ADServiceAccount -Identity <<gmsa>> -ErrorAction Stop
+        $r['found'] = $true
+    } catch {
+        if ([string]$_.CategoryInfo.Category -ne 'ObjectNotFound') {
+            $r['error'] = [string]$_.Exception.Message
+        }
+    }
+}
+$r
+"""
+
+
+def gmsa_script(gmsa: str) -> str:
+    return render(GMSA_CHECK, gmsa=gmsa)
+
+
+def judge_gmsa(verdict: PreflightVerdict, gmsa: str, data: dict[str, Any]) -> None:
+    """Add to ``verdict`` what the gMSA read found: missing blocks, unknown warns."""
+    if data.get("found") is True:
+        return
+    if data.get("checked") is True and not data.get("error"):
+        verdict.blockers.append(
+            Problem(
+                f"the gMSA {gmsa} was not found in the directory",
+                f"create it (New-ADServiceAccount -Name {gmsa.rstrip('$')} ...) and let this "
+                "server retrieve its password (-PrincipalsAllowedToRetrieveManagedPassword), "
+                "or ask again without --gmsa to let the install create the default one",
+            )
+        )
+        verdict.ok = False
+        return
+    why = (
+        "the ActiveDirectory PowerShell module is not installed"
+        if data.get("checked") is not True
+        else "the directory could not be asked"
+    )
+    verdict.warnings.append(
+        Problem(
+            f"could not check that the gMSA {gmsa} exists ({why})",
+            "make sure it exists and this server may retrieve its password before approving",
+        )
     )

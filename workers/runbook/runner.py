@@ -126,8 +126,11 @@ class Runner:
     def run(self, request: Request, *, should_stop: Callable[[], bool]) -> RunOutcome:
         hosts = [h.upper() for h in request.change.hosts]
         workers = max(1, min(len(hosts), self.settings.max_parallel))
+        secrets = self.secrets.for_run()  # read again every run: a rotated secret needs no restart
         with ThreadPoolExecutor(workers, thread_name_prefix=f"run-{request.id}") as pool:
-            futures = {h: pool.submit(self._run_host, request, h, should_stop) for h in hosts}
+            futures = {
+                h: pool.submit(self._run_host, request, h, should_stop, secrets) for h in hosts
+            }
             results = {h: f.result() for h, f in futures.items()}
         status: Any = "succeeded"
         for candidate in _PRIORITY:
@@ -137,9 +140,13 @@ class Runner:
         return RunOutcome(request.id, status, results)
 
     def _run_host(
-        self, request: Request, host_name: str, should_stop: Callable[[], bool]
+        self,
+        request: Request,
+        host_name: str,
+        should_stop: Callable[[], bool],
+        secrets: SecretsProvider,
     ) -> HostOutcome:
-        outcome = self._run_host_in_turn(request, host_name, should_stop)
+        outcome = self._run_host_in_turn(request, host_name, should_stop, secrets)
         if outcome.status != "busy":  # a busy request keeps its place in the host's queue
             try:
                 self.locks.done(request.id, [host_name.upper()])
@@ -148,7 +155,11 @@ class Runner:
         return outcome
 
     def _run_host_in_turn(
-        self, request: Request, host_name: str, should_stop: Callable[[], bool]
+        self,
+        request: Request,
+        host_name: str,
+        should_stop: Callable[[], bool],
+        secrets: SecretsProvider,
     ) -> HostOutcome:
         try:
             host = self.config.host(host_name)
@@ -192,7 +203,7 @@ class Runner:
                     error=f"{host.name} is busy with {exc.holder or 'another run'}",
                 )
             with lease:
-                run = _HostRun(self, request, host, tenant, steps, lease, should_stop)
+                run = _HostRun(self, request, host, tenant, steps, lease, should_stop, secrets)
                 try:
                     return run.execute()
                 except FenceLost as exc:
@@ -219,8 +230,10 @@ class _HostRun:
         steps: list[Step],
         lease: Lease,
         should_stop: Callable[[], bool],
+        secrets: SecretsProvider,
     ) -> None:
         self.r = runner
+        self.secrets = secrets  # this run's provider (see Runner.run)
         self.request = request
         self.host = host
         self.tenant = tenant
@@ -281,7 +294,7 @@ class _HostRun:
             self.r.clock.sleep(min(left, 0.1))
 
     def _secrets_for(self, step: Step) -> dict[str, Credential]:
-        return self.r.secrets.resolve_many(list(step.credentials))
+        return self.secrets.resolve_many(list(step.credentials))
 
     def _result(self, step: Step, status: StepStatus, **kw: Any) -> StepResult:
         return StepResult(
@@ -312,7 +325,7 @@ class _HostRun:
                 self.orphans.append(self.session.shell_id)
             self.session.close()
             self.session = None
-        login = self.r.secrets.get(self.host.credential)
+        login = self.secrets.get(self.host.credential)
         session = self.r.session_factory(
             self.host,
             login,
@@ -454,8 +467,9 @@ class _HostRun:
                 outcome = session.run_step(
                     step, self._secrets_for(step), should_stop=self.should_stop
                 )
-            except SecretError as exc:
-                return StepOutcome(step.id, "failed", error=str(exc))
+            except SecretError as exc:  # shown in chat: the secret's name, never its path
+                log.warning("run %s on %s: %s", self.request.id, self.host.name, exc)
+                return StepOutcome(step.id, "failed", error=exc.public)
             except SessionLost as exc:
                 # Delete the lost shell from the next connection, unless it may still be
                 # copying or installing: deleting a shell ends its child processes too, and an
@@ -564,7 +578,7 @@ class _HostRun:
         verdict = evaluate(facts, require_agent=require_agent)
         self.preflight = {**verdict.to_dict(), "facts": facts}
         data = {"facts": facts, "verdict": verdict.to_dict()}
-        approved = self.request.preflight.get(self.host.name) or {}
+        approved = self.request.preflight.get(self.host.name)
         prev = self.prior.get("preflight")
         resumed = any(k != "preflight" for k in self.prior)
         if resumed and prev is not None and prev.data.get("verdict"):
@@ -572,7 +586,7 @@ class _HostRun:
             expected = prev.data["verdict"].get("env_fingerprint")
             actual = verdict.env_fingerprint
         else:
-            expected = approved.get("fingerprint")
+            expected = approved.fingerprint if approved is not None else None
             actual = verdict.fingerprint
         if expected and expected != actual:
             error = "the server changed since the approval (preflight facts differ)"

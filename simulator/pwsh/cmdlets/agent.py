@@ -325,3 +325,37 @@ def set_permissions(ctx: Ctx) -> list[Any]:
         )
     ctx.host.record.event("permissions_set", host=ctx.host.name, permission=match, target=target)
     return []
+
+
+@cmdlet("Get-ADServiceAccount", [Param("Identity", position=0)])
+def get_ad_service_account(ctx: Ctx) -> list[Any]:
+    """The ActiveDirectory module's read of one (g)MSA by SAM account name, in the forest root
+    (where Add-AADCloudSyncGMSA looks too). Not found raises ADIdentityNotFoundException with
+    category ObjectNotFound, as the real cmdlet does:
+    https://learn.microsoft.com/powershell/module/activedirectory/get-adserviceaccount"""
+    tenant = ctx.host.tenant
+    root_name = tenant.forest_root
+    root = tenant.domains[root_name]
+    wanted = to_str(ctx.get("Identity")).split("\\")[-1]
+    sam = wanted if wanted.endswith("$") else wanted + "$"
+    base = ",".join(f"DC={part}" for part in root_name.split("."))
+    for name in sorted(root["gmsas"]):
+        if name.lower() == sam.lower():
+            return [
+                PSObject(
+                    {
+                        "Name": name[:-1],
+                        "SamAccountName": name,
+                        "DistinguishedName": f"CN={name[:-1]},CN=Managed Service Accounts,{base}",
+                        "ObjectClass": "msDS-GroupManagedServiceAccount",
+                        "Enabled": True,
+                    }
+                )
+            ]
+    raise ctx.error(
+        f"Cannot find an object with identity: '{wanted}' under: '{base}'.",
+        "ActiveDirectoryCmdlet:Microsoft.ActiveDirectory.Management.ADIdentityNotFoundException,"
+        "Microsoft.ActiveDirectory.Management.Commands.GetADServiceAccount",
+        "ObjectNotFound",
+        "Microsoft.ActiveDirectory.Management.ADIdentityNotFoundException",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ..commands import Ctx, NonTerminating, Param, cmdlet
+from ..commands import ALIASES, REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
 from ..members import format_date
 from ..values import (
     CIDict,
@@ -237,3 +237,33 @@ def set_execution_policy(ctx: Ctx) -> list[Any]:
     if scope in ("localmachine", ""):
         ctx.host.execution_policy = to_str(ctx.get("ExecutionPolicy"))
     return []
+
+
+@cmdlet("Get-Command", [Param("Name", position=0), Param("Module"), Param("CommandType")])
+def get_command(ctx: Ctx) -> list[Any]:
+    out: list[Any] = []
+    for name in as_list(ctx.get("Name")):
+        n = to_str(name)
+        spec = REGISTRY.get(ALIASES.get(n.lower(), n).lower())
+        if spec is not None and (spec.module is None or spec.module in ctx.session.modules):
+            out.append(
+                PSObject(
+                    {
+                        "Name": spec.name,
+                        "CommandType": "Cmdlet",
+                        "Source": spec.module or "Microsoft.PowerShell.Core",
+                    }
+                )
+            )
+        elif n.lower() in ctx.session.functions:
+            out.append(PSObject({"Name": n, "CommandType": "Function", "Source": ""}))
+        else:
+            rec = not_recognized(n).record
+            raise ctx.non_terminating(
+                rec.message,
+                "CommandNotFoundException,Microsoft.PowerShell.Commands.GetCommandCommand",
+                "ObjectNotFound",
+                rec.exception_type,
+                n,
+            )
+    return out
