@@ -7,7 +7,6 @@ atomic transitions; the runbook runner does the WinRM work under fenced host lea
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,21 +86,23 @@ class Engine:
     dispatcher: CeleryDispatcher
 
     @classmethod
-    def from_env(cls) -> Engine:
-        settings = Settings.from_env()
-        config = load_config()
+    def from_env(cls, settings: Settings | None = None) -> Engine:
+        settings = settings or Settings.from_env()
+        config = load_config(settings.config_dir)
         if settings.sim_endpoints:
             config = with_endpoints(config, settings.sim_endpoints)
-        url = settings.redis_url or "redis://127.0.0.1:6379/0"
+        url = settings.broker_url
         client = redis.Redis.from_url(url)
         store = RequestStore(client, prefix=settings.prefix)
-        secrets = SecretsProvider(config)
+        secrets = SecretsProvider(
+            config, vault_addr=settings.vault_addr, vault_token=settings.vault_token
+        )
         locks = Locks(client, ttl_s=settings.lease_ttl_s, prefix=settings.prefix)
         runner_settings = RunnerSettings(
-            host_wait_s=float(os.environ.get("CLOUDSYNC_HOST_WAIT", "5")),
-            backoff_scale=float(os.environ.get("CLOUDSYNC_BACKOFF_SCALE", "1")),
+            host_wait_s=settings.host_wait_s,
+            backoff_scale=settings.backoff_scale,
             # every host of a request in parallel (registration is serialized by its lease)
-            max_parallel=int(os.environ.get("CLOUDSYNC_MAX_PARALLEL", "64")),
+            max_parallel=settings.max_parallel,
         )
         runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
         from workers.celery_app import app as worker_app

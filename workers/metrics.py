@@ -23,6 +23,8 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from workers.settings import KNOB_DEFAULTS, Settings
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -31,24 +33,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 9100
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
 
 
 def metrics_port(env: Mapping[str, str]) -> int:
-    """CLOUDSYNC_METRICS_PORT (default 9100); 0 turns the endpoint off."""
-    text = env.get("CLOUDSYNC_METRICS_PORT", "")
-    return int(text) if text.strip() else DEFAULT_PORT
-
-
-def metrics_addr(env: Mapping[str, str]) -> str:
-    """Where to listen: all interfaces by default (Prometheus scrapes from another container)."""
-    return env.get("CLOUDSYNC_METRICS_ADDR") or "0.0.0.0"
+    """CLOUDSYNC_METRICS_PORT of ``env``, as :class:`Settings` reads it; 0 turns it off."""
+    return Settings.from_env(env).metrics_port
 
 
 # --- multiprocess set-up (workers) --------------------------------------------------------------
 FOLDER_PREFIX = "cloudsync-metrics-"
+# The folder this worker made (inherited by its pool children): multiprocess mode is on.
+_multiproc_folder: Path | None = None
 
 
 def prepare_multiprocess(base: Path | None = None) -> Path:
@@ -63,14 +60,17 @@ def prepare_multiprocess(base: Path | None = None) -> Path:
     folder = root / f"{FOLDER_PREFIX}{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(folder)
+    global _multiproc_folder
+    os.environ[MULTIPROC_ENV] = str(folder)  # set for prometheus_client (and the pool children)
+    _multiproc_folder = folder
     return folder
 
 
 def remove_multiprocess_folder() -> None:
     """worker_shutdown: remove the folder this process made (another's is left alone)."""
-    folder = os.environ.get(MULTIPROC_ENV, "")
-    if Path(folder).name == f"{FOLDER_PREFIX}{os.getpid()}":
+    global _multiproc_folder
+    folder, _multiproc_folder = _multiproc_folder, None
+    if folder is not None and folder.name == f"{FOLDER_PREFIX}{os.getpid()}":
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -87,7 +87,7 @@ def _alive(pid: int) -> bool:
 def child_exited(pid: int) -> None:
     """Celery replaced a pool child: drop its live-gauge files (counters are kept, as they
     should be: they are totals)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if _multiproc_folder is not None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
@@ -223,7 +223,7 @@ def bot_registry(store: RequestStore, outbox: Outbox) -> CollectorRegistry:
 def worker_registry(store: RequestStore, outbox: Outbox | None = None) -> CollectorRegistry:
     """The worker's main process: every pool child's samples (multiprocess) plus Redis."""
     collectors: list[Any] = [RedisStateCollector(store, outbox)]
-    if os.environ.get(MULTIPROC_ENV):
+    if _multiproc_folder is not None:
         from prometheus_client import multiprocess
 
         registry = _registry(collectors)
@@ -275,7 +275,7 @@ class MetricsServer:
         self.registry = registry
         self.health = health
         self.port = port
-        self.addr = addr if addr is not None else metrics_addr(os.environ)
+        self.addr = addr if addr is not None else KNOB_DEFAULTS["metrics_addr"]
         self._server: WSGIServer | None = None
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -329,28 +329,32 @@ class MetricsServer:
 
 
 # --- worker wiring (called from workers/tasks.py's Celery signals) -------------------------------
-def prepare() -> None:
+def prepare(settings: Settings) -> None:
     """worker_init, in the main process before the pool forks: the multiprocess folder."""
     import sys
 
-    if not metrics_port(os.environ):
+    if not settings.metrics_port or _multiproc_folder is not None:
         return
-    if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+    if "prometheus_client" in sys.modules:
         log.warning("prometheus_client was imported before the worker set its metrics folder")
-    if not os.environ.get(MULTIPROC_ENV):
-        prepare_multiprocess()
+    prepare_multiprocess()
 
 
 def start_endpoint(engine: Any) -> MetricsServer | None:
     """worker_ready, in the main process: serve every child's samples and the Redis view."""
-    port = metrics_port(os.environ)
-    if not port:
+    settings: Settings = engine.settings
+    if not settings.metrics_port:
         return None
     from workers.notify.outbox import Outbox
 
-    outbox = Outbox(engine.redis, prefix=engine.settings.prefix)
+    outbox = Outbox(engine.redis, prefix=settings.prefix)
     registry = worker_registry(engine.store, outbox)
-    return MetricsServer(registry, health=lambda: bool(engine.redis.ping()), port=port).start()
+    return MetricsServer(
+        registry,
+        health=lambda: bool(engine.redis.ping()),
+        port=settings.metrics_port,
+        addr=settings.metrics_addr,
+    ).start()
 
 
 class _ObservedProgress:

@@ -29,6 +29,7 @@ from workers.celery_app import (
 )
 from workers.engine import Engine
 from workers.logging_setup import request_context
+from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _on_worker_init(**_: object) -> None:
     """Before the pool forks: the multiprocess metrics folder the children will write to."""
     from workers.metrics import prepare
 
-    prepare()
+    prepare(Settings.from_env())
 
 
 @worker_shutdown.connect

@@ -36,6 +36,7 @@ from workers.runbook.preflight import evaluate
 from workers.runbook.progress import ProgressSink
 from workers.runbook.session import RunbookSession, SessionLost, StepOutcome
 from workers.runbook.steps import Step, StepBuildError, build_steps, registration_probe
+from workers.settings import KNOB_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,14 @@ _PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "
 
 @dataclass
 class RunnerSettings:
-    host_wait_s: float = 60.0  # wait for the host's queue turn / lease before "busy"
+    """The runner's knobs; the engine fills the first three from :class:`Settings`, whose
+    defaults these are (one default per knob)."""
+
+    host_wait_s: float = KNOB_DEFAULTS["host_wait_s"]  # queue turn / lease wait before "busy"
     registration_wait_s: float = 1800.0  # wait for the tenant registration lease
-    max_parallel: int = 8
+    max_parallel: int = KNOB_DEFAULTS["max_parallel"]
     operation_timeout_s: int = 5
-    backoff_scale: float = 1.0  # tests make retries fast with e.g. 0.01
+    backoff_scale: float = KNOB_DEFAULTS["backoff_scale"]  # tests: e.g. 0.01 for fast retries
     max_reconnects: int = 2
     timeouts: dict[str, float] = field(default_factory=dict)  # step id (or prefix) -> seconds
 
