@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,46 +17,21 @@ import redis
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher, busy_key
 from workers.domain.config import Config, load_config, with_endpoints
-from workers.domain.model import ChangeKind, Request, State, StepResult
+from workers.domain.model import ChangeKind, Request, State
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
-from workers.domain.store import FenceLost as StoreFenceLost
 from workers.domain.store import RequestStore, TransitionRefused
-from workers.redis_retry import retrying
+from workers.metrics import RunMetrics
 from workers.runbook.fleet import collect_preflight, read_fleet
-from workers.runbook.locks import FenceLost, Locks
+from workers.runbook.locks import Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
+from workers.runbook.progress import RedisProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_S = 5.0
-
-
-class RedisProgress:
-    """The runner's ProgressSink on the request store (fence rule included)."""
-
-    def __init__(self, store: RequestStore) -> None:
-        self.store = store
-
-    def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
-        return retrying(lambda: self.store.load_steps(request_id, host), what="progress")
-
-    def save_steps(
-        self,
-        request_id: str,
-        results: Sequence[StepResult],
-        fence: int,
-        guards: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        try:
-            retrying(
-                lambda: self.store.save_steps(request_id, results, fence, guards),
-                what="progress",
-            )
-        except StoreFenceLost as exc:
-            raise FenceLost(str(exc)) from None
 
 
 def _unblockable(pre: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +78,14 @@ class Engine:
             # every host of a request in parallel (registration is serialized by its lease)
             max_parallel=settings.max_parallel,
         )
-        runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
+        runner = Runner(
+            config,
+            secrets,
+            RedisProgress(store),
+            locks,
+            settings=runner_settings,
+            observer=RunMetrics(),  # step durations and WinRM errors for /metrics
+        )
         from workers.celery_app import app as worker_app
 
         dispatcher = CeleryDispatcher(url, prefix=settings.prefix, celery=worker_app, client=client)

@@ -4,9 +4,11 @@ Two sources, chosen so every number is correct whatever the process layout:
 - what lives in Redis (open requests by state, outbox depth, dead letters) is read from Redis at
   scrape time by a collector, so every scrape of any process shows the shared truth;
 - what happens inside a process (step durations, WinRM errors, Slack sends and retries) is
-  counted where it happens. Celery's prefork children cannot serve HTTP and each has its own
-  memory, so the worker uses prometheus_client's multiprocess mode: each child writes its
-  samples to mmap files in a per-worker folder and the main process's endpoint sums them.
+  counted where it happens: the runner reports to :class:`RunMetrics`, the observer the engine
+  gives it, and the Notifier to :func:`notifier_hook`. Celery's prefork children cannot serve
+  HTTP and each has its own memory, so the worker uses prometheus_client's multiprocess mode:
+  each child writes its samples to mmap files in a per-worker folder and the main process's
+  endpoint sums them.
   :func:`prepare_multiprocess` must run before ``prometheus_client`` is first imported.
 """
 
@@ -17,7 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from workers.settings import KNOB_DEFAULTS, Settings
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from workers.domain.model import StepResult
     from workers.domain.store import RequestStore
     from workers.notify.outbox import Outbox
 
@@ -262,7 +265,9 @@ class _Quiet(WSGIRequestHandler):
 
 
 class MetricsServer:
-    """/metrics (Prometheus text) and /healthz (200 when ``health()`` is true, else 503)."""
+    """A small threaded WSGI server: ``/metrics`` is prometheus_client's own WSGI app
+    (``make_wsgi_app``: content negotiation, gzip, ``name[]`` filters); ``/healthz`` is 200 when
+    ``health()`` is true, else 503; anything else is 404."""
 
     def __init__(
         self,
@@ -272,36 +277,35 @@ class MetricsServer:
         port: int,
         addr: str | None = None,
     ) -> None:
+        from prometheus_client import make_wsgi_app
+
         self.registry = registry
         self.health = health
         self.port = port
         self.addr = addr if addr is not None else KNOB_DEFAULTS["metrics_addr"]
+        self._metrics_app = make_wsgi_app(registry)
         self._server: WSGIServer | None = None
 
-    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
+    def app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
-            try:
-                ok = bool(self.health())
-            except Exception:
-                ok = False
-            start_response(
-                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
-            )
-            return [b"ok" if ok else b"unhealthy"]
+            return self._healthz(start_response)
         if path == "/metrics":
-            try:
-                body = generate_latest(self.registry)
+            try:  # the collection runs before start_response is called
+                return list(self._metrics_app(environ, start_response))
             except Exception as exc:  # Redis down: say so, do not crash the thread
                 log.warning("metrics collection failed: %s", type(exc).__name__)
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                return [b"metrics unavailable"]
-            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-            return [body]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
+                return _plain(start_response, "503 Service Unavailable", b"metrics unavailable")
+        return _plain(start_response, "404 Not Found", b"not found")
+
+    def _healthz(self, start_response: Any) -> list[bytes]:
+        try:
+            ok = bool(self.health())
+        except Exception:
+            ok = False
+        if ok:
+            return _plain(start_response, "200 OK", b"ok")
+        return _plain(start_response, "503 Service Unavailable", b"not ok")
 
     def start(self) -> MetricsServer:
         """Listen in a daemon thread. A port already taken (two processes of a local ``run``)
@@ -326,6 +330,11 @@ class MetricsServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def _plain(start_response: Any, status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [body]
 
 
 # --- worker wiring (called from workers/tasks.py's Celery signals) -------------------------------
@@ -357,61 +366,16 @@ def start_endpoint(engine: Any) -> MetricsServer | None:
     ).start()
 
 
-class _ObservedProgress:
-    """The runner's ProgressSink, plus a duration sample for every finished step."""
+class RunMetrics:
+    """The runner's observer in the worker: a duration sample for every finished step, and each
+    lost WinRM session counted by kind (passed to the Runner by the engine)."""
 
     FINAL = frozenset({"done", "skipped", "failed", "cancelled"})
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def step_saved(self, request_id: str, result: StepResult) -> None:
+        status = result.status.value
+        if status in self.FINAL and result.started_at and result.finished_at:
+            observe_step(result.step_id, status, result.finished_at - result.started_at)
 
-    def load_steps(self, request_id: str, host: str) -> Any:
-        return self.inner.load_steps(request_id, host)
-
-    def save_steps(self, request_id: str, results: Any, fence: int, guards: Any = ()) -> None:
-        self.inner.save_steps(request_id, results, fence, guards)
-        for result in results:
-            status = getattr(result.status, "value", str(result.status))
-            if status in self.FINAL and result.started_at and result.finished_at:
-                try:
-                    observe_step(result.step_id, status, result.finished_at - result.started_at)
-                except Exception:
-                    log.debug("step metric failed", exc_info=True)
-
-
-class _CountedSession:
-    """A RunbookSession whose lost sessions (each one the runner sees) are counted by kind."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def run_step(self, *args: Any, **kwargs: Any) -> Any:
-        from workers.runbook.session import SessionLost
-
-        try:
-            return self._inner.run_step(*args, **kwargs)
-        except SessionLost as exc:
-            count_winrm_error(exc)
-            raise
-
-
-def instrument(engine: Any) -> Any:
-    """Wrap the engine's runner so steps and WinRM errors are measured (no runner change)."""
-    from workers.runbook.session import SessionLost
-
-    runner = engine.runner
-    runner.progress = _ObservedProgress(runner.progress)
-    make = runner.session_factory
-
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return _CountedSession(make(*args, **kwargs))
-        except SessionLost as exc:
-            count_winrm_error(exc)
-            raise
-
-    runner.session_factory = factory
-    return engine
+    def session_lost(self, host: str, error: BaseException) -> None:
+        count_winrm_error(error)

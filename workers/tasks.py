@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def engine() -> Engine:
-    from workers.metrics import instrument
-
-    return instrument(Engine.from_env())
+    return Engine.from_env()
 
 
 @app.task(name=TASK_PREFLIGHT)
