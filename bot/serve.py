@@ -68,6 +68,7 @@ class BotProcess:
             health=lambda: bool(self.ctx.redis.ping()),
             port=port,
             addr=self.settings.metrics_addr,
+            token=self.settings.metrics_token,
         ).start()
 
     def start_background(self) -> None:

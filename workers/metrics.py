@@ -14,11 +14,13 @@ Two sources, chosen so every number is correct whatever the process layout:
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -166,18 +168,43 @@ def notifier_hook(name: str, labels: dict[str, str]) -> None:
     metrics().slack.labels(name, labels.get("label", "")).inc()
 
 
-# --- values read from Redis at scrape time ------------------------------------------------------
-class RedisStateCollector:
-    """Open requests by state and outbox depth, straight from Redis at each scrape."""
+# --- values read from Redis, cached for a few seconds --------------------------------------------
+STATE_CACHE_S = 5.0  # one Redis read per process per this many seconds, however often scraped
 
-    def __init__(self, store: RequestStore, outbox: Outbox | None) -> None:
+
+class RedisStateCollector:
+    """Open requests by state and outbox depth, read from Redis at most once per ``cache_s``:
+    reading them loads every open request, and a scrape (or several scrapers, or a tight
+    scrape interval) must not turn into that much Redis work each time. A failed read is not
+    cached, so the scrape after an outage reads again."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        outbox: Outbox | None,
+        *,
+        cache_s: float = STATE_CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.outbox = outbox
+        self.cache_s = cache_s
+        self.clock = clock
+        self._lock = threading.Lock()  # concurrent scrapes share one read
+        self._cached: tuple[float, list[Any]] | None = None
 
     def describe(self) -> list[Any]:
         return []  # values come from Redis; nothing to check at registration
 
     def collect(self) -> Iterator[Any]:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.cache_s:
+                self._cached = (now, self._read())
+            families = self._cached[1]
+        yield from families
+
+    def _read(self) -> list[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         from workers.domain.model import State
@@ -190,18 +217,23 @@ class RedisStateCollector:
             counts[request.state.value] = counts.get(request.state.value, 0) + 1
         for state, n in sorted(counts.items()):
             requests.add_metric([state], n)
-        yield requests
+        families: list[Any] = [requests]
         if self.outbox is not None:
-            yield GaugeMetricFamily(
-                "cloudsync_outbox_depth",
-                "Slack messages queued in the durable outbox.",
-                value=self.outbox.depth(),
+            families.append(
+                GaugeMetricFamily(
+                    "cloudsync_outbox_depth",
+                    "Slack messages queued in the durable outbox.",
+                    value=self.outbox.depth(),
+                )
             )
-            yield GaugeMetricFamily(
-                "cloudsync_outbox_dead",
-                "Slack messages given up on (dead letters, up to 1000 counted).",
-                value=len(self.outbox.dead(limit=1000)),
+            families.append(
+                GaugeMetricFamily(
+                    "cloudsync_outbox_dead",
+                    "Slack messages given up on (dead letters).",
+                    value=int(self.outbox.redis.llen(self.outbox.keys.dead)),  # type: ignore[arg-type]
+                )
             )
+        return families
 
 
 def _registry(extra: Iterator[Any] | list[Any]) -> CollectorRegistry:
@@ -267,7 +299,13 @@ class _Quiet(WSGIRequestHandler):
 class MetricsServer:
     """A small threaded WSGI server: ``/metrics`` is prometheus_client's own WSGI app
     (``make_wsgi_app``: content negotiation, gzip, ``name[]`` filters); ``/healthz`` is 200 when
-    ``health()`` is true, else 503; anything else is 404."""
+    ``health()`` is true, else 503; anything else is 404.
+
+    It listens on 127.0.0.1 unless told otherwise (CLOUDSYNC_METRICS_ADDR). With a ``token``
+    (CLOUDSYNC_METRICS_TOKEN), ``/metrics`` answers 401 unless the request carries
+    ``Authorization: Bearer <token>`` (what Prometheus sends for a scrape config's
+    ``authorization: {credentials_file: ...}``); ``/healthz`` stays open for the container's
+    health check and says only "ok" or "not ok"."""
 
     def __init__(
         self,
@@ -276,6 +314,7 @@ class MetricsServer:
         health: Callable[[], bool],
         port: int,
         addr: str | None = None,
+        token: str | None = None,
     ) -> None:
         from prometheus_client import make_wsgi_app
 
@@ -283,6 +322,7 @@ class MetricsServer:
         self.health = health
         self.port = port
         self.addr = addr if addr is not None else KNOB_DEFAULTS["metrics_addr"]
+        self._token = token.encode() if token else None
         self._metrics_app = make_wsgi_app(registry)
         self._server: WSGIServer | None = None
 
@@ -291,12 +331,29 @@ class MetricsServer:
         if path == "/healthz":
             return self._healthz(start_response)
         if path == "/metrics":
+            if not self._authorized(environ):
+                start_response(
+                    "401 Unauthorized",
+                    [
+                        ("Content-Type", "text/plain"),
+                        ("WWW-Authenticate", 'Bearer realm="metrics"'),
+                    ],
+                )
+                return [b"unauthorized"]
             try:  # the collection runs before start_response is called
                 return list(self._metrics_app(environ, start_response))
             except Exception as exc:  # Redis down: say so, do not crash the thread
                 log.warning("metrics collection failed: %s", type(exc).__name__)
                 return _plain(start_response, "503 Service Unavailable", b"metrics unavailable")
         return _plain(start_response, "404 Not Found", b"not found")
+
+    def _authorized(self, environ: dict[str, Any]) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, given = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.strip().encode(), self._token)
 
     def _healthz(self, start_response: Any) -> list[bytes]:
         try:
@@ -363,6 +420,7 @@ def start_endpoint(engine: Any) -> MetricsServer | None:
         health=lambda: bool(engine.redis.ping()),
         port=settings.metrics_port,
         addr=settings.metrics_addr,
+        token=settings.metrics_token,
     ).start()
 
 

@@ -110,7 +110,15 @@ KNOBS: tuple[Knob, ...] = (
     # --- logs and metrics
     Knob("CLOUDSYNC_LOG_FORMAT", "log_format", "json", "json | text"),
     Knob("CLOUDSYNC_METRICS_PORT", "metrics_port", 9100, "/metrics and /healthz; 0 = off", int),
-    Knob("CLOUDSYNC_METRICS_ADDR", "metrics_addr", "0.0.0.0", "address they listen on"),
+    # loopback: the container's health check reaches it, other hosts do not unless allowed
+    Knob("CLOUDSYNC_METRICS_ADDR", "metrics_addr", "127.0.0.1", "address they listen on"),
+    Knob(
+        "CLOUDSYNC_METRICS_TOKEN",
+        "metrics_token",
+        None,
+        "bearer token /metrics requires",
+        secret=True,
+    ),
     # --- secret providers
     Knob("VAULT_ADDR", "vault_addr", None, "HashiCorp Vault, for vault: references"),
     Knob("VAULT_TOKEN", "vault_token", None, "its token", secret=True),
@@ -146,6 +154,7 @@ class Settings:
     log_format: str
     metrics_port: int
     metrics_addr: str
+    metrics_token: str | None = field(repr=False)
     vault_addr: str | None
     vault_token: str | None = field(repr=False)
 
