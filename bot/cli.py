@@ -75,7 +75,7 @@ def _main(argv: list[str]) -> int:
     console = args.command == "console" or (args.command == "run" and not settings.has_slack)
     setup_logging(settings, path=settings.data_dir / "console.log" if console else None)
     try:
-        config = load_config()
+        config = load_config(settings.config_dir)
     except ConfigError as exc:
         print(f"cloudsync: configuration error: {exc}", file=sys.stderr)
         return 2

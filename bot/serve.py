@@ -10,7 +10,6 @@ started after gunicorn forks so it reports the process that does the work.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from bot.context import BotContext, build_context
 from bot.local.stack import LocalStack
 from bot.projector import Projector
 from workers.domain.config import Config
-from workers.metrics import MetricsServer, bot_registry, metrics_port, notifier_hook
+from workers.metrics import MetricsServer, bot_registry, notifier_hook
 from workers.notify.notifier import Notifier
 from workers.settings import Settings
 
@@ -60,12 +59,16 @@ class BotProcess:
         """/metrics and /healthz on CLOUDSYNC_METRICS_PORT (0 = off), once per process."""
         if self.metrics_server is not None:
             return
-        port = metrics_port(os.environ)
+        port = self.settings.metrics_port
         if not port:
             return
         registry = bot_registry(self.ctx.store, self.ctx.outbox)
         self.metrics_server = MetricsServer(
-            registry, health=lambda: bool(self.ctx.redis.ping()), port=port
+            registry,
+            health=lambda: bool(self.ctx.redis.ping()),
+            port=port,
+            addr=self.settings.metrics_addr,
+            token=self.settings.metrics_token,
         ).start()
 
     def start_background(self) -> None:

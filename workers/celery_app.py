@@ -7,9 +7,9 @@ runbook's step checks and fenced leases make the second delivery resume instead 
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
+
+from workers.settings import Settings
 
 TASK_RUN = "cloudsync.run_request"
 TASK_PREFLIGHT = "cloudsync.preflight_request"
@@ -21,12 +21,15 @@ TASK_RECOVER = "cloudsync.recover"
 QUEUE = "cloudsync"
 
 
-def make_celery(redis_url: str | None = None, *, current: bool = False) -> Celery:
+def make_celery(
+    redis_url: str | None = None, *, current: bool = False, settings: Settings | None = None
+) -> Celery:
     """The worker's app (``current``) or a sending-only app for a dispatcher, which must not
     replace the worker's current app (a worker whose current app changed cannot reconnect)."""
-    url = redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    settings = settings or Settings.from_env()
+    url = redis_url or settings.broker_url
     app = Celery("cloudsync", broker=url, include=["workers.tasks"], set_as_current=current)
-    visibility = float(os.environ.get("CLOUDSYNC_VISIBILITY_TIMEOUT", "3600"))
+    visibility = settings.visibility_timeout_s
     app.conf.update(
         task_default_queue=QUEUE,
         task_serializer="json",

@@ -7,9 +7,7 @@ atomic transitions; the runbook runner does the WinRM work under fenced host lea
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,47 +17,22 @@ import redis
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher, busy_key
 from workers.domain.config import Config, load_config, with_endpoints
-from workers.domain.model import ChangeKind, HostPreflight, Problem, Request, State, StepResult
+from workers.domain.model import ChangeKind, HostPreflight, Problem, Request, State
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
-from workers.domain.store import FenceLost as StoreFenceLost
 from workers.domain.store import RequestStore, TransitionRefused
-from workers.redis_retry import retrying
+from workers.metrics import RunMetrics
 from workers.runbook.fleet import collect_preflight, read_fleet
-from workers.runbook.locks import FenceLost, Locks
+from workers.runbook.locks import Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
 from workers.runbook.preflight import secret_problems
+from workers.runbook.progress import RedisProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_S = 5.0
-
-
-class RedisProgress:
-    """The runner's ProgressSink on the request store (fence rule included)."""
-
-    def __init__(self, store: RequestStore) -> None:
-        self.store = store
-
-    def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
-        return retrying(lambda: self.store.load_steps(request_id, host), what="progress")
-
-    def save_steps(
-        self,
-        request_id: str,
-        results: Sequence[StepResult],
-        fence: int,
-        guards: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        try:
-            retrying(
-                lambda: self.store.save_steps(request_id, results, fence, guards),
-                what="progress",
-            )
-        except StoreFenceLost as exc:
-            raise FenceLost(str(exc)) from None
 
 
 def _unblockable(pre: HostPreflight) -> HostPreflight:
@@ -88,23 +61,32 @@ class Engine:
     dispatcher: CeleryDispatcher
 
     @classmethod
-    def from_env(cls) -> Engine:
-        settings = Settings.from_env()
-        config = load_config()
+    def from_env(cls, settings: Settings | None = None) -> Engine:
+        settings = settings or Settings.from_env()
+        config = load_config(settings.config_dir)
         if settings.sim_endpoints:
             config = with_endpoints(config, settings.sim_endpoints)
-        url = settings.redis_url or "redis://127.0.0.1:6379/0"
+        url = settings.broker_url
         client = redis.Redis.from_url(url)
         store = RequestStore(client, prefix=settings.prefix)
-        secrets = SecretsProvider(config)
+        secrets = SecretsProvider(
+            config, vault_addr=settings.vault_addr, vault_token=settings.vault_token
+        )
         locks = Locks(client, ttl_s=settings.lease_ttl_s, prefix=settings.prefix)
         runner_settings = RunnerSettings(
-            host_wait_s=float(os.environ.get("CLOUDSYNC_HOST_WAIT", "5")),
-            backoff_scale=float(os.environ.get("CLOUDSYNC_BACKOFF_SCALE", "1")),
+            host_wait_s=settings.host_wait_s,
+            backoff_scale=settings.backoff_scale,
             # every host of a request in parallel (registration is serialized by its lease)
-            max_parallel=int(os.environ.get("CLOUDSYNC_MAX_PARALLEL", "64")),
+            max_parallel=settings.max_parallel,
         )
-        runner = Runner(config, secrets, RedisProgress(store), locks, settings=runner_settings)
+        runner = Runner(
+            config,
+            secrets,
+            RedisProgress(store),
+            locks,
+            settings=runner_settings,
+            observer=RunMetrics(),  # step durations and WinRM errors for /metrics
+        )
         from workers.celery_app import app as worker_app
 
         dispatcher = CeleryDispatcher(url, prefix=settings.prefix, celery=worker_app, client=client)

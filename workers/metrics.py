@@ -4,51 +4,53 @@ Two sources, chosen so every number is correct whatever the process layout:
 - what lives in Redis (open requests by state, outbox depth, dead letters) is read from Redis at
   scrape time by a collector, so every scrape of any process shows the shared truth;
 - what happens inside a process (step durations, WinRM errors, Slack sends and retries) is
-  counted where it happens. Celery's prefork children cannot serve HTTP and each has its own
-  memory, so the worker uses prometheus_client's multiprocess mode: each child writes its
-  samples to mmap files in a per-worker folder and the main process's endpoint sums them.
+  counted where it happens: the runner reports to :class:`RunMetrics`, the observer the engine
+  gives it, and the Notifier to :func:`notifier_hook`. Celery's prefork children cannot serve
+  HTTP and each has its own memory, so the worker uses prometheus_client's multiprocess mode:
+  each child writes its samples to mmap files in a per-worker folder and the main process's
+  endpoint sums them.
   :func:`prepare_multiprocess` must run before ``prometheus_client`` is first imported.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from workers.settings import KNOB_DEFAULTS, Settings
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from workers.domain.model import StepResult
     from workers.domain.store import RequestStore
     from workers.notify.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 9100
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
 
 
 def metrics_port(env: Mapping[str, str]) -> int:
-    """CLOUDSYNC_METRICS_PORT (default 9100); 0 turns the endpoint off."""
-    text = env.get("CLOUDSYNC_METRICS_PORT", "")
-    return int(text) if text.strip() else DEFAULT_PORT
-
-
-def metrics_addr(env: Mapping[str, str]) -> str:
-    """Where to listen: all interfaces by default (Prometheus scrapes from another container)."""
-    return env.get("CLOUDSYNC_METRICS_ADDR") or "0.0.0.0"
+    """CLOUDSYNC_METRICS_PORT of ``env``, as :class:`Settings` reads it; 0 turns it off."""
+    return Settings.from_env(env).metrics_port
 
 
 # --- multiprocess set-up (workers) --------------------------------------------------------------
 FOLDER_PREFIX = "cloudsync-metrics-"
+# The folder this worker made (inherited by its pool children): multiprocess mode is on.
+_multiproc_folder: Path | None = None
 
 
 def prepare_multiprocess(base: Path | None = None) -> Path:
@@ -63,14 +65,17 @@ def prepare_multiprocess(base: Path | None = None) -> Path:
     folder = root / f"{FOLDER_PREFIX}{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(folder)
+    global _multiproc_folder
+    os.environ[MULTIPROC_ENV] = str(folder)  # set for prometheus_client (and the pool children)
+    _multiproc_folder = folder
     return folder
 
 
 def remove_multiprocess_folder() -> None:
     """worker_shutdown: remove the folder this process made (another's is left alone)."""
-    folder = os.environ.get(MULTIPROC_ENV, "")
-    if Path(folder).name == f"{FOLDER_PREFIX}{os.getpid()}":
+    global _multiproc_folder
+    folder, _multiproc_folder = _multiproc_folder, None
+    if folder is not None and folder.name == f"{FOLDER_PREFIX}{os.getpid()}":
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -87,7 +92,7 @@ def _alive(pid: int) -> bool:
 def child_exited(pid: int) -> None:
     """Celery replaced a pool child: drop its live-gauge files (counters are kept, as they
     should be: they are totals)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if _multiproc_folder is not None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
@@ -163,18 +168,43 @@ def notifier_hook(name: str, labels: dict[str, str]) -> None:
     metrics().slack.labels(name, labels.get("label", "")).inc()
 
 
-# --- values read from Redis at scrape time ------------------------------------------------------
-class RedisStateCollector:
-    """Open requests by state and outbox depth, straight from Redis at each scrape."""
+# --- values read from Redis, cached for a few seconds --------------------------------------------
+STATE_CACHE_S = 5.0  # one Redis read per process per this many seconds, however often scraped
 
-    def __init__(self, store: RequestStore, outbox: Outbox | None) -> None:
+
+class RedisStateCollector:
+    """Open requests by state and outbox depth, read from Redis at most once per ``cache_s``:
+    reading them loads every open request, and a scrape (or several scrapers, or a tight
+    scrape interval) must not turn into that much Redis work each time. A failed read is not
+    cached, so the scrape after an outage reads again."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        outbox: Outbox | None,
+        *,
+        cache_s: float = STATE_CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.outbox = outbox
+        self.cache_s = cache_s
+        self.clock = clock
+        self._lock = threading.Lock()  # concurrent scrapes share one read
+        self._cached: tuple[float, list[Any]] | None = None
 
     def describe(self) -> list[Any]:
         return []  # values come from Redis; nothing to check at registration
 
     def collect(self) -> Iterator[Any]:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.cache_s:
+                self._cached = (now, self._read())
+            families = self._cached[1]
+        yield from families
+
+    def _read(self) -> list[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         from workers.domain.model import State
@@ -187,18 +217,23 @@ class RedisStateCollector:
             counts[request.state.value] = counts.get(request.state.value, 0) + 1
         for state, n in sorted(counts.items()):
             requests.add_metric([state], n)
-        yield requests
+        families: list[Any] = [requests]
         if self.outbox is not None:
-            yield GaugeMetricFamily(
-                "cloudsync_outbox_depth",
-                "Slack messages queued in the durable outbox.",
-                value=self.outbox.depth(),
+            families.append(
+                GaugeMetricFamily(
+                    "cloudsync_outbox_depth",
+                    "Slack messages queued in the durable outbox.",
+                    value=self.outbox.depth(),
+                )
             )
-            yield GaugeMetricFamily(
-                "cloudsync_outbox_dead",
-                "Slack messages given up on (dead letters, up to 1000 counted).",
-                value=len(self.outbox.dead(limit=1000)),
+            families.append(
+                GaugeMetricFamily(
+                    "cloudsync_outbox_dead",
+                    "Slack messages given up on (dead letters).",
+                    value=int(self.outbox.redis.llen(self.outbox.keys.dead)),  # type: ignore[arg-type]
+                )
             )
+        return families
 
 
 def _registry(extra: Iterator[Any] | list[Any]) -> CollectorRegistry:
@@ -223,7 +258,7 @@ def bot_registry(store: RequestStore, outbox: Outbox) -> CollectorRegistry:
 def worker_registry(store: RequestStore, outbox: Outbox | None = None) -> CollectorRegistry:
     """The worker's main process: every pool child's samples (multiprocess) plus Redis."""
     collectors: list[Any] = [RedisStateCollector(store, outbox)]
-    if os.environ.get(MULTIPROC_ENV):
+    if _multiproc_folder is not None:
         from prometheus_client import multiprocess
 
         registry = _registry(collectors)
@@ -262,7 +297,15 @@ class _Quiet(WSGIRequestHandler):
 
 
 class MetricsServer:
-    """/metrics (Prometheus text) and /healthz (200 when ``health()`` is true, else 503)."""
+    """A small threaded WSGI server: ``/metrics`` is prometheus_client's own WSGI app
+    (``make_wsgi_app``: content negotiation, gzip, ``name[]`` filters); ``/healthz`` is 200 when
+    ``health()`` is true, else 503; anything else is 404.
+
+    It listens on 127.0.0.1 unless told otherwise (CLOUDSYNC_METRICS_ADDR). With a ``token``
+    (CLOUDSYNC_METRICS_TOKEN), ``/metrics`` answers 401 unless the request carries
+    ``Authorization: Bearer <token>`` (what Prometheus sends for a scrape config's
+    ``authorization: {credentials_file: ...}``); ``/healthz`` stays open for the container's
+    health check and says only "ok" or "not ok"."""
 
     def __init__(
         self,
@@ -271,37 +314,55 @@ class MetricsServer:
         health: Callable[[], bool],
         port: int,
         addr: str | None = None,
+        token: str | None = None,
     ) -> None:
+        from prometheus_client import make_wsgi_app
+
         self.registry = registry
         self.health = health
         self.port = port
-        self.addr = addr if addr is not None else metrics_addr(os.environ)
+        self.addr = addr if addr is not None else KNOB_DEFAULTS["metrics_addr"]
+        self._token = token.encode() if token else None
+        self._metrics_app = make_wsgi_app(registry)
         self._server: WSGIServer | None = None
 
-    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
+    def app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
-            try:
-                ok = bool(self.health())
-            except Exception:
-                ok = False
-            start_response(
-                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
-            )
-            return [b"ok" if ok else b"unhealthy"]
+            return self._healthz(start_response)
         if path == "/metrics":
-            try:
-                body = generate_latest(self.registry)
+            if not self._authorized(environ):
+                start_response(
+                    "401 Unauthorized",
+                    [
+                        ("Content-Type", "text/plain"),
+                        ("WWW-Authenticate", 'Bearer realm="metrics"'),
+                    ],
+                )
+                return [b"unauthorized"]
+            try:  # the collection runs before start_response is called
+                return list(self._metrics_app(environ, start_response))
             except Exception as exc:  # Redis down: say so, do not crash the thread
                 log.warning("metrics collection failed: %s", type(exc).__name__)
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                return [b"metrics unavailable"]
-            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-            return [body]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
+                return _plain(start_response, "503 Service Unavailable", b"metrics unavailable")
+        return _plain(start_response, "404 Not Found", b"not found")
+
+    def _authorized(self, environ: dict[str, Any]) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, given = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.strip().encode(), self._token)
+
+    def _healthz(self, start_response: Any) -> list[bytes]:
+        try:
+            ok = bool(self.health())
+        except Exception:
+            ok = False
+        if ok:
+            return _plain(start_response, "200 OK", b"ok")
+        return _plain(start_response, "503 Service Unavailable", b"not ok")
 
     def start(self) -> MetricsServer:
         """Listen in a daemon thread. A port already taken (two processes of a local ``run``)
@@ -328,86 +389,51 @@ class MetricsServer:
             self._server = None
 
 
+def _plain(start_response: Any, status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [body]
+
+
 # --- worker wiring (called from workers/tasks.py's Celery signals) -------------------------------
-def prepare() -> None:
+def prepare(settings: Settings) -> None:
     """worker_init, in the main process before the pool forks: the multiprocess folder."""
     import sys
 
-    if not metrics_port(os.environ):
+    if not settings.metrics_port or _multiproc_folder is not None:
         return
-    if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+    if "prometheus_client" in sys.modules:
         log.warning("prometheus_client was imported before the worker set its metrics folder")
-    if not os.environ.get(MULTIPROC_ENV):
-        prepare_multiprocess()
+    prepare_multiprocess()
 
 
 def start_endpoint(engine: Any) -> MetricsServer | None:
     """worker_ready, in the main process: serve every child's samples and the Redis view."""
-    port = metrics_port(os.environ)
-    if not port:
+    settings: Settings = engine.settings
+    if not settings.metrics_port:
         return None
     from workers.notify.outbox import Outbox
 
-    outbox = Outbox(engine.redis, prefix=engine.settings.prefix)
+    outbox = Outbox(engine.redis, prefix=settings.prefix)
     registry = worker_registry(engine.store, outbox)
-    return MetricsServer(registry, health=lambda: bool(engine.redis.ping()), port=port).start()
+    return MetricsServer(
+        registry,
+        health=lambda: bool(engine.redis.ping()),
+        port=settings.metrics_port,
+        addr=settings.metrics_addr,
+        token=settings.metrics_token,
+    ).start()
 
 
-class _ObservedProgress:
-    """The runner's ProgressSink, plus a duration sample for every finished step."""
+class RunMetrics:
+    """The runner's observer in the worker: a duration sample for every finished step, and each
+    lost WinRM session counted by kind (passed to the Runner by the engine)."""
 
     FINAL = frozenset({"done", "skipped", "failed", "cancelled"})
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def step_saved(self, request_id: str, result: StepResult) -> None:
+        status = result.status.value
+        if status in self.FINAL and result.started_at and result.finished_at:
+            observe_step(result.step_id, status, result.finished_at - result.started_at)
 
-    def load_steps(self, request_id: str, host: str) -> Any:
-        return self.inner.load_steps(request_id, host)
-
-    def save_steps(self, request_id: str, results: Any, fence: int, guards: Any = ()) -> None:
-        self.inner.save_steps(request_id, results, fence, guards)
-        for result in results:
-            status = getattr(result.status, "value", str(result.status))
-            if status in self.FINAL and result.started_at and result.finished_at:
-                try:
-                    observe_step(result.step_id, status, result.finished_at - result.started_at)
-                except Exception:
-                    log.debug("step metric failed", exc_info=True)
-
-
-class _CountedSession:
-    """A RunbookSession whose lost sessions (each one the runner sees) are counted by kind."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def run_step(self, *args: Any, **kwargs: Any) -> Any:
-        from workers.runbook.session import SessionLost
-
-        try:
-            return self._inner.run_step(*args, **kwargs)
-        except SessionLost as exc:
-            count_winrm_error(exc)
-            raise
-
-
-def instrument(engine: Any) -> Any:
-    """Wrap the engine's runner so steps and WinRM errors are measured (no runner change)."""
-    from workers.runbook.session import SessionLost
-
-    runner = engine.runner
-    runner.progress = _ObservedProgress(runner.progress)
-    make = runner.session_factory
-
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return _CountedSession(make(*args, **kwargs))
-        except SessionLost as exc:
-            count_winrm_error(exc)
-            raise
-
-    runner.session_factory = factory
-    return engine
+    def session_lost(self, host: str, error: BaseException) -> None:
+        count_winrm_error(error)

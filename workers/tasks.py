@@ -29,15 +29,14 @@ from workers.celery_app import (
 )
 from workers.engine import Engine
 from workers.logging_setup import request_context
+from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def engine() -> Engine:
-    from workers.metrics import instrument
-
-    return instrument(Engine.from_env())
+    return Engine.from_env()
 
 
 @app.task(name=TASK_PREFLIGHT)
@@ -90,7 +89,7 @@ def _on_worker_init(**_: object) -> None:
     """Before the pool forks: the multiprocess metrics folder the children will write to."""
     from workers.metrics import prepare
 
-    prepare()
+    prepare(Settings.from_env())
 
 
 @worker_shutdown.connect

@@ -94,11 +94,11 @@ class LocalStack:
 
     # workers -----------------------------------------------------------------------------
     def worker_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = dict(os.environ)  # passed on (PATH, secret references), not read here
         env.update(self.extra_env)
         env["REDIS_URL"] = self.redis_url
         # local workers share this machine with the bot's metrics port
-        env.setdefault("CLOUDSYNC_METRICS_PORT", "0")
+        env["CLOUDSYNC_METRICS_PORT"] = self.extra_env.get("CLOUDSYNC_METRICS_PORT", "0")
         env["CLOUDSYNC_CONFIG"] = str(self.config.folder)
         if self.endpoints:
             env["CLOUDSYNC_SIM_ENDPOINTS"] = format_endpoints(self.endpoints)

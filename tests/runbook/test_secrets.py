@@ -130,8 +130,14 @@ def test_vault_kv2(tmp_path: Path) -> None:
         made.append((url, token))
         return FakeClient(kv)
 
-    env = {"VAULT_ADDR": "http://127.0.0.1:8200", "VAULT_TOKEN": "tok"}
-    provider = SecretsProvider(config, env, redactor=Redactor(), vault_client_factory=factory)
+    provider = SecretsProvider(
+        config,
+        {},
+        redactor=Redactor(),
+        vault_client_factory=factory,
+        vault_addr="http://127.0.0.1:8200",
+        vault_token="tok",
+    )
     assert provider.get("a").password == "vault-pw"
     assert made == [("http://127.0.0.1:8200", "tok")]
     with pytest.raises(SecretError, match="key 'nokey' not found"):

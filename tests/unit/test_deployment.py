@@ -43,6 +43,24 @@ def test_each_variable_is_documented(name: str) -> None:
         assert key in DOCUMENTED or key.removesuffix("_FILE") in DOCUMENTED, key
 
 
+def _runs_the_scheduler(command: list[str]) -> bool:
+    """Celery beat, on its own (``celery ... beat``) or embedded in a worker (-B / --beat)."""
+    if command[:1] == ["cloudsync"]:
+        return command[1:2] == ["worker"] and bool({"--beat", "-B"} & set(command))
+    if command[:1] == ["celery"]:
+        return "beat" in command or bool({"--beat", "-B"} & set(command))
+    return False
+
+
+def test_exactly_one_service_runs_the_scheduler() -> None:
+    """Beat in every scaled worker would send each sweep once per worker; one service sends it."""
+    services = COMPOSE["services"]
+    scheduling = [n for n, s in services.items() if _runs_the_scheduler(s.get("command") or [])]
+    assert scheduling == ["beat"], scheduling
+    assert not _runs_the_scheduler(services["worker"]["command"])
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+
+
 def test_dockerfile_and_healthchecks() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "cloudsync" in dockerfile

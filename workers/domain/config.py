@@ -10,7 +10,6 @@ first against ``config_schema``, then the values. Secret *values* never live her
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,12 +146,8 @@ class Config:
         return None
 
 
-def config_dir() -> Path:
-    return Path(os.environ.get("CLOUDSYNC_CONFIG") or DEFAULT_CONFIG_DIR)
-
-
 def load_config(folder: Path | str | None = None) -> Config:
-    root = Path(folder) if folder else config_dir()
+    root = Path(folder) if folder else DEFAULT_CONFIG_DIR  # Settings.config_dir
     if not root.is_dir():
         raise ConfigError(f"configuration folder {root} does not exist (CLOUDSYNC_CONFIG)")
     inventory = _read_yaml(root / "inventory.yaml", schema.INVENTORY)

@@ -2,7 +2,9 @@
 
 A secret NAME (config ``secrets.yaml``) maps to a user name and a password reference:
 ``env:NAME`` (or, by the Docker convention, ``NAME_FILE`` naming a file), ``file:PATH`` or
-``vault:MOUNT/PATH#KEY`` (HashiCorp Vault KV v2 through hvac, with VAULT_ADDR and VAULT_TOKEN).
+``vault:MOUNT/PATH#KEY`` (HashiCorp Vault KV v2 through hvac, with VAULT_ADDR and VAULT_TOKEN,
+given from :class:`workers.settings.Settings`). ``env:`` references are the one place the
+process environment is read outside the settings: their names come from ``secrets.yaml``.
 Every value resolved is registered with the redactor before it is returned. Errors name the
 secret and its reference, never a value.
 
@@ -80,9 +82,13 @@ class SecretsProvider:
         *,
         redactor: Redactor | None = None,
         vault_client_factory: VaultClientFactory = _hvac_client,
+        vault_addr: str | None = None,
+        vault_token: str | None = None,
     ) -> None:
         self.config = config
-        self.env = os.environ if env is None else env
+        self.env = os.environ if env is None else env  # for env: references only
+        self._vault_addr = vault_addr
+        self._vault_token = vault_token
         self.redactor = redactor or default_redactor
         self._vault_factory = vault_client_factory
         self._vault: Any = None
@@ -96,6 +102,8 @@ class SecretsProvider:
             self.env,
             redactor=self.redactor,
             vault_client_factory=self._vault_factory,
+            vault_addr=self._vault_addr,
+            vault_token=self._vault_token,
         )
 
     def get(self, name: str) -> Credential:
@@ -165,7 +173,7 @@ class SecretsProvider:
                 name=name,
                 problem="has a malformed Vault reference",
             )
-        addr, token = self.env.get("VAULT_ADDR"), self.env.get("VAULT_TOKEN")
+        addr, token = self._vault_addr, self._vault_token
         if not addr or not token:
             raise SecretError(
                 f"{where}: VAULT_ADDR and VAULT_TOKEN must be set",

@@ -28,10 +28,3 @@ class NotifierMetrics:
             return sum(
                 n for (k, lab), n in self._counts.items() if k == name and label in (None, lab)
             )
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            out: dict[str, dict[str, int]] = {}
-            for (name, label), n in self._counts.items():
-                out.setdefault(name, {})[label] = n
-            return out

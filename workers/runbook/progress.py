@@ -1,7 +1,7 @@
-"""Where the runner saves each step's start and result: the protocol, and an in-memory sink.
+"""Where the runner saves each step's start and result: the protocol and its two sinks, on the
+request store in Redis (:class:`RedisProgress`, the worker's) and in memory (tests, console).
 
-The lead implements :class:`ProgressSink` on Redis (and posts each saved step to Slack from
-there). ``fence`` is the host lease's fencing token: a store must refuse (raise FenceLost) a save
+``fence`` is the host lease's fencing token: a store must refuse (raise FenceLost) a save
 whose token is smaller than one it has already accepted for the same request and host, so a worker
 that lost its lease cannot overwrite the progress of the one that took over. ``guards`` are the
 runner's leases as (Redis key, value) pairs: a store must refuse the save unless every one still
@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from workers.domain.model import StepResult
+from workers.domain.store import FenceLost as StoreFenceLost
+from workers.domain.store import RequestStore
+from workers.redis_retry import retrying
 from workers.runbook.locks import FenceLost
 
 
@@ -33,6 +36,33 @@ class ProgressSink(Protocol):
         """Save (replace) results of one host in order, all or none; raise FenceLost when
         ``fence`` is stale or a guard no longer holds."""
         ...
+
+
+class RedisProgress:
+    """The ProgressSink on the request store: each save is one atomic call that checks the fence
+    and the guards and appends the step events the bot projects (a short Redis outage is
+    ridden out, not failed)."""
+
+    def __init__(self, store: RequestStore) -> None:
+        self.store = store
+
+    def load_steps(self, request_id: str, host: str) -> dict[str, StepResult]:
+        return retrying(lambda: self.store.load_steps(request_id, host), what="progress")
+
+    def save_steps(
+        self,
+        request_id: str,
+        results: Sequence[StepResult],
+        fence: int,
+        guards: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        try:
+            retrying(
+                lambda: self.store.save_steps(request_id, results, fence, guards),
+                what="progress",
+            )
+        except StoreFenceLost as exc:
+            raise FenceLost(str(exc)) from None
 
 
 class InMemoryProgress:

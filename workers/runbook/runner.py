@@ -13,6 +13,24 @@ Safety rules this module enforces:
   ``connect`` is skipped (no secret sent) when every later sign-in step is already done;
 - preflight runs again first; a fingerprint different from the approved one stops with
   "changed" (the approval was for a different server state).
+
+The path of a step result from the host to Slack, hop by hop:
+1. ``RunbookSession.run_step`` (``workers/runbook/session.py``) returns the step's outcome read
+   from the host over WS-Management; ``_HostRun._run_step`` turns it into a ``StepResult``.
+2. ``_HostRun._save`` hands it to the progress sink, ``RedisProgress.save_steps``
+   (``workers/runbook/progress.py``), with the lease token and guards; then tells the run
+   observer (``RunObserver.step_saved``; the worker's is ``workers.metrics.RunMetrics``).
+3. ``RequestStore.save_steps`` (``workers/domain/store.py``): one Lua call checks the fence and
+   the leases, writes the step hash and appends a ``step_started``/``step_finished`` event to
+   the event stream (``RequestStore.events_key``, a Redis stream).
+4. ``Projector.step`` (``bot/projector.py``, in the bot process) reads the stream with a
+   consumer group; ``Projector.project`` posts a thread reply (``_step_reply``) and marks the
+   request card for a coalesced re-render (``_flush_cards`` -> ``_update_card``).
+5. ``Outbox.post`` / ``Outbox.update`` (``workers/notify/outbox.py``) queue the message in a
+   durable per-channel lane in Redis.
+6. ``Notifier.tick`` -> ``_serve`` (``workers/notify/notifier.py``) takes the lane's head under
+   its lane lease and pacing, and ``sender.send`` (``workers/notify/sender.py``) calls the Slack
+   Web API (``chat.postMessage`` / ``chat.update`` through slack_sdk's ``WebClient``).
 """
 
 from __future__ import annotations
@@ -32,10 +50,12 @@ from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential, SecretError, SecretsProvider
 from workers.runbook.hints import hint_for
 from workers.runbook.locks import FenceLost, Lease, LeaseBusy, Locks
+from workers.runbook.observer import NoObserver, RunObserver
 from workers.runbook.preflight import evaluate
 from workers.runbook.progress import ProgressSink
 from workers.runbook.session import RunbookSession, SessionLost, StepOutcome
 from workers.runbook.steps import Step, StepBuildError, build_steps, registration_probe
+from workers.settings import KNOB_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +65,14 @@ _PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "
 
 @dataclass
 class RunnerSettings:
-    host_wait_s: float = 60.0  # wait for the host's queue turn / lease before "busy"
+    """The runner's knobs; the engine fills the first three from :class:`Settings`, whose
+    defaults these are (one default per knob)."""
+
+    host_wait_s: float = KNOB_DEFAULTS["host_wait_s"]  # queue turn / lease wait before "busy"
     registration_wait_s: float = 1800.0  # wait for the tenant registration lease
-    max_parallel: int = 8
+    max_parallel: int = KNOB_DEFAULTS["max_parallel"]
     operation_timeout_s: int = 5
-    backoff_scale: float = 1.0  # tests make retries fast with e.g. 0.01
+    backoff_scale: float = KNOB_DEFAULTS["backoff_scale"]  # tests: e.g. 0.01 for fast retries
     max_reconnects: int = 2
     timeouts: dict[str, float] = field(default_factory=dict)  # step id (or prefix) -> seconds
 
@@ -113,6 +136,7 @@ class Runner:
         *,
         settings: RunnerSettings | None = None,
         redactor: Redactor | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.config = config
         self.secrets = secrets
@@ -122,6 +146,14 @@ class Runner:
         self.clock = clock
         self.settings = settings or RunnerSettings()
         self.redactor = redactor or secrets.redactor or default_redactor
+        self.observer: RunObserver = observer or NoObserver()
+
+    def _observe(self, report: Callable[..., None], *args: Any) -> None:
+        """Tell the observer; a failing observer is logged, never allowed to stop the run."""
+        try:
+            report(*args)
+        except Exception:
+            log.debug("run observer failed", exc_info=True)
 
     def run(self, request: Request, *, should_stop: Callable[[], bool]) -> RunOutcome:
         hosts = [h.upper() for h in request.change.hosts]
@@ -273,6 +305,8 @@ class _HostRun:
                 raise FenceLost(f"lost the lease {lease.key} (token {lease.token})")
             guards.append((lease.key, lease.value))
         self.r.progress.save_steps(self.request.id, batch, self.lease.token, guards)
+        for saved in batch:
+            self.r._observe(self.r.observer.step_saved, self.request.id, saved)
 
     def _defer(self, result: StepResult) -> None:
         """Keep a finished step's result to save together with the next step's start."""
@@ -471,6 +505,7 @@ class _HostRun:
                 log.warning("run %s on %s: %s", self.request.id, self.host.name, exc)
                 return StepOutcome(step.id, "failed", error=exc.public)
             except SessionLost as exc:
+                self.r._observe(self.r.observer.session_lost, self.host.name, exc)
                 # Delete the lost shell from the next connection, unless it may still be
                 # copying or installing: deleting a shell ends its child processes too, and an
                 # installer cut off half-way is worse than an idle shell (install's check waits
