@@ -68,6 +68,11 @@ class SignedBodyGuard:
             self._log(environ, "body too large", length)
             return _refuse(start_response, "413 Payload Too Large", "payload too large")
         stream = environ["wsgi.input"]
+        if length < 0 and not environ.get("wsgi.input_terminated"):
+            # no length and a stream that may never end (gunicorn marks a chunked body it
+            # decodes as terminated; a plain server does not)
+            self._log(environ, "no Content-Length", "?")
+            return _refuse(start_response, "411 Length Required", "length required")
         raw = stream.read(length) if length >= 0 else stream.read(self.max_body_bytes + 1)
         if len(raw) > self.max_body_bytes:
             self._log(environ, "body too large", f">{self.max_body_bytes}")
