@@ -31,8 +31,9 @@ CLOCK_SKEW_S = 120
 REPLAY_WINDOW_S = SIGNATURE_VALIDITY_S + CLOCK_SKEW_S
 REPLAY_STORE_TIMEOUT_S = 0.3
 TRY_AGAIN = (
-    ":hourglass: The bot could not check this request against replays just now, so it did "
-    "nothing. Try again in a few seconds."
+    ":hourglass: The bot cannot reach its store right now, so it did nothing with this request "
+    "(it cannot tell it from a replay). Try again in a minute; if it persists, ask an operator "
+    "to check Redis."
 )
 
 
