@@ -14,6 +14,8 @@ from bot.context import BotContext
 from bot.groups import GroupResolver
 from bot.listeners import actions, commands, events, views
 
+log = logging.getLogger(__name__)
+
 
 def make_web_client(token: str, base_url: str | None) -> WebClient:
     """The bot's Web API client. ``base_url`` is SLACK_API_URL (loopback server, proxy)."""
@@ -22,20 +24,32 @@ def make_web_client(token: str, base_url: str | None) -> WebClient:
     return WebClient(token=token)
 
 
-REPLAY_WINDOW_S = 360  # Slack's 5-minute timestamp window, plus clock skew
+# slack_sdk's SignatureVerifier accepts a timestamp up to 300 s either side of now, so one
+# signature verifies for up to 600 s; remember it for all of that plus clock skew.
+SIGNATURE_VALIDITY_S = 600
+CLOCK_SKEW_S = 120
+REPLAY_WINDOW_S = SIGNATURE_VALIDITY_S + CLOCK_SKEW_S
+REPLAY_STORE_TIMEOUT_S = 0.3
+TRY_AGAIN = (
+    ":hourglass: The bot cannot reach its store right now, so it did nothing with this request "
+    "(it cannot tell it from a replay). Try again in a minute; if it persists, ask an operator "
+    "to check Redis."
+)
 
 
 def replay_guard(ctx: BotContext) -> Callable[..., Any]:
-    """Refuse a signed request seen before. Bolt checks the signature and the 5-minute
-    timestamp window first; within that window a captured request could be sent again (an
-    approval click replayed), so each signature is accepted once."""
+    """Refuse a signed request seen before. Bolt checks the signature and the timestamp window
+    first; within that window a captured request could be sent again (an approval click
+    replayed), so each signature is accepted once. Fails closed: when Redis cannot answer, the
+    request is refused with a retryable answer (a slash command gets an ephemeral "try again",
+    anything else HTTP 503, which Slack retries for events and shows as a failed click)."""
 
     # Runs before the ack: a short timeout keeps a slow Redis from delaying Slack's 3 s answer.
     pool = ctx.redis.connection_pool
     fast = redis.Redis(
         connection_pool=redis.ConnectionPool(
             connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "socket_timeout": 0.3},
+            **{**pool.connection_kwargs, "socket_timeout": REPLAY_STORE_TIMEOUT_S},
         )
     )
 
@@ -45,8 +59,13 @@ def replay_guard(ctx: BotContext) -> Callable[..., Any]:
             key = f"{ctx.store.prefix}:seen-signature:{signature}"
             try:
                 first = fast.set(key, "1", nx=True, ex=REPLAY_WINDOW_S)
-            except Exception:  # Redis briefly unavailable: the signature check still held
-                first = True
+            except Exception as exc:  # cannot tell a replay from a first sight: refuse
+                log.warning("replay guard: store unavailable (%s); refused", type(exc).__name__)
+                if req.body.get("command"):
+                    return BoltResponse(
+                        status=200, body={"response_type": "ephemeral", "text": TRY_AGAIN}
+                    )
+                return BoltResponse(status=503, body="try again", headers={"retry-after": "5"})
             if not first:
                 return BoltResponse(status=401, body="replayed request")
         return next()
@@ -72,6 +91,7 @@ def build_app(
     )
     resolver = GroupResolver(client, ttl_s=ctx.config.policy.group_cache_s)
     candidate_groups = set(ctx.config.policy.requester_groups)
+    candidate_groups.update(ctx.config.policy.reader_groups or ())
     for rule in ctx.config.policy.approvers:
         candidate_groups.update(rule.groups)
 

@@ -14,9 +14,10 @@ from typing import Any
 import kombu.exceptions
 import redis
 
-from bot import blocks, grammar
+from bot import blocks, grammar, reads
 from bot.context import BotContext
-from workers.domain.model import ChangeKind, State
+from workers.domain import policy
+from workers.domain.model import ChangeKind, Request, State
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
 
@@ -58,7 +59,7 @@ def _dispatch(
     channel: str,
     user_groups: Collection[str],
 ) -> Reply | None:
-    store, service = ctx.store, ctx.service
+    service = ctx.service
     if isinstance(command, grammar.Change):
         request = service.submit(command.change, user, channel, user_groups)
         kind = "install" if command.change.kind is ChangeKind.INSTALL else command.change.kind.value
@@ -68,36 +69,8 @@ def _dispatch(
                 "created. Running preflight now; the approval card follows in this channel."
             )
         )
-    if isinstance(command, grammar.Plan):
-        plan = render_plan(command.change, ctx.config)
-        return Reply(text=blocks.plan_text(command.change, plan))
-    if isinstance(command, grammar.Check):
-        ctx.dispatcher.check(command.host, channel, user)
-        return Reply(text=f":mag: Checking {command.host} (read-only preflight)…")
-    if isinstance(command, grammar.Agents):
-        ctx.dispatcher.fleet(channel, user)
-        return Reply(text=":mag: Reading the agent on every inventory host…")
-    if isinstance(command, grammar.Status):
-        if command.request_id:
-            request = store.require(command.request_id)
-            events = store.events(request_id=request.id)
-            return Reply(
-                text=blocks.status_text(
-                    request, store.all_steps(request), [e.to_dict() for e in events]
-                )
-            )
-        requests = store.recent_in_channel(channel, limit=10)
-        return Reply(text=blocks.list_text(requests))
-    if isinstance(command, grammar.List):
-        if command.mine:
-            requests = store.recent_of_user(user, limit=20)
-        elif command.pending:
-            requests = [
-                r for r in store.in_states([State.PENDING_APPROVAL]) if r.channel == channel
-            ]
-        else:
-            requests = store.recent_in_channel(channel, limit=20)
-        return Reply(text=blocks.list_text(requests))
+    if isinstance(command, READS):
+        return _read(ctx, command, user=user, channel=channel, user_groups=user_groups)
     if isinstance(command, grammar.Cancel):
         request = service.cancel(command.request_id, user, user_groups)
         if request.state is State.RUNNING:
@@ -110,3 +83,97 @@ def _dispatch(
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))
+
+
+READS = (grammar.Plan, grammar.Check, grammar.Agents, grammar.Status, grammar.List)
+
+
+def _refused(ctx: BotContext, user: str, action: str, reason: str) -> Reply:
+    reads.record_refusal(ctx.store, user, action, reason)
+    return Reply(text=f":no_entry: {reason}")
+
+
+def _host_tags(ctx: BotContext, hosts: Collection[str]) -> dict[str, tuple[str, ...]]:
+    return {h: ctx.config.hosts[h].tags if h in ctx.config.hosts else () for h in hosts}
+
+
+def _participant(
+    ctx: BotContext, request: Request, user: str, user_groups: Collection[str]
+) -> bool:
+    """The requester, whoever approved or decided, and anyone who may approve it."""
+    if user == request.requester or user == request.decided_by:
+        return True
+    if any(a.user == user for a in request.approvals):
+        return True
+    tags = _host_tags(ctx, request.change.hosts)
+    return policy.is_approver(ctx.config.policy, user, user_groups, tags)
+
+
+def _read(
+    ctx: BotContext,
+    command: grammar.Plan | grammar.Check | grammar.Agents | grammar.Status | grammar.List,
+    *,
+    user: str,
+    channel: str,
+    user_groups: Collection[str],
+) -> Reply:
+    """The read commands, under ``policy.may_read`` and the allowed channels: they open WinRM
+    sessions with the admin login or show a request's trail, so not every member may."""
+    store = ctx.store
+    action = type(command).__name__.lower()
+    decision = policy.may_read(ctx.config.policy, user, channel, user_groups)
+    if not decision.allowed:
+        return _refused(ctx, user, action, decision.reason)
+    if isinstance(command, grammar.Plan):
+        plan = render_plan(command.change, ctx.config)
+        tags = _host_tags(ctx, command.change.hosts)
+        approver = policy.is_approver(ctx.config.policy, user, user_groups, tags)
+        return Reply(text=blocks.plan_text(command.change, plan, show_accounts=approver))
+    if isinstance(command, grammar.Check | grammar.Agents):
+        wait = reads.wait_before_next_read(store, ctx.read_limits, user)
+        if wait:
+            limits = ctx.read_limits
+            return _refused(
+                ctx,
+                user,
+                action,
+                f"You ran {limits.per_user} checks in {limits.window_s} s (each opens a WinRM "
+                f"session on the servers); try again in {wait} s.",
+            )
+        if isinstance(command, grammar.Check):
+            target = reads.check_target(command.host)
+            if not reads.lead_or_join(store, ctx.read_limits, target, channel, user):
+                return Reply(
+                    text=f":mag: A check of {command.host} is already running; "
+                    "you get its answer too."
+                )
+            ctx.dispatcher.check(command.host, channel, user)
+            return Reply(text=f":mag: Checking {command.host} (read-only preflight)…")
+        if not reads.lead_or_join(store, ctx.read_limits, reads.AGENTS_TARGET, channel, user):
+            return Reply(text=":mag: The agents are being read already; you get the answer too.")
+        ctx.dispatcher.fleet(channel, user)
+        return Reply(text=":mag: Reading the agent on every inventory host…")
+    if isinstance(command, grammar.Status) and command.request_id:
+        request = store.require(command.request_id)
+        if channel != request.channel and not _participant(ctx, request, user, user_groups):
+            return _refused(
+                ctx,
+                user,
+                action,
+                f"{request.id} can be shown only in the channel it was requested in, or to "
+                "its requester and approvers.",
+            )
+        events = store.events(request_id=request.id)
+        return Reply(
+            text=blocks.status_text(
+                request, store.all_steps(request), [e.to_dict() for e in events]
+            )
+        )
+    if isinstance(command, grammar.List) and command.mine:
+        requests = store.recent_of_user(user, limit=20)
+    elif isinstance(command, grammar.List) and command.pending:
+        requests = [r for r in store.in_states([State.PENDING_APPROVAL]) if r.channel == channel]
+    else:
+        limit = 20 if isinstance(command, grammar.List) else 10
+        requests = store.recent_in_channel(channel, limit=limit)
+    return Reply(text=blocks.list_text(requests))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
+from bot.reads import ReadLimits
 from workers.dispatch import CeleryDispatcher
 from workers.domain.config import Config
 from workers.domain.service import RequestService
@@ -21,6 +22,7 @@ class BotContext:
     service: RequestService
     outbox: Outbox
     dispatcher: CeleryDispatcher
+    read_limits: ReadLimits = field(default_factory=ReadLimits)
 
 
 def build_context(config: Config, redis_url: str, prefix: str = "cs") -> BotContext:

@@ -155,7 +155,8 @@ def _validated(fn: Callable[[str], str], value: str, topic: str) -> str:
     try:
         return fn(value)
     except ValidationError as exc:
-        raise _Fail(escape(str(exc)), topic) from None
+        # the message quotes the value: no backtick from it may open a code span
+        raise _Fail(escape(str(exc)).replace("`", "'"), topic) from None
 
 
 _DASHES = ("\u2014", "\u2013", "\u2012", "\u2212")  # em/en/figure dash, minus (autocorrect)

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from bot import blocks
+from bot import blocks, reads
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
@@ -82,6 +82,7 @@ class Projector:
         self.redis: Any = store.redis
         self._dirty: dict[str, bool] = {}  # request cards to re-render (value: urgent)
         self._rendered: dict[str, float] = {}
+        self._homes_for: set[str] = set()  # requests whose decision changes some App Home
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -124,6 +125,7 @@ class Projector:
                         self._project_once(decode_event(entry_id, fields))
                     done.append(entry_id)
             self._flush_cards()
+            self._flush_homes()
             if done:
                 self.redis.xack(self.store.events_key, GROUP, *done)
                 handled += len(done)
@@ -274,27 +276,102 @@ class Projector:
             text = blocks.agents_text(list(data.get("facts") or []))
         else:
             text = str(data.get("text", ""))
-        if channel and user and text:
-            self.outbox.ephemeral(channel, user, text=text)
+        askers = [(channel, user)] if channel and user else []
+        if event.name in ("check_result", "fleet_result"):  # and whoever joined this read
+            target = (
+                reads.check_target(str(data.get("host", "")))
+                if event.name == "check_result"
+                else reads.AGENTS_TARGET
+            )
+            askers += [a for a in reads.take_waiters(self.store, target) if a not in askers]
+        if text:
+            for to_channel, to_user in askers:
+                self.outbox.ephemeral(to_channel, to_user, text=text)
 
     def _refresh_homes(self, request: Request) -> None:
-        """Republish App Home for the users who have opened it (with the groups they had then):
-        publishing to anyone else would only spend Slack calls on a tab nobody looks at."""
+        """Mark App Home stale for the viewers whose tab this decision changes: the requester
+        (their own list) and the request's approvers (what waits for them). Published once per
+        batch by ``_flush_homes``."""
+        self._homes_for.add(request.id)
+
+    def _flush_homes(self) -> None:
+        """Republish App Home, at most once per recent viewer per batch of events, for the
+        viewers a decision in this batch concerns (with the groups they had when they opened
+        it): anyone else would only cost Slack calls on a tab that did not change."""
+        changed, self._homes_for = self._homes_for, set()
+        if not changed:
+            return
+        requests = [r for r in (self.store.get(i) for i in sorted(changed)) if r is not None]
         for user, groups in home_viewers(self.store).items():
-            self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
+            if any(self._home_concerns(r, user, groups) for r in requests):
+                self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
+
+    def _home_concerns(self, request: Request, user: str, groups: Collection[str]) -> bool:
+        from workers.domain import policy
+
+        if user == request.requester:
+            return True
+        tags = {
+            h: self.config.hosts[h].tags if h in self.config.hosts else ()
+            for h in request.change.hosts
+        }
+        return policy.is_approver(self.config.policy, user, groups, tags)
+
+
+HOME_RECENT_S = 600  # a viewer seen longer ago gets a fresh view when they open the tab again
+HOME_MAX_VIEWERS = 30  # republished per decision batch at most (the most recent viewers)
 
 
 def _viewers_key(store: RequestStore) -> str:
-    return f"{store.prefix}:home-viewers"
+    return f"{store.prefix}:home-viewers"  # user -> their groups when they last opened it
 
 
-def remember_home_viewer(store: RequestStore, user: str, groups: Collection[str]) -> None:
-    store.redis.hset(_viewers_key(store), user, json.dumps(sorted(groups)))
+def _seen_key(store: RequestStore) -> str:
+    return f"{store.prefix}:home-seen"  # sorted set: user by last-seen time
 
 
-def home_viewers(store: RequestStore) -> dict[str, list[str]]:
-    raw = store.redis.hgetall(_viewers_key(store))
-    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+_REMEMBER = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
+local n = redis.call('ZCARD', KEYS[1]) - #gone
+if n > tonumber(ARGV[5]) then
+  local extra = redis.call('ZRANGE', KEYS[1], #gone, #gone + n - tonumber(ARGV[5]) - 1)
+  for _, u in ipairs(extra) do table.insert(gone, u) end
+end
+for _, u in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], u)
+  redis.call('HDEL', KEYS[2], u)
+end
+return #gone
+"""
+
+
+def remember_home_viewer(
+    store: RequestStore, user: str, groups: Collection[str], now: float | None = None
+) -> None:
+    """Note that ``user`` looks at App Home now; the set keeps the HOME_MAX_VIEWERS most recent
+    viewers of the last HOME_RECENT_S seconds (trimmed here, atomically), so opening the tab from
+    many accounts cannot make every decision cost one views.publish per account ever seen."""
+    at = time.time() if now is None else now
+    script: Any = store.redis.register_script(_REMEMBER)
+    script(
+        keys=[_seen_key(store), _viewers_key(store)],
+        args=[at, user, json.dumps(sorted(groups)), at - HOME_RECENT_S, HOME_MAX_VIEWERS],
+    )
+
+
+def home_viewers(store: RequestStore, now: float | None = None) -> dict[str, list[str]]:
+    """Recent App Home viewers (newest first, at most HOME_MAX_VIEWERS) with their groups."""
+    at = time.time() if now is None else now
+    users = store.redis.zrevrangebyscore(
+        _seen_key(store), "+inf", at - HOME_RECENT_S, start=0, num=HOME_MAX_VIEWERS
+    )
+    if not users:
+        return {}
+    names = [u.decode() if isinstance(u, bytes) else str(u) for u in users]
+    groups = store.redis.hmget(_viewers_key(store), names)
+    return {n: json.loads(g) if g else [] for n, g in zip(names, groups, strict=True)}
 
 
 def home_for(

@@ -144,15 +144,16 @@ def _with_healthz(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
-    """gunicorn, threaded worker; projector, notifier and /metrics start in the worker."""
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
+    """gunicorn, threaded worker; projector, notifier and /metrics start in the worker. The
+    signature is checked on the raw body before Bolt parses it (``bot.http_guard``)."""
+    from bot.http_guard import slack_wsgi
 
     def after_fork() -> None:
         bot.start_background()
         bot.start_metrics()
 
     run_gunicorn(
-        _with_healthz(SlackRequestHandler(bot.app)),
+        _with_healthz(slack_wsgi(bot.app, bot.settings.slack_signing_secret or "")),
         bind,
         threads=threads,
         post_worker_init=after_fork,

@@ -134,15 +134,16 @@ def check_text(host: str, preflight: PreflightLike) -> str:
     return clip("\n".join(lines), MAX_LONG_TEXT)
 
 
-def _plan_entry(item: Any) -> tuple[str, str, str, str]:
-    """(step id, title, script, credentials note) from a tuple or a runbook PlanStep."""
+def _plan_entry(item: Any, show_accounts: bool = True) -> tuple[str, str, str, str]:
+    """(step id, title, script, credentials note) from a tuple or a runbook PlanStep; the
+    account names (privileged logins) only with ``show_accounts``, else the secret names."""
     if isinstance(item, tuple | list):
         padded = [*list(item), "", "", ""]
         return str(padded[0]), str(padded[1]), str(padded[2]), ""
     creds = []
     for cred in _get(item, "credentials") or ():
         name, user = (cred.get("secret"), cred.get("user")) if isinstance(cred, Mapping) else cred
-        creds.append(f"`{esc(name)}` ({esc(user)})")
+        creds.append(f"`{esc(name)}` ({esc(user)})" if show_accounts else f"`{esc(name)}`")
     return (
         str(_get(item, "step_id", "id") or ""),
         str(_get(item, "title") or ""),
@@ -174,6 +175,7 @@ def plan_text(
     warnings: Sequence[str] = (),
     script_chars: int = 1500,
     max_chars: int = MAX_LONG_TEXT,
+    show_accounts: bool = True,
 ) -> str:
     """`/cloudsync plan`: steps and exact scripts per host; hosts with the same plan are shown once.
 
@@ -186,7 +188,7 @@ def plan_text(
     lines.extend(f"⚠️ {esc(w)}" for w in [*warnings, *notes])
     groups: dict[tuple[tuple[str, str, str, str], ...], list[str]] = {}
     for host in change.hosts:
-        entries = tuple(_plan_entry(i) for i in steps_by_host.get(host) or ())
+        entries = tuple(_plan_entry(i, show_accounts) for i in steps_by_host.get(host) or ())
         groups.setdefault(entries, []).append(host)
     for entries, hosts in groups.items():
         lines.append(f"*{hosts_text(hosts)}*" + (" (same plan)" if len(hosts) > 1 else ""))

@@ -10,10 +10,25 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import blocks
+from bot.blocks.kit import esc
 from bot.commands import UNAVAILABLE
 from bot.context import BotContext
 from workers.domain import policy
 from workers.domain.store import TransitionRefused
+from workers.domain.validation import REQUEST_ID_RE
+
+NO_SUCH = "No such request."
+
+
+def _request_id(action: dict[str, Any]) -> str:
+    """The button's value when it is a request id, else "": a value comes from the client and
+    is never echoed (or used as a key) unless it has the id's strict form."""
+    value = str(action.get("value", ""))
+    return value if REQUEST_ID_RE.fullmatch(value) else ""
+
+
+def _missing(request_id: str) -> str:
+    return f"No request {esc(request_id)}." if request_id else NO_SUCH
 
 
 def _refuse(respond: Respond, message: str) -> None:
@@ -35,10 +50,10 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     ) -> None:
         ack()
         user = body["user"]["id"]
-        request_id = str(action.get("value", ""))
+        request_id = _request_id(action)
         try:
-            if ctx.store.get(request_id) is None:
-                _refuse(respond, f"No request {request_id}.")
+            if not request_id or ctx.store.get(request_id) is None:
+                _refuse(respond, _missing(request_id))
                 return
             ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
@@ -52,10 +67,10 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     ) -> None:
         ack()
         user = body["user"]["id"]
-        request_id = str(action.get("value", ""))
-        request = ctx.store.get(request_id)
+        request_id = _request_id(action)
+        request = ctx.store.get(request_id) if request_id else None
         if request is None:
-            _refuse(respond, f"No request {request_id}.")
+            _refuse(respond, _missing(request_id))
             return
         tags = {h: ctx.config.hosts[h].tags for h in request.change.hosts if h in ctx.config.hosts}
         # Refuse before opening the modal, so nobody types a reason that cannot count; the
@@ -73,7 +88,11 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
         user = body["user"]["id"]
+        request_id = _request_id(action)
+        if not request_id:
+            _refuse(respond, NO_SUCH)
+            return
         try:
-            ctx.service.cancel(str(action.get("value", "")), user, groups_of(user))
+            ctx.service.cancel(request_id, user, groups_of(user))
         except TransitionRefused as exc:
             _refuse(respond, str(exc))

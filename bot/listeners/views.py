@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.context import BotContext
 from workers.domain.store import TransitionRefused
+from workers.domain.validation import REQUEST_ID_RE
 
 
 def _reason(view: dict[str, Any]) -> str:
@@ -28,6 +29,8 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         ack()
         user = body["user"]["id"]
         request_id = str(view.get("private_metadata", ""))
+        if not REQUEST_ID_RE.fullmatch(request_id):  # metadata comes back from the client
+            return
         request = ctx.store.get(request_id)
         if request is None:
             return

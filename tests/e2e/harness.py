@@ -18,8 +18,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import redis
 import requests
 import yaml
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.http_guard import slack_wsgi
 from bot.local import payloads
 from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
@@ -109,7 +109,7 @@ class E2EStack:
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> E2EStack:
         self.local.start()
-        handler = SlackRequestHandler(self.local.app)
+        handler = slack_wsgi(self.local.app, self.local.signing_secret)  # as HTTP mode serves
         self.http = make_server(
             "127.0.0.1", 0, handler, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )

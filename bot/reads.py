@@ -1,0 +1,101 @@
+"""Guards for the read commands: refusals on the audit trail, a per-user rate limit on the reads
+that open WinRM sessions with the admin login (``check``, ``agents``), and one session per host
+shared by everyone who asks while it runs.
+
+All state is in Redis (small counters and lists with expiry), so several bot threads or
+processes agree, and nothing is left behind once the window passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from workers.domain.store import RequestStore
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """``per_user`` WinRM-opening reads per ``window_s`` seconds; a check asked for while one of
+    the same host runs joins it for up to ``join_s`` seconds."""
+
+    per_user: int = 6
+    window_s: int = 60
+    join_s: int = 60
+
+
+_RATE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl < 1 then ttl = 1 end
+  return ttl
+end
+return 0
+"""
+
+_JOIN = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 0
+"""
+
+
+def record_refusal(store: RequestStore, user: str, action: str, reason: str) -> None:
+    """The one audit shape for a refused action (no request id when there is none)."""
+    store.record("", "refused", actor=user, data={"action": action, "reason": reason})
+
+
+def wait_before_next_read(store: RequestStore, limits: ReadLimits, user: str) -> int:
+    """0 when ``user`` may open another WinRM read now; else the seconds until they may."""
+    key = f"{store.prefix}:read-rate:{user}"
+    script: Any = store.redis.register_script(_RATE)
+    return int(script(keys=[key], args=[limits.window_s, limits.per_user]))
+
+
+def _inflight_key(store: RequestStore, target: str) -> str:
+    return f"{store.prefix}:read-inflight:{target}"
+
+
+def _waiters_key(store: RequestStore, target: str) -> str:
+    return f"{store.prefix}:read-waiters:{target}"
+
+
+def check_target(host: str) -> str:
+    return f"check:{host}"
+
+
+AGENTS_TARGET = "agents"
+
+
+def lead_or_join(
+    store: RequestStore, limits: ReadLimits, target: str, channel: str, user: str
+) -> bool:
+    """True: no read of ``target`` runs, the caller starts one. False: one runs; the caller was
+    added to its waiters and gets the same answer (one WinRM session for all of them)."""
+    asker = json.dumps({"channel": channel, "user": user})
+    script: Any = store.redis.register_script(_JOIN)
+    keys = [_inflight_key(store, target), _waiters_key(store, target)]
+    return bool(script(keys=keys, args=[asker, limits.join_s]))
+
+
+def take_waiters(store: RequestStore, target: str) -> list[tuple[str, str]]:
+    """The askers who joined the read of ``target``, once; the next ask starts a new read."""
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.lrange(_waiters_key(store, target), 0, -1)
+    pipe.delete(_waiters_key(store, target))
+    pipe.delete(_inflight_key(store, target))
+    raw, _, _ = pipe.execute()
+    out: list[tuple[str, str]] = []
+    for item in raw or []:
+        try:
+            data = json.loads(item)
+        except ValueError:
+            continue
+        pair = (str(data.get("channel", "")), str(data.get("user", "")))
+        if all(pair) and pair not in out:
+            out.append(pair)
+    return out
