@@ -22,6 +22,7 @@ from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import RequestStore, TransitionRefused
 from workers.metrics import RunMetrics
+from workers.runbook import kerberos_login
 from workers.runbook.fleet import collect_preflight, read_fleet
 from workers.runbook.locks import Locks
 from workers.runbook.plan import Plan, plan_hash, render_plan
@@ -73,6 +74,7 @@ class Engine:
             config, vault_addr=settings.vault_addr, vault_token=settings.vault_token
         )
         locks = Locks(client, ttl_s=settings.lease_ttl_s, prefix=settings.prefix)
+        kerberos_login.use_keytab(settings.keytab)
         runner_settings = RunnerSettings(
             host_wait_s=settings.host_wait_s,
             backoff_scale=settings.backoff_scale,

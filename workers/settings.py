@@ -120,6 +120,12 @@ KNOBS: tuple[Knob, ...] = (
         secret=True,
     ),
     # --- secret providers
+    Knob(
+        "CLOUDSYNC_KEYTAB",
+        "keytab",
+        None,
+        "client keytab of the WinRM login (Kerberos); unset: the secret's password",
+    ),
     Knob("VAULT_ADDR", "vault_addr", None, "HashiCorp Vault, for vault: references"),
     Knob("VAULT_TOKEN", "vault_token", None, "its token", secret=True),
 )
@@ -155,6 +161,7 @@ class Settings:
     metrics_port: int
     metrics_addr: str
     metrics_token: str | None = field(repr=False)
+    keytab: str | None
     vault_addr: str | None
     vault_token: str | None = field(repr=False)
 

@@ -75,6 +75,8 @@ def simulated_world(
             "domain": first_domain,
             "installer_path": tenant.installer.path,
         }
+        if host.fqdn:
+            spec["fqdn"] = host.fqdn  # its SPN HTTP/<fqdn>, when sim gives it a keytab
         if startup_cost_s is not None:
             spec["startup_cost_s"] = startup_cost_s
         spec.update(host.sim)

@@ -23,7 +23,9 @@ from workers.domain.validation import (
     ValidationError,
     validate_domain,
     validate_host_name,
+    validate_kerberos_fqdn,
     validate_path,
+    validate_realm,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +46,7 @@ class HostConfig:
     address: str
     port: int = 5985
     scheme: str = "http"
-    transport: str = "ntlm"  # ntlm | kerberos | credssp
+    transport: str = "ntlm"  # ntlm | kerberos | credssp (kerberos by default with a realm)
     message_encryption: str = "auto"  # auto | always (never is refused)
     cert_validation: str = "validate"  # validate | ignore (https only; ignore is flagged)
     ca_trust_path: str | None = None
@@ -53,6 +55,13 @@ class HostConfig:
     tags: tuple[str, ...] = ()
     simulated: bool = False  # served by the built-in simulator (demo, rehearsal)
     sim: dict[str, Any] = field(default_factory=dict)  # simulator state for this host
+    fqdn: str | None = None  # DNS name: the Kerberos SPN is HTTP/<fqdn>
+    realm: str | None = None  # Kerberos realm of the tenant's domain (kerberos transport)
+
+    @property
+    def ntlm(self) -> bool:
+        """NTLM sign-in, which the cloud sync prerequisites say should be off on this server."""
+        return self.transport == "ntlm"
 
     @property
     def url(self) -> str:
@@ -87,6 +96,7 @@ class TenantConfig:
     forest_admin_secret: str | None  # domain admin of the forest root (gMSA creation)
     domains: dict[str, DomainConfig]
     installer: InstallerSource
+    kerberos_realm: str | None = None  # WinRM signs in with Kerberos in this realm by default
 
 
 @dataclass(frozen=True)
@@ -280,6 +290,11 @@ def _parse_tenants(
             forest_admin_secret=_optional_secret(entry, "forest_admin", where, secrets),
             domains=domains,
             installer=installer,
+            kerberos_realm=(
+                _checked(validate_realm, str(entry["kerberos_realm"]), f"{where}.kerberos_realm")
+                if entry.get("kerberos_realm")
+                else None
+            ),
         )
     return tenants
 
@@ -301,7 +316,8 @@ def _parse_hosts(
         scheme = str(entry.get("scheme", "http"))
         if scheme not in ("http", "https"):
             raise ConfigError(f"{where}.scheme: must be http or https")
-        transport = str(entry.get("transport", "ntlm"))
+        realm = tenants[tenant].kerberos_realm
+        transport = str(entry.get("transport", "kerberos" if realm else "ntlm"))
         if transport not in ("ntlm", "kerberos", "credssp"):
             raise ConfigError(
                 f"{where}.transport: must be ntlm, kerberos or credssp "
@@ -317,9 +333,23 @@ def _parse_hosts(
         port = int(entry.get("port", 5986 if scheme == "https" else 5985))
         if not 0 < port < 65536:
             raise ConfigError(f"{where}.port: must be between 1 and 65535")
+        address = str(entry.get("address", "127.0.0.1" if simulated else clean.lower()))
+        fqdn = None
+        if transport == "kerberos":
+            if not realm:
+                raise ConfigError(
+                    f"{where}.transport: kerberos needs the tenant's kerberos_realm "
+                    f"(tenants.{tenant}.kerberos_realm, e.g. CONTOSO.COM)"
+                )
+            named = entry.get("fqdn") or (None if simulated else address)
+            if not named:
+                raise ConfigError(f"{where}.fqdn: kerberos needs the server's DNS name")
+            fqdn = _checked(validate_kerberos_fqdn, str(named), f"{where}.fqdn")
         hosts[clean] = HostConfig(
             name=clean,
-            address=str(entry.get("address", "127.0.0.1" if simulated else clean.lower())),
+            address=address,
+            fqdn=fqdn,
+            realm=realm if transport == "kerberos" else None,
             port=port,
             scheme=scheme,
             transport=transport,

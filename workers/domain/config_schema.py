@@ -210,6 +210,7 @@ TENANT = Fields(
         "forest_admin": Key(Str(), nullable=True),
         "domains": Key(MapOf(Fields({"admin": Key(Str(), required=True)}))),
         "installer": Key(INSTALLER, required=True),
+        "kerberos_realm": Key(Str()),
     }
 )
 
@@ -226,6 +227,7 @@ HOST = Fields(
         "tenant": Key(Str()),
         "tags": Key(_NAMES),
         "simulated": Key(Bool()),
+        "fqdn": Key(Str()),
         "sim": Key(FreeMap()),  # the simulator's host scenario: its keys are the simulator's
     },
     nullable=True,

@@ -49,6 +49,35 @@ def validate_domain(value: str) -> str:
     return value.lower()
 
 
+REALM_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
+IP_RE = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}$|:")
+
+
+def validate_realm(value: str) -> str:
+    """A Kerberos realm: the AD domain's DNS name in capitals (CONTOSO.COM)."""
+    if len(value) > 253 or not REALM_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a valid Kerberos realm: use the domain's DNS name in "
+            "capitals, such as CONTOSO.COM"
+        )
+    return value.upper()
+
+
+def validate_kerberos_fqdn(value: str) -> str:
+    """The server's DNS name for its SPN HTTP/<fqdn>. An IP address cannot be used: Windows
+    falls back to NTLM for it (Microsoft Learn, "Authentication for remote connections")."""
+    if IP_RE.search(value):
+        raise ValidationError(
+            f"{_show(value)} is an IP address: Kerberos needs the server's DNS name (its SPN is "
+            "HTTP/<fqdn>), and with an IP address Windows falls back to NTLM; set fqdn"
+        )
+    if len(value) > 253 or not FQDN_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not a fully qualified DNS name (such as sync01.contoso.com)"
+        )
+    return value.lower()
+
+
 def validate_dc(value: str) -> str:
     if len(value) > 253 or not DC_RE.match(value):
         raise ValidationError(

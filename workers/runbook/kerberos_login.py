@@ -42,6 +42,26 @@ def explain(message: str) -> str:
     return "the KDC refused the login"
 
 
+BACKSLASH = "\\"
+_KEYTAB: list[str] = []  # the process's client keytab, when the deployment gives one
+
+
+def use_keytab(path: str | None) -> None:
+    """Sign in from this client keytab (CLOUDSYNC_KEYTAB) instead of the secret's password."""
+    _KEYTAB[:] = [path] if path else []
+
+
+def principal_of(user: str, realm: str) -> str:
+    """The WinRM login as a Kerberos principal: ``DOMAIN\\user`` -> ``user@REALM``; a name
+    already in ``user@REALM`` form keeps its name and has its realm upper-cased."""
+    if BACKSLASH in user:
+        return f"{user.split(BACKSLASH, 1)[1]}@{realm.upper()}"
+    if "@" in user:
+        name, _, suffix = user.rpartition("@")
+        return f"{name}@{suffix.upper()}"
+    return f"{user}@{realm.upper()}"
+
+
 def cache_name(principal: str) -> str:
     digest = hashlib.sha256(principal.lower().encode()).hexdigest()[:16]
     return f"MEMORY:cloudsync-{digest}"
@@ -50,19 +70,33 @@ def cache_name(principal: str) -> str:
 def login(principal: str, password: str) -> str:
     """Get a TGT for ``principal`` into this process's memory cache; return the cache name and
     make it the default (``KRB5CCNAME``), as pykerberos reads it."""
-    import gssapi
-    import gssapi.raw as gss_raw
+    try:
+        import gssapi
+        import gssapi.raw as gss_raw
+    except ImportError:
+        raise KerberosLoginError(
+            "Kerberos sign-in needs the 'kerberos' extra on the worker: pip install "
+            "'cloudsync-bot[kerberos]' (it builds against MIT Kerberos: Debian libkrb5-dev)"
+        ) from None
 
     ccache = cache_name(principal)
     with _LOCK:
         name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
         try:
-            creds = gss_raw.acquire_cred_with_password(
-                name, password.encode("utf-8"), usage="initiate"
-            ).creds
-            gss_raw.store_cred_into(
-                {"ccache": ccache}, creds, usage="initiate", overwrite=True, set_default=True
-            )
+            if _KEYTAB:
+                # the credential store acquires from the client keytab into the memory cache
+                gssapi.Credentials(
+                    name=name,
+                    usage="initiate",
+                    store={"client_keytab": _KEYTAB[0], "ccache": ccache},
+                ).inquire()
+            else:
+                creds = gss_raw.acquire_cred_with_password(
+                    name, password.encode("utf-8"), usage="initiate"
+                ).creds
+                gss_raw.store_cred_into(
+                    {"ccache": ccache}, creds, usage="initiate", overwrite=True, set_default=True
+                )
         except gssapi.exceptions.GSSError as exc:
             raise KerberosLoginError(
                 f"Kerberos login of {principal} failed: {explain(str(exc))}"

@@ -84,6 +84,14 @@ def _host_warnings(config: Config, name: str) -> list[str]:
         )
     if host.scheme == "http" and host.transport not in ("ntlm", "kerberos", "credssp"):
         out.append(f"{host.name}: transport {host.transport} over http is not encrypted")
+    if host.ntlm:
+        demo = " (a simulated demo host)" if host.simulated else ""
+        out.append(
+            f"{host.name}{demo}: WinRM signs in with NTLM. The cloud sync prerequisites say NTLM "
+            "should not be enabled on the Windows Server that runs the provisioning agent, and "
+            "should be disabled if it is: give the tenant a kerberos_realm and the host its fqdn "
+            "to sign in with Kerberos"
+        )
     return out
 
 

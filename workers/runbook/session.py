@@ -31,6 +31,7 @@ from winrm.protocol import Protocol
 from workers.domain.config import HostConfig
 from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential
+from workers.runbook import kerberos_login
 from workers.runbook.powershell import encode_command, parse_clixml
 from workers.runbook.steps import Step
 
@@ -100,13 +101,21 @@ def make_protocol(host: HostConfig, login: Credential, operation_timeout_s: int)
         kwargs["server_cert_validation"] = "ignore" if host.insecure else "validate"
         # Explicit: the inventory's CA file, else the default bundle (never env-dependent).
         kwargs["ca_trust_path"] = host.ca_trust_path or None
-    return _without_environment(Protocol(**kwargs))
+    kerberos: tuple[str, str] | None = None
+    if host.transport == "kerberos" and host.realm:
+        principal = kerberos_login.principal_of(login.user, host.realm)
+        # pywinrm's kerberos transport takes its ticket from the credential cache, not a password
+        kwargs.update(username=principal, password=None)
+        if host.fqdn and host.fqdn != host.address.lower():
+            kwargs["kerberos_hostname_override"] = host.fqdn  # the SPN is HTTP/<fqdn>
+        kerberos = (principal, login.password)
+    return _without_environment(Protocol(**kwargs), kerberos=kerberos)
 
 
 _SESSION_BUILD = threading.Lock()
 
 
-def _without_environment(protocol: Protocol) -> Protocol:
+def _without_environment(protocol: Protocol, kerberos: tuple[str, str] | None = None) -> Protocol:
     """Keep this protocol's HTTP session from touching ``os.environ`` once it is built.
 
     With ``proxy=None`` (WinRM never goes through an environment proxy) pywinrm hands requests
@@ -114,7 +123,13 @@ def _without_environment(protocol: Protocol) -> Protocol:
     request it sends (psf/requests#4997). Threads talking to several hosts at once race on that
     variable, and a request fails with ``KeyError: 'no_proxy'``. So sessions are built (proxy
     settings merged, encryption handshake sent) one at a time, and a built session no longer
-    reads the environment at all."""
+    reads the environment at all.
+
+    Kerberos (``kerberos`` = principal, password): under the same lock a fresh ticket is taken
+    into this process's memory cache and made the default (``KRB5CCNAME``), and the security
+    context is established before the lock is let go (pywinrm's encryption handshake does it
+    over http; over https an empty POST does), so sessions of different principals never read
+    one another's cache."""
     transport = protocol.transport
     build = transport.build_session
 
@@ -122,7 +137,11 @@ def _without_environment(protocol: Protocol) -> Protocol:
         if transport.session is not None:
             return transport.session
         with _SESSION_BUILD:
+            if kerberos is not None:
+                kerberos_login.login(*kerberos)
             session = build()
+            if kerberos is not None and transport.endpoint.startswith("https"):
+                session.post(transport.endpoint, data=b"", timeout=transport.read_timeout_sec)
         session.trust_env = False
         return session
 
@@ -177,6 +196,9 @@ class RunbookSession:
                 "not allowed on this host)",
                 may_have_started=False,
             ) from None
+        except kerberos_login.KerberosLoginError as exc:
+            self._drop()
+            raise LoginRefused(f"{host.name}: {exc}", may_have_started=False) from None
         except _TRANSPORT_ERRORS as exc:
             self._drop()
             raise SessionLost(

@@ -1,0 +1,100 @@
+"""The whole path on a host built to the cloud sync prerequisites: Kerberos only, NTLM off.
+
+A slash command through the Bolt endpoint, an approval, a real Celery worker that takes a ticket
+from the real KDC with the WinRM secret's password (memory cache only), and the simulated host
+accepting Kerberos for HTTP/<fqdn> with its keytab and refusing NTLM. The approval card names the
+sign-in; an NTLM host's card carries the prerequisite's warning."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import E2EStack, make_config_dir
+from tests.e2e.slack_helpers import card_text, reply_to, wait_card
+from tests.kerberos.conftest import KerberosLab
+from workers.domain.model import State
+
+pytestmark = pytest.mark.e2e
+
+
+def _kerberos_host(lab: KerberosLab) -> Any:
+    def mutate(inventory: dict, policy: dict) -> None:  # type: ignore[type-arg]
+        tenant = next(iter(inventory["tenants"].values()))
+        tenant["kerberos_realm"] = lab.realm.name
+        inventory["hosts"]["KERB01"] = {
+            "simulated": True,
+            "fqdn": lab.fqdn,
+            "sim": {"ntlm": False, "keytab": str(lab.keytab)},
+        }
+        # every other host keeps NTLM (a demo host), so the card's warning can be compared
+        for name in inventory["hosts"]:
+            if name != "KERB01":
+                inventory["hosts"][name] = {**(inventory["hosts"][name] or {}), "transport": "ntlm"}
+
+    return mutate
+
+
+@pytest.fixture(scope="module")
+def kstack(
+    kerberos_lab: KerberosLab, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[E2EStack]:
+    workdir = tmp_path_factory.mktemp("kerberos-e2e")
+    config_dir = make_config_dir(workdir / "config", _kerberos_host(kerberos_lab))
+    (config_dir / "secrets" / "winrm.txt").write_text(kerberos_lab.password)
+    saved = os.environ.get("CLOUDSYNC_CONFIG")
+    try:
+        stack = E2EStack(workdir, config_dir).start()
+    finally:
+        if saved is None:
+            os.environ.pop("CLOUDSYNC_CONFIG", None)
+        else:
+            os.environ["CLOUDSYNC_CONFIG"] = saved
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_install_on_a_kerberos_only_host(kstack: E2EStack) -> None:
+    host = kstack.config.hosts["KERB01"]
+    assert (host.transport, host.fqdn, host.realm) == (
+        "kerberos",
+        "sync01.contoso.test",
+        "CONTOSO.TEST",
+    )
+    request = kstack.submit("alice", "install KERB01 --domain contoso.com")
+    pre = kstack.wait_preflight(request.id)
+    assert pre.preflight["KERB01"].ok, pre.preflight["KERB01"]
+    card = wait_card(kstack, request.id, "KERB01")
+    assert "NTLM" not in card_text(card)
+    assert kstack.click("bob", "approve", request.id).status_code == 200
+    done = kstack.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=90)
+    assert done.state is State.SUCCEEDED, done.reason
+    record = kstack.sim_host("KERB01").record.to_dict()
+    assert [e["event"] for e in record["events"]].count("installer_run") == 1
+
+
+def test_an_ntlm_host_is_flagged_with_the_prerequisite(kstack: E2EStack) -> None:
+    request = kstack.submit("alice", "install SYNC01 --domain contoso.com")
+    card = wait_card(kstack, request.id, "NTLM should not be enabled")
+    assert "simulated demo host" in card_text(card)
+    assert kstack.slash("alice", "plan SYNC01 --domain contoso.com").status_code == 200
+    assert "NTLM should not be enabled" in reply_to(kstack, "alice", "NTLM")
+
+
+def test_a_kerberos_host_refuses_the_ntlm_login(
+    kerberos_lab: KerberosLab, kstack: E2EStack
+) -> None:
+    import winrm
+    from winrm.exceptions import InvalidCredentialsError
+
+    url = f"http://{kstack.local.stack.endpoints['KERB01']}/wsman"
+    session = winrm.Session(
+        url, auth=("CONTOSO\\svc-cloudsync", kerberos_lab.password), transport="ntlm"
+    )
+    with pytest.raises((InvalidCredentialsError, PermissionError)):
+        session.run_cmd("hostname")
