@@ -1,7 +1,8 @@
 """What the worker does with a request: preflight it, run it, answer checks, recover runs.
 
-The Celery tasks call these methods and nothing else. State moves only through the store's
-atomic transitions; the runbook runner does the WinRM work under fenced host leases.
+The Celery tasks call these methods and nothing else. A request's state moves only through the
+domain's use cases (``RequestService``), each one atomic store transition checked against the
+model's table; the runbook runner does the WinRM work under fenced host leases.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from workers.domain.model import ChangeKind, Request, State, StepResult
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import FenceLost as StoreFenceLost
-from workers.domain.store import RequestStore, TransitionRefused
+from workers.domain.store import RequestStore
 from workers.redis_retry import retrying
 from workers.runbook.fleet import collect_preflight, read_fleet
 from workers.runbook.locks import FenceLost, Locks
@@ -147,20 +148,6 @@ class Engine:
         self.service.record_preflight(request_id, pre, digest)
 
     # run ---------------------------------------------------------------------------------
-    def _start(self, request_id: str) -> Request | None:
-        def mutate(request: Request) -> str | None:
-            if request.state is State.QUEUED:
-                request.state = State.RUNNING
-                request.attempts += 1
-                return "started"
-            if request.state is State.RUNNING:
-                request.attempts += 1
-                return "resumed"  # redelivered after a worker died, or recovered
-            return None
-
-        request = self.store.update(request_id, mutate, actor=None)
-        return request if request.state is State.RUNNING else None
-
     def _clear_stale_heads(self, request: Request) -> None:
         """A request that ended without running (cancelled while queued) leaves its host queues."""
         pipe = self.redis.pipeline(transaction=False)
@@ -182,7 +169,7 @@ class Engine:
         if current.state.final:
             self.locks.done(request_id, list(current.change.hosts))
             return
-        request = self._start(request_id)
+        request = self.service.start_run(request_id)
         if request is None:
             return
         self._clear_stale_heads(request)
@@ -208,16 +195,7 @@ class Engine:
             return
         if status == "busy":
             held = {h: o.held_by for h, o in outcome.hosts.items() if o.status == "busy"}
-
-            def requeue(r: Request) -> str | None:
-                if r.state is not State.RUNNING:
-                    return None
-                r.state = State.QUEUED
-                waits = ", ".join(f"{h} (busy with {b})" for h, b in held.items())
-                r.reason = f"waiting for {waits}"
-                return "waiting"
-
-            self.store.update(request.id, requeue, actor=None, data={"held_by": held})
+            self.service.wait_for_hosts(request.id, held)
             self.dispatcher.run(request.id, countdown=BUSY_RETRY_S)
             return
         if status == "changed":
@@ -235,23 +213,12 @@ class Engine:
         ]
         stopped = next((o.stopped_at for o in outcome.hosts.values() if o.stopped_at), None)
         reboot = sorted(h for h, o in outcome.hosts.items() if o.reboot_pending)
-
-        def mutate(r: Request) -> str | None:
-            if r.state is not State.RUNNING:
-                return None
-            r.state = final
-            r.stopped_at = stopped
-            r.reason = "; ".join(problems)[:1500] or None
-            if final is State.CANCELLED:
-                r.reason = r.reason or "cancelled"
-            return "finished"
-
-        self.store.update(
+        self.service.finish_run(
             request.id,
-            mutate,
-            actor=None,
+            final,
+            stopped_at=stopped,
+            problems=problems,
             data={
-                "state": final.value,
                 "hosts": {h: o.status for h, o in outcome.hosts.items()},
                 **({"reboot_pending": reboot} if reboot else {}),
             },
@@ -264,22 +231,7 @@ class Engine:
         for host in request.change.hosts:
             pre.setdefault(host, dict(request.preflight.get(host, {"ok": False})))
         pre, digest = self._bind(request, render_plan(request.change, self.config), pre)
-        now = time.time()
-
-        def mutate(r: Request) -> str | None:
-            if r.state is not State.RUNNING:
-                return None
-            r.state = State.PENDING_APPROVAL
-            r.approvals = []
-            r.decided_by = None
-            r.decided_at = None
-            r.preflight = pre
-            r.request_hash = digest
-            r.expires_at = now + self.config.policy.approval_expiry_s
-            r.reason = "the server changed since approval; a new approval is needed"
-            return "reapproval"
-
-        self.store.update(request.id, mutate, actor=None)
+        self.service.send_back_for_approval(request.id, pre, digest)
         self.locks.done(request.id, list(request.change.hosts))
 
     # read-only answers -------------------------------------------------------------------
@@ -322,13 +274,8 @@ class Engine:
                     continue
             elif now - request.updated_at < 2 * ttl:
                 continue
-            if request.state is State.APPROVED:
-                try:
-                    self.store.transition(
-                        request.id, [State.APPROVED], State.QUEUED, event="queued", actor=None
-                    )
-                except TransitionRefused:
-                    continue
+            if request.state is State.APPROVED and not self.service.queue_approved(request.id):
+                continue
             self.dispatcher.run(request.id)
             again.append(request.id)
         if uncertain:

@@ -32,6 +32,48 @@ FINAL_STATES = frozenset(
 )
 ACTIVE_STATES = frozenset({State.APPROVED, State.QUEUED, State.RUNNING})
 
+# Every move a request's state may make, and the use case that makes it. The store refuses any
+# other (``RequestStore.update``), so a new code path cannot invent one. Staying in the same
+# state (an approval of N, a preflight, a cancel flag, a resumed run) is always allowed.
+ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.PENDING_APPROVAL: frozenset(
+        {
+            State.APPROVED,  # documented step; approve goes straight on to queued today
+            State.QUEUED,  # the last approval needed
+            State.DENIED,
+            State.CANCELLED,
+            State.EXPIRED,
+        }
+    ),
+    State.APPROVED: frozenset({State.QUEUED, State.CANCELLED}),  # recovery queues it
+    State.QUEUED: frozenset(
+        {
+            State.RUNNING,  # a worker starts it
+            State.CANCELLED,
+            State.FAILED,  # the worker refused to start it (approvals not valid)
+        }
+    ),
+    State.RUNNING: frozenset(
+        {
+            State.QUEUED,  # a host is busy with another request: wait
+            State.PENDING_APPROVAL,  # the server changed since approval
+            State.SUCCEEDED,
+            State.FAILED,
+            State.CANCELLED,
+        }
+    ),
+    State.FAILED: frozenset({State.QUEUED}),  # retry
+    State.SUCCEEDED: frozenset(),
+    State.DENIED: frozenset(),
+    State.CANCELLED: frozenset(),  # final: a new request is needed
+    State.EXPIRED: frozenset(),
+}
+
+
+def may_transition(old: State, new: State) -> bool:
+    """Whether a request in ``old`` may move to ``new`` (see ``ALLOWED_TRANSITIONS``)."""
+    return new is old or new in ALLOWED_TRANSITIONS[old]
+
 
 class Cloud(StrEnum):
     PUBLIC = "public"

@@ -223,6 +223,96 @@ class RequestService:
         self.dispatcher.run(request.id)
         return request
 
+    # worker side: a run's life -------------------------------------------------------------
+    def start_run(self, request_id: str) -> Request | None:
+        """Queued -> running (or a redelivered running one resumes); None when there is nothing
+        to run (cancelled meanwhile, already finished)."""
+
+        def mutate(request: Request) -> str | None:
+            if request.state is State.QUEUED:
+                request.state = State.RUNNING
+                request.attempts += 1
+                return "started"
+            if request.state is State.RUNNING:
+                request.attempts += 1
+                return "resumed"  # redelivered after a worker died, or recovered
+            return None
+
+        request = self.store.update(request_id, mutate, actor=None)
+        return request if request.state is State.RUNNING else None
+
+    def wait_for_hosts(self, request_id: str, held: dict[str, str | None]) -> Request:
+        """Running -> queued: a host is busy with another request (``held``: host -> its id)."""
+
+        def mutate(request: Request) -> str | None:
+            if request.state is not State.RUNNING:
+                return None
+            request.state = State.QUEUED
+            waits = ", ".join(f"{h} (busy with {b})" for h, b in held.items())
+            request.reason = f"waiting for {waits}"
+            return "waiting"
+
+        return self.store.update(request_id, mutate, actor=None, data={"held_by": held})
+
+    def finish_run(
+        self,
+        request_id: str,
+        final: State,
+        *,
+        stopped_at: str | None,
+        problems: list[str],
+        data: dict[str, Any],
+    ) -> Request:
+        """Running -> succeeded, failed or cancelled, with the step it stopped at and why."""
+        if final not in (State.SUCCEEDED, State.FAILED, State.CANCELLED):
+            raise ValueError(f"a run does not finish as {final.value}")
+
+        def mutate(request: Request) -> str | None:
+            if request.state is not State.RUNNING:
+                return None
+            request.state = final
+            request.stopped_at = stopped_at
+            request.reason = "; ".join(problems)[:1500] or None
+            if final is State.CANCELLED:
+                request.reason = request.reason or "cancelled"
+            return "finished"
+
+        return self.store.update(
+            request_id, mutate, actor=None, data={"state": final.value, **data}
+        )
+
+    def send_back_for_approval(
+        self, request_id: str, preflight: dict[str, Any], request_hash: str
+    ) -> Request:
+        """Running -> pending approval: the server changed since approval, so the approvals
+        given to the old facts are void and a new round starts on the new ones."""
+        now = self.clock()
+
+        def mutate(request: Request) -> str | None:
+            if request.state is not State.RUNNING:
+                return None
+            request.state = State.PENDING_APPROVAL
+            request.approvals = []
+            request.decided_by = None
+            request.decided_at = None
+            request.preflight = preflight
+            request.request_hash = request_hash
+            request.expires_at = now + self.config.policy.approval_expiry_s
+            request.reason = "the server changed since approval; a new approval is needed"
+            return "reapproval"
+
+        return self.store.update(request_id, mutate, actor=None)
+
+    def queue_approved(self, request_id: str) -> bool:
+        """Approved -> queued (recovery of a request left in the documented middle state)."""
+        try:
+            self.store.transition(
+                request_id, [State.APPROVED], State.QUEUED, event="queued", actor=None
+            )
+        except TransitionRefused:
+            return False
+        return True
+
     def expire_due(self) -> list[str]:
         now = self.clock()
         expired = []
