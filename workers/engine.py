@@ -171,6 +171,9 @@ class Engine:
             return
         request = self.service.start_run(request_id)
         if request is None:
+            after = self.store.get(request_id)
+            if after is not None and after.state.final:  # refused: its host queues move on
+                self.locks.done(request_id, list(after.change.hosts))
             return
         self._clear_stale_heads(request)
         with CancelWatch(lambda: self._should_stop(request_id)) as should_stop:

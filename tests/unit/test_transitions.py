@@ -6,12 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
 from workers.domain.config import load_config
 from workers.domain.model import (
     ALLOWED_TRANSITIONS,
+    Approval,
     ChangeKind,
     ChangeSpec,
     DomainSpec,
@@ -54,7 +56,9 @@ class _NoDispatch:
         self.runs.append(request_id)
 
 
-def _stored(store: RequestStore, state: State = State.PENDING_APPROVAL) -> Request:
+def _stored(
+    store: RequestStore, state: State = State.PENDING_APPROVAL, approved_by: tuple[str, ...] = ()
+) -> Request:
     request = Request(
         id=store.next_id(),
         change=ChangeSpec(ChangeKind.INSTALL, ("SYNC01",), (DomainSpec("contoso.com"),)),
@@ -62,6 +66,8 @@ def _stored(store: RequestStore, state: State = State.PENDING_APPROVAL) -> Reque
         channel="C01OPS",
         created_at=time.time(),
         state=state,
+        request_hash="h1",
+        approvals=[Approval(user, time.time(), "h1") for user in approved_by],
     )
     store.create(request, actor="U01ALICE")
     return request
@@ -142,7 +148,7 @@ def test_a_run_moves_through_the_domain_use_cases(rclient) -> None:
     and send back for approval; each one checks the state and is refused by the table else."""
     store = RequestStore(rclient)
     service = RequestService(store, load_config(), _NoDispatch())
-    request = _stored(store, S.QUEUED)
+    request = _stored(store, S.QUEUED, approved_by=("U02BOB",))
 
     started = service.start_run(request.id)
     assert started is not None and started.state is S.RUNNING and started.attempts == 1
@@ -157,7 +163,7 @@ def test_a_run_moves_through_the_domain_use_cases(rclient) -> None:
     assert done.state is S.FAILED and done.stopped_at == "install" and done.reason == "SYNC01: 1603"
     assert service.start_run(request.id) is None  # a finished run does not start again
 
-    other = _stored(store, S.QUEUED)
+    other = _stored(store, S.QUEUED, approved_by=("U02BOB",))
     service.start_run(other.id)
     back = service.send_back_for_approval(other.id, {"SYNC01": {"ok": True}}, "newhash")
     assert back.state is S.PENDING_APPROVAL and back.request_hash == "newhash"
@@ -179,3 +185,49 @@ def test_recovery_queues_an_approved_request_once(rclient) -> None:
     assert service.queue_approved(request.id) is True
     assert service.queue_approved(request.id) is False
     assert store.require(request.id).state is S.QUEUED
+
+
+@pytest.mark.parametrize(
+    "approved_by",
+    [(), ("U01ALICE",), ("U02BOB",)],  # none, only the requester, one of two
+    ids=["none", "self", "one-of-two"],
+)
+def test_the_worker_refuses_to_start_a_run_without_complete_approvals(rclient, approved_by):
+    """Defence in depth: however a request reached the queue, it does not start unless its
+    approvals are complete under the current policy; it fails and the refusal is audited."""
+    store = RequestStore(rclient)
+    config = load_config()
+    config = replace(config, policy=replace(config.policy, approvals_needed=2))
+    service = RequestService(store, config, _NoDispatch())
+    request = _stored(store, S.QUEUED, approved_by=approved_by)
+    assert service.start_run(request.id) is None
+    failed = store.require(request.id)
+    assert failed.state is S.FAILED and failed.attempts == 0
+    assert (failed.reason or "").startswith("refused by the worker:")
+    refused = [e for e in store.events(request_id=request.id) if e.name == "refused"]
+    assert len(refused) == 1 and refused[0].actor is None
+    assert refused[0].data["action"] == "run"
+    assert "of 2 approvals" in refused[0].data["reason"]
+    assert "started" not in [e.name for e in store.events(request_id=request.id)]
+
+
+def test_retry_needs_complete_approvals_and_cancelled_is_final(rclient) -> None:
+    store = RequestStore(rclient)
+    config = load_config()
+    two = replace(config, policy=replace(config.policy, approvals_needed=2))
+    dispatch = _NoDispatch()
+    service = RequestService(store, two, dispatch)
+    cancelled = _stored(store, S.CANCELLED, approved_by=("U02BOB", "U03CAROL"))
+    with pytest.raises(TransitionRefused, match="cancelled is final: submit a new request"):
+        service.retry(cancelled.id, "U01ALICE", None)
+    partial = _stored(store, S.FAILED, approved_by=("U02BOB",))
+    with pytest.raises(TransitionRefused, match=r"1 of 2 approvals"):
+        service.retry(partial.id, "U01ALICE", None)
+    stale = _stored(store, S.FAILED, approved_by=("U02BOB", "U03CAROL"))
+    store.update(stale.id, lambda r: setattr(r, "request_hash", "h2") or "rehashed", actor=None)
+    with pytest.raises(TransitionRefused, match=r"0 of 2 approvals"):
+        service.retry(stale.id, "U01ALICE", None)
+    assert dispatch.runs == []
+    complete = _stored(store, S.FAILED, approved_by=("U02BOB", "U03CAROL"))
+    assert service.retry(complete.id, "U01ALICE", "install").state is S.QUEUED
+    assert dispatch.runs == [complete.id]

@@ -196,14 +196,19 @@ class RequestService:
         user_groups: Collection[str] = (),
     ) -> Request:
         def mutate(request: Request) -> str:
-            if request.state not in (State.FAILED, State.CANCELLED):
+            if request.state is State.CANCELLED:
                 raise TransitionRefused(
-                    f"{request.id} is {request.state.value}; only failed or cancelled "
-                    "requests can be retried."
+                    f"{request.id} was cancelled, and cancelled is final: submit a new request "
+                    "(it needs its own approval)."
                 )
-            if not request.approvals:
+            if request.state is not State.FAILED:
                 raise TransitionRefused(
-                    f"{request.id} was never approved; submit it again instead."
+                    f"{request.id} is {request.state.value}; only a failed run can be retried."
+                )
+            if not policy.approvals_complete(self.config.policy, request):
+                raise TransitionRefused(
+                    f"{request.id} does not hold the approvals it needs for its current plan "
+                    f"({self._approvals_held(request)}); submit a new request instead."
                 )
             if user != request.requester and not policy.is_approver(
                 self.config.policy, user, user_groups, self._host_tags(request)
@@ -224,11 +229,34 @@ class RequestService:
         return request
 
     # worker side: a run's life -------------------------------------------------------------
+    def _approvals_held(self, request: Request) -> str:
+        held = len(policy.valid_approvers(request))
+        return f"{held} of {policy.needed_of(self.config.policy, request)} approvals"
+
+    def run_refusal(self, request: Request) -> str | None:
+        """Why the worker must not run this request, or None. Checked again on every delivery,
+        whatever path queued it: the bot's checks are not the only way into the queue."""
+        if not policy.approvals_complete(self.config.policy, request):
+            return (
+                f"{request.id} does not hold the approvals it needs for its current plan "
+                f"({self._approvals_held(request)} under the current policy)"
+            )
+        return None
+
     def start_run(self, request_id: str) -> Request | None:
         """Queued -> running (or a redelivered running one resumes); None when there is nothing
-        to run (cancelled meanwhile, already finished)."""
+        to run (cancelled meanwhile, already finished) or the run is refused (``run_refusal``):
+        then it fails without touching a host, and a ``refused`` audit event says why."""
+        refusals: list[str] = []
 
         def mutate(request: Request) -> str | None:
+            if request.state in (State.QUEUED, State.RUNNING):
+                refusal = self.run_refusal(request)
+                if refusal is not None:
+                    refusals[:] = [refusal]
+                    request.state = State.FAILED
+                    request.reason = f"refused by the worker: {refusal}"
+                    return "finished"
             if request.state is State.QUEUED:
                 request.state = State.RUNNING
                 request.attempts += 1
@@ -238,7 +266,17 @@ class RequestService:
                 return "resumed"  # redelivered after a worker died, or recovered
             return None
 
-        request = self.store.update(request_id, mutate, actor=None)
+        request = self.store.update(
+            request_id,
+            mutate,
+            actor=None,
+            data=lambda r: {"state": r.state.value, "refused": True} if refusals else {},
+        )
+        if refusals:
+            self.store.record(
+                request_id, "refused", actor=None, data={"action": "run", "reason": refusals[0]}
+            )
+            return None
         return request if request.state is State.RUNNING else None
 
     def wait_for_hosts(self, request_id: str, held: dict[str, str | None]) -> Request:
