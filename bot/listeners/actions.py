@@ -12,7 +12,6 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.commands import UNAVAILABLE
 from bot.context import BotContext
-from workers.domain import policy
 from workers.domain.store import TransitionRefused
 
 
@@ -37,9 +36,6 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         user = body["user"]["id"]
         request_id = str(action.get("value", ""))
         try:
-            if ctx.store.get(request_id) is None:
-                _refuse(respond, f"No request {request_id}.")
-                return
             ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
             _refuse(respond, str(exc))
@@ -53,18 +49,12 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         ack()
         user = body["user"]["id"]
         request_id = str(action.get("value", ""))
-        request = ctx.store.get(request_id)
-        if request is None:
-            _refuse(respond, f"No request {request_id}.")
-            return
-        tags = {h: ctx.config.hosts[h].tags for h in request.change.hosts if h in ctx.config.hosts}
         # Refuse before opening the modal, so nobody types a reason that cannot count; the
         # submission is checked again (state may change while the modal is open).
-        decision = policy.may_deny(
-            ctx.config.policy, request, user, _click_channel(body), groups_of(user), tags
-        )
-        if not decision.allowed:
-            _refuse(respond, decision.reason)
+        try:
+            ctx.service.check_deny(request_id, user, _click_channel(body), groups_of(user))
+        except TransitionRefused as exc:
+            _refuse(respond, str(exc))
             return
         if body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request_id))

@@ -2,7 +2,9 @@
 
 Called by the Slack listeners (through the bot) and by the worker. Knows neither Slack nor
 Celery: work is handed off through a ``Dispatcher`` and every decision comes from
-``workers.domain.policy``. Each use case is one atomic store transition.
+``workers.domain.policy``. Each use case is one atomic store transition, checked against the
+model's ``ALLOWED_TRANSITIONS``; every refusal of a person's decision is an audit event
+(``refused``: who, what, why).
 """
 
 from __future__ import annotations
@@ -84,6 +86,27 @@ class RequestService:
             },
         )
 
+    def _audited(
+        self,
+        action: str,
+        request_id: str,
+        user: str,
+        mutate: Callable[[Request], str | None],
+        data: dict[str, Any] | None = None,
+    ) -> Request:
+        """One person's decision as one store transition; a refusal (not allowed, wrong state,
+        no such request) is an audit event too (who, what, why) before it reaches the user."""
+        try:
+            return self.store.update(request_id, mutate, actor=user, data=data)
+        except TransitionRefused as exc:
+            self.store.record(
+                request_id[:64],
+                "refused",
+                actor=user,
+                data={"action": action, "reason": str(exc)[:500]},
+            )
+            raise
+
     # approver side -----------------------------------------------------------------------
     def _host_tags(self, request: Request) -> dict[str, tuple[str, ...]]:
         return {
@@ -122,7 +145,7 @@ class RequestService:
                 return "approved"
             return "approval_added"
 
-        request = self.store.update(request_id, mutate, actor=user)
+        request = self._audited("approve", request_id, user, mutate)
         if request.state is State.QUEUED:
             self.dispatcher.run(request.id)
         return request
@@ -150,7 +173,22 @@ class RequestService:
             request.reason = reason.strip()[:500] or "no reason given"
             return "denied"
 
-        return self.store.update(request_id, mutate, actor=user, data={"reason": reason[:500]})
+        return self._audited("deny", request_id, user, mutate, data={"reason": reason[:500]})
+
+    def check_deny(
+        self, request_id: str, user: str, channel: str, user_groups: Collection[str] = ()
+    ) -> Request:
+        """Whether ``user`` may deny now, asked before the reason modal opens (so nobody types
+        a reason that cannot count); writes nothing, but a refusal is audited like any other."""
+
+        def mutate(request: Request) -> None:
+            decision = policy.may_deny(
+                self.config.policy, request, user, channel, user_groups, self._host_tags(request)
+            )
+            if not decision.allowed:
+                raise TransitionRefused(decision.reason)
+
+        return self._audited("deny", request_id, user, mutate)
 
     def _check_decidable(self, request: Request, now: float) -> None:
         if request.state is not State.PENDING_APPROVAL:
@@ -186,7 +224,7 @@ class RequestService:
             request.reason = f"cancelled by <@{user}>"
             return "cancelled"
 
-        return self.store.update(request_id, mutate, actor=user)
+        return self._audited("cancel", request_id, user, mutate)
 
     def retry(
         self,
@@ -222,8 +260,8 @@ class RequestService:
             request.stopped_at = None
             return "retried"
 
-        request = self.store.update(
-            request_id, mutate, actor=user, data={"from": from_step} if from_step else None
+        request = self._audited(
+            "retry", request_id, user, mutate, data={"from": from_step} if from_step else None
         )
         self.dispatcher.run(request.id)
         return request
