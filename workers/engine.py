@@ -286,11 +286,7 @@ class Engine:
         return again
 
     def _schedule_recover(self) -> None:
-        from workers.celery_app import TASK_RECOVER
-
-        self.dispatcher.celery.send_task(
-            TASK_RECOVER, countdown=max(1.0, self.settings.lease_ttl_s)
-        )
+        self.dispatcher.recover(countdown=max(1.0, self.settings.lease_ttl_s))
 
     def mark_ready(self) -> None:
         self.redis.set(f"{self.settings.prefix}:workers-ready", "1", ex=86400)
