@@ -21,6 +21,7 @@ from workers.domain.model import (
     State,
     may_transition,
 )
+from workers.domain.seal import ApprovalSealer
 from workers.domain.service import RequestService
 from workers.domain.store import IllegalTransition, RequestStore, TransitionRefused
 
@@ -57,7 +58,10 @@ class _NoDispatch:
 
 
 def _stored(
-    store: RequestStore, state: State = State.PENDING_APPROVAL, approved_by: tuple[str, ...] = ()
+    store: RequestStore,
+    state: State = State.PENDING_APPROVAL,
+    approved_by: tuple[str, ...] = (),
+    sealer: ApprovalSealer | None = None,
 ) -> Request:
     request = Request(
         id=store.next_id(),
@@ -69,6 +73,8 @@ def _stored(
         request_hash="h1",
         approvals=[Approval(user, time.time(), "h1") for user in approved_by],
     )
+    if sealer is not None:  # as the bot's approve does
+        request.approval_seal = sealer.seal(request)
     store.create(request, actor="U01ALICE")
     return request
 
@@ -148,7 +154,7 @@ def test_a_run_moves_through_the_domain_use_cases(rclient) -> None:
     and send back for approval; each one checks the state and is refused by the table else."""
     store = RequestStore(rclient)
     service = RequestService(store, load_config(), _NoDispatch())
-    request = _stored(store, S.QUEUED, approved_by=("U02BOB",))
+    request = _stored(store, S.QUEUED, ("U02BOB",), service.sealer)
 
     started = service.start_run(request.id)
     assert started is not None and started.state is S.RUNNING and started.attempts == 1
@@ -163,11 +169,11 @@ def test_a_run_moves_through_the_domain_use_cases(rclient) -> None:
     assert done.state is S.FAILED and done.stopped_at == "install" and done.reason == "SYNC01: 1603"
     assert service.start_run(request.id) is None  # a finished run does not start again
 
-    other = _stored(store, S.QUEUED, approved_by=("U02BOB",))
+    other = _stored(store, S.QUEUED, ("U02BOB",), service.sealer)
     service.start_run(other.id)
     back = service.send_back_for_approval(other.id, {"SYNC01": {"ok": True}}, "newhash")
     assert back.state is S.PENDING_APPROVAL and back.request_hash == "newhash"
-    assert back.approvals == [] and back.expires_at is not None
+    assert back.approvals == [] and back.approval_seal == "" and back.expires_at is not None
     with pytest.raises(ValueError):
         service.finish_run(other.id, S.DENIED, stopped_at=None, problems=[], data={})
 

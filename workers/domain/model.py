@@ -261,6 +261,7 @@ class Request:
     stopped_at: str | None = None  # step id where a cancel/failure stopped it
     attempts: int = 0
     updated_at: float = 0.0
+    approval_seal: str = ""  # the bot's signature of the approval decision (domain.seal)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,6 +283,7 @@ class Request:
             "stopped_at": self.stopped_at,
             "attempts": self.attempts,
             "updated_at": self.updated_at,
+            "approval_seal": self.approval_seal,
         }
 
     @classmethod
@@ -305,4 +307,5 @@ class Request:
             stopped_at=data.get("stopped_at"),
             attempts=int(data.get("attempts", 0)),
             updated_at=float(data.get("updated_at", 0.0)),
+            approval_seal=str(data.get("approval_seal") or ""),
         )

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from workers.domain import policy
 from workers.domain.config import Config
 from workers.domain.model import Approval, ChangeSpec, Request, State
+from workers.domain.seal import ApprovalSealer, SealError
 from workers.domain.store import RequestStore, TransitionRefused
+from workers.domain.validation import ValidationError, validate_change
 
 
 class Dispatcher(Protocol):
@@ -34,11 +36,13 @@ class RequestService:
         config: Config,
         dispatcher: Dispatcher,
         clock: Callable[[], float] = time.time,
+        sealer: ApprovalSealer | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.dispatcher = dispatcher
         self.clock = clock
+        self.sealer = sealer or ApprovalSealer.from_config(config)
 
     # requester side ----------------------------------------------------------------------
     def submit(
@@ -142,6 +146,13 @@ class RequestService:
                 request.state = State.QUEUED
                 request.decided_by = user
                 request.decided_at = now
+                try:
+                    request.approval_seal = self.sealer.seal(request)
+                except SealError as exc:
+                    raise TransitionRefused(
+                        f"{request.id} cannot be approved now: the approval cannot be signed "
+                        f"({exc}); an admin must configure it."
+                    ) from None
                 return "approved"
             return "approval_added"
 
@@ -273,12 +284,21 @@ class RequestService:
 
     def run_refusal(self, request: Request) -> str | None:
         """Why the worker must not run this request, or None. Checked again on every delivery,
-        whatever path queued it: the bot's checks are not the only way into the queue."""
+        whatever path queued it (the bot's checks are not the only way into the queue): the
+        approvals are complete, the bot's seal vouches for them and for the change, and every
+        value of the change passes the grammar's validators again."""
         if not policy.approvals_complete(self.config.policy, request):
             return (
                 f"{request.id} does not hold the approvals it needs for its current plan "
                 f"({self._approvals_held(request)} under the current policy)"
             )
+        broken = self.sealer.refusal(request)
+        if broken is not None:
+            return broken
+        try:
+            validate_change(request.change, request.retry_from)
+        except ValidationError as exc:
+            return f"{request.id} holds a value the command grammar refuses: {exc}"
         return None
 
     def start_run(self, request_id: str) -> Request | None:
@@ -369,6 +389,7 @@ class RequestService:
                 return None
             request.state = State.PENDING_APPROVAL
             request.approvals = []
+            request.approval_seal = ""
             request.decided_by = None
             request.decided_at = None
             request.preflight = preflight
