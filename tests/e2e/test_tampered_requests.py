@@ -46,16 +46,21 @@ def test_a_request_written_into_redis_by_hand_is_refused(e2e: E2EStack) -> None:
     e2e.wait_quiet()
     seen = _host_seen(e2e, "SYNC03")
 
+    # the approvals (bob's, bound to the plan hash) are copied; their seals and the decision's
+    # are left out (written purely by hand) or copied too: signed for another request id
     forged: list[tuple[Request, str]] = []
-    for state, seal, why in (
-        (State.QUEUED, "", "carries no approval seal"),
-        (State.QUEUED, done.approval_seal, "does not match"),
-        (State.APPROVED, done.approval_seal, "does not match"),
+    unsigned = [replace(a, seal="") for a in done.approvals]
+    why = "0 of 1 approvals signed by the bot"
+    for state, approvals, seal in (
+        (State.QUEUED, unsigned, ""),
+        (State.QUEUED, done.approvals, done.approval_seal),
+        (State.APPROVED, done.approvals, done.approval_seal),
     ):
         request = replace(
             done,
             id=e2e.store.next_id(),
             state=state,
+            approvals=approvals,
             approval_seal=seal,
             created_at=time.time(),
             updated_at=0.0,  # long idle: recovery picks an approved one up
@@ -88,6 +93,8 @@ def test_a_request_written_into_redis_by_hand_is_refused(e2e: E2EStack) -> None:
 
 
 def test_a_request_altered_in_redis_after_approval_is_refused(e2e: E2EStack) -> None:
+    """An approved request (here one whose run failed) altered in Redis: the bot's retry
+    refuses it, and queued again by hand, the worker refuses it; nothing runs."""
     request = e2e.submit("alice", "install MFA01 --domain contoso.com")
     assert e2e.click("bob", "approve", request.id).status_code == 200
     failed = e2e.wait_state(request.id, State.FAILED, State.SUCCEEDED)
@@ -96,28 +103,54 @@ def test_a_request_altered_in_redis_after_approval_is_refused(e2e: E2EStack) -> 
     hosts = ("MFA01", "SYNC01")
     seen = {h: _host_seen(e2e, h) for h in hosts}
     key = f"{e2e.settings.prefix}:req:{request.id}"
+    original = json.loads(e2e.store.redis.get(key))
 
-    alterations = [
-        lambda d: d["change"]["domains"].__setitem__(0, DomainSpec("fabrikam.com").to_dict()),
-        lambda d: d["change"].__setitem__(
-            "hosts", (*ChangeSpec.from_dict(d["change"]).hosts, "SYNC01")
+    # another change voids bob's own approval seal (it names the change); the rest void the
+    # decision's seal
+    unsigned, mismatch = "0 of 1 approvals signed by the bot", "does not match"
+    alterations = {
+        "another domain": (
+            lambda d: d["change"]["domains"].__setitem__(0, DomainSpec("fabrikam.com").to_dict()),
+            unsigned,
         ),
-        lambda d: d["approvals"].append({**d["approvals"][0], "user": USERS["carol"]}),
-    ]
-    for number, alter in enumerate(alterations, start=1):
-        data = json.loads(e2e.store.redis.get(key))
+        "another host": (
+            lambda d: d["change"].__setitem__(
+                "hosts", [*ChangeSpec.from_dict(d["change"]).hosts, "SYNC01"]
+            ),
+            unsigned,
+        ),
+        "an extra approver": (
+            lambda d: d["approvals"].append({**d["approvals"][0], "user": USERS["carol"]}),
+            mismatch,
+        ),
+        "another fingerprint": (
+            lambda d: d["preflight"]["MFA01"].__setitem__("fingerprint", "x"),
+            mismatch,
+        ),
+        "a later step": (lambda d: d.__setitem__("retry_from", "verify"), mismatch),
+    }
+    for number, (what, (alter, why)) in enumerate(alterations.items(), start=1):
+        data = json.loads(json.dumps(original))
         alter(data)
         e2e.store.redis.set(key, json.dumps(data))
-        after = mark(e2e, "alice")
-        assert e2e.slash("alice", f"retry {request.id}").status_code == 200
-        reply_to(e2e, "alice", "queued again", after=after)
+        if number == 1:  # the bot's own retry looks at the seal first
+            after = mark(e2e, "alice")
+            assert e2e.slash("alice", f"retry {request.id}").status_code == 200
+            text = reply_to(e2e, "alice", request.id, after=after)
+            assert "does not hold the approvals" in text and "submit a new request" in text
+            assert e2e.store.get(request.id).state is State.FAILED
+        data["state"] = "queued"  # queued by hand, as the bot would never have
+        e2e.store.redis.set(key, json.dumps(data))
+        e2e.local.ctx.dispatcher.run(request.id)
         e2e.wait_for(
             lambda n=number: len(_run_refusals(e2e, request.id)) == n,
-            what=f"refusal {number}",
+            what=f"the worker's refusal of {what}",
         )
         again = e2e.wait_state(request.id, State.FAILED)
-        assert "does not match" in (again.reason or "")
+        assert why in (again.reason or ""), (what, again.reason)
         assert again.channel == CHANNEL
+    refused = [e for e in e2e.store.events(request_id=request.id) if e.name == "refused"]
+    assert [e.data["action"] for e in refused].count("retry") == 1
     e2e.wait_quiet()
     time.sleep(0.5)
     assert {h: _host_seen(e2e, h) for h in hosts} == seen, "nothing ran on the hosts"

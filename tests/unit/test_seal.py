@@ -74,6 +74,8 @@ def test_a_seal_vouches_for_exactly_what_was_approved() -> None:
         {"approvals_needed": 0},
         {"decided_by": CAROL},
         {"decided_at": 9.0},
+        {"preflight": {"SYNC01": {"fingerprint": "forged"}}},
+        {"retry_from": "install"},
     ],
     ids=lambda a: next(iter(a)),
 )
@@ -97,7 +99,8 @@ def test_the_canonical_form_is_stable_and_covers_the_decision() -> None:
     text = canonical(decision(request)).decode()
     assert text == canonical(json.loads(text)).decode()
     assert " " not in text and '"plan_hash":"h1"' in text and '"request":"CS-0001"' in text
-    assert '"approvals":[{"at":2.0,"request_hash":"h1","user":"U02BOB"}]' in text
+    assert '"approvals":[{"at":2.0,"request_hash":"h1","seal":"","user":"U02BOB"}]' in text
+    assert '"fingerprints":{}' in text and '"retry_from":null' in text
 
 
 def test_the_key_comes_from_the_secrets_provider_and_a_weak_or_missing_one_fails(
@@ -226,3 +229,50 @@ def test_approving_without_a_signing_key_is_refused_not_unsigned(rclient) -> Non
         service.approve(request.id, BOB, "C01OPS")
     assert store.require(request.id).state is State.PENDING_APPROVAL
     assert store.require(request.id).approvals == []
+
+
+def test_each_approval_is_signed_and_an_added_one_never_counts(rclient) -> None:
+    """N of M: an approval written into a pending request in Redis does not complete the round
+    that a real approver then joins; the request stays pending, nothing is queued."""
+    config = load_config()
+    two = replace(config, policy=replace(config.policy, approvals_needed=2))
+    store = RequestStore(rclient)
+    service = RequestService(store, two, _NoDispatch())
+    request = _pending(store)
+    request = replace(request, approvals_needed=2)
+
+    def forge(r: Request) -> str:
+        r.approvals_needed = 2
+        r.approvals.append(Approval(CAROL, time.time(), r.request_hash, seal="v1:" + "0" * 64))
+        return "forged"
+
+    store.update(request.id, forge, actor=None)
+    after = service.approve(request.id, BOB, "C01OPS")
+    assert after.state is State.PENDING_APPROVAL, "the forged approval did not count"
+    assert not after.approval_seal
+    bob = next(a for a in after.approvals if a.user == BOB)
+    assert service.sealer.approval_valid(after, bob)
+    assert not service.sealer.approval_valid(after, replace(bob, at=bob.at + 1))
+    assert not service.sealer.approval_valid(replace(after, id="CS-0999"), bob)
+    done = service.approve(request.id, CAROL, "C01OPS")  # carol herself: now it completes
+    assert done.state is State.QUEUED and service.run_refusal(done) is None
+
+
+def test_retry_refuses_a_request_altered_after_its_approval(rclient) -> None:
+    store = RequestStore(rclient)
+    service = RequestService(store, load_config(), _NoDispatch())
+    request = _pending(store)
+    service.approve(request.id, BOB, "C01OPS")
+    service.start_run(request.id)
+    service.finish_run(request.id, State.FAILED, stopped_at="install", problems=[], data={})
+
+    def tamper(r: Request) -> str:
+        r.preflight = {"SYNC01": {"fingerprint": "what the server looks like now"}}
+        return "tampered"
+
+    store.update(request.id, tamper, actor=None)
+    with pytest.raises(
+        TransitionRefused, match=r"cannot be retried: the approval seal .* does not"
+    ):
+        service.retry(request.id, "U01ALICE", None)
+    assert store.require(request.id).state is State.FAILED

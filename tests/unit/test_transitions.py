@@ -74,6 +74,8 @@ def _stored(
         approvals=[Approval(user, time.time(), "h1") for user in approved_by],
     )
     if sealer is not None:  # as the bot's approve does
+        for approval in request.approvals:
+            approval.seal = sealer.sign_approval(request, approval)
         request.approval_seal = sealer.seal(request)
     store.create(request, actor="U01ALICE")
     return request
@@ -223,17 +225,24 @@ def test_retry_needs_complete_approvals_and_cancelled_is_final(rclient) -> None:
     two = replace(config, policy=replace(config.policy, approvals_needed=2))
     dispatch = _NoDispatch()
     service = RequestService(store, two, dispatch)
-    cancelled = _stored(store, S.CANCELLED, approved_by=("U02BOB", "U03CAROL"))
+    sealer = service.sealer
+    cancelled = _stored(store, S.CANCELLED, ("U02BOB", "U03CAROL"), sealer)
     with pytest.raises(TransitionRefused, match="cancelled is final: submit a new request"):
         service.retry(cancelled.id, "U01ALICE", None)
-    partial = _stored(store, S.FAILED, approved_by=("U02BOB",))
+    partial = _stored(store, S.FAILED, ("U02BOB",), sealer)
     with pytest.raises(TransitionRefused, match=r"1 of 2 approvals"):
         service.retry(partial.id, "U01ALICE", None)
-    stale = _stored(store, S.FAILED, approved_by=("U02BOB", "U03CAROL"))
+    unsigned = _stored(store, S.FAILED, approved_by=("U02BOB", "U03CAROL"))
+    with pytest.raises(TransitionRefused, match=r"0 of 2 approvals"):
+        service.retry(unsigned.id, "U01ALICE", None)
+    stale = _stored(store, S.FAILED, ("U02BOB", "U03CAROL"), sealer)
     store.update(stale.id, lambda r: setattr(r, "request_hash", "h2") or "rehashed", actor=None)
     with pytest.raises(TransitionRefused, match=r"0 of 2 approvals"):
         service.retry(stale.id, "U01ALICE", None)
     assert dispatch.runs == []
-    complete = _stored(store, S.FAILED, approved_by=("U02BOB", "U03CAROL"))
-    assert service.retry(complete.id, "U01ALICE", "install").state is S.QUEUED
+    complete = _stored(store, S.FAILED, ("U02BOB", "U03CAROL"), sealer)
+    retried = service.retry(complete.id, "U01ALICE", "install")
+    assert retried.state is S.QUEUED and retried.retry_from == "install"
     assert dispatch.runs == [complete.id]
+    assert sealer.refusal(retried) is None, "the retry re-sealed the step to start from"
+    assert service.run_refusal(retried) is None

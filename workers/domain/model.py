@@ -230,13 +230,24 @@ class Approval:
     user: str
     at: float
     request_hash: str
+    seal: str = ""  # the bot's signature of this approval (domain.seal)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "at": self.at, "request_hash": self.request_hash}
+        return {
+            "user": self.user,
+            "at": self.at,
+            "request_hash": self.request_hash,
+            "seal": self.seal,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Approval:
-        return cls(user=data["user"], at=float(data["at"]), request_hash=data["request_hash"])
+        return cls(
+            user=data["user"],
+            at=float(data["at"]),
+            request_hash=data["request_hash"],
+            seal=str(data.get("seal") or ""),
+        )
 
 
 @dataclass

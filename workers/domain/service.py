@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from workers.domain import policy
 from workers.domain.config import Config
 from workers.domain.model import Approval, ChangeSpec, Request, State
-from workers.domain.seal import ApprovalSealer, SealError
+from workers.domain.seal import ApprovalSealer
 from workers.domain.store import RequestStore, TransitionRefused
 from workers.domain.validation import ValidationError, validate_change
 
@@ -125,8 +125,9 @@ class RequestService:
 
         def mutate(request: Request) -> str:
             self._check_decidable(request, now)
+            signed = self.sealer.genuine(request)  # an approval added in Redis counts for nothing
             decision = policy.may_approve(
-                self.config.policy, request, user, channel, user_groups, self._host_tags(request)
+                self.config.policy, signed, user, channel, user_groups, self._host_tags(request)
             )
             if not decision.allowed:
                 raise TransitionRefused(decision.reason)
@@ -138,21 +139,23 @@ class RequestService:
                     f"({blocker.get('what')}). Fix: {blocker.get('fix')}"
                 )
             if any(
-                a.user == user and a.request_hash == request.request_hash for a in request.approvals
+                a.user == user and a.request_hash == request.request_hash for a in signed.approvals
             ):
                 raise TransitionRefused(f"You already approved {request.id}.")
-            request.approvals.append(Approval(user=user, at=now, request_hash=request.request_hash))
-            if policy.approvals_complete(request.approvals_needed, request):
+            unsigned = self.sealer.unavailable()
+            if unsigned is not None:
+                raise TransitionRefused(
+                    f"{request.id} cannot be approved now: approvals cannot be signed "
+                    f"({unsigned}); an admin must configure it."
+                )
+            approval = Approval(user=user, at=now, request_hash=request.request_hash)
+            approval.seal = self.sealer.sign_approval(request, approval)
+            request.approvals.append(approval)
+            if policy.approvals_complete(request.approvals_needed, self.sealer.genuine(request)):
                 request.state = State.QUEUED
                 request.decided_by = user
                 request.decided_at = now
-                try:
-                    request.approval_seal = self.sealer.seal(request)
-                except SealError as exc:
-                    raise TransitionRefused(
-                        f"{request.id} cannot be approved now: the approval cannot be signed "
-                        f"({exc}); an admin must configure it."
-                    ) from None
+                request.approval_seal = self.sealer.seal(request)
                 return "approved"
             return "approval_added"
 
@@ -254,21 +257,27 @@ class RequestService:
                 raise TransitionRefused(
                     f"{request.id} is {request.state.value}; only a failed run can be retried."
                 )
-            if not policy.approvals_complete(self.config.policy, request):
-                raise TransitionRefused(
-                    f"{request.id} does not hold the approvals it needs for its current plan "
-                    f"({self._approvals_held(request)}); submit a new request instead."
-                )
             if user != request.requester and not policy.is_approver(
                 self.config.policy, user, user_groups, self._host_tags(request)
             ):
                 raise TransitionRefused(
                     f"Only the requester or an approver can retry {request.id}."
                 )
+            if not policy.approvals_complete(self.config.policy, self.sealer.genuine(request)):
+                raise TransitionRefused(
+                    f"{request.id} does not hold the approvals it needs for its current plan "
+                    f"({self._approvals_held(request)}); submit a new request instead."
+                )
+            broken = self.sealer.refusal(request)
+            if broken is not None:
+                raise TransitionRefused(
+                    f"{request.id} cannot be retried: {broken}. Submit a new request."
+                )
             request.state = State.QUEUED
             request.retry_from = from_step
             request.reason = None
             request.stopped_at = None
+            request.approval_seal = self.sealer.seal(request)  # it binds the step to start from
             return "retried"
 
         request = self._audited(
@@ -279,18 +288,21 @@ class RequestService:
 
     # worker side: a run's life -------------------------------------------------------------
     def _approvals_held(self, request: Request) -> str:
-        held = len(policy.valid_approvers(request))
+        held = len(policy.valid_approvers(self.sealer.genuine(request)))
         return f"{held} of {policy.needed_of(self.config.policy, request)} approvals"
 
     def run_refusal(self, request: Request) -> str | None:
         """Why the worker must not run this request, or None. Checked again on every delivery,
         whatever path queued it (the bot's checks are not the only way into the queue): the
-        approvals are complete, the bot's seal vouches for them and for the change, and every
-        value of the change passes the grammar's validators again."""
-        if not policy.approvals_complete(self.config.policy, request):
+        approvals the bot signed are complete, the decision's seal vouches for them and for the
+        change, and every value of the change passes the grammar's validators again."""
+        unsigned = self.sealer.unavailable()
+        if unsigned is not None:
+            return f"the approvals of {request.id} cannot be checked ({unsigned})"
+        if not policy.approvals_complete(self.config.policy, self.sealer.genuine(request)):
             return (
                 f"{request.id} does not hold the approvals it needs for its current plan "
-                f"({self._approvals_held(request)} under the current policy)"
+                f"({self._approvals_held(request)} signed by the bot, under the current policy)"
             )
         broken = self.sealer.refusal(request)
         if broken is not None:
