@@ -247,12 +247,18 @@ class Projector:
         host = str(event.data.get("host", ""))
         step = str(event.data.get("step", ""))
         result = self.store.load_steps(request.id, host).get(step)
-        if result is None or result.status is StepStatus.RUNNING:
+        if (
+            result is None
+            or result.status is StepStatus.RUNNING
+            or not self._card_enqueued(request)
+        ):
             return
         text, body = blocks.step_reply(result, request_id=request.id)
         self.outbox.post(request.channel, text=text, blocks=body, thread_key=card_key(request.id))
 
     def _summary(self, request: Request) -> None:
+        if not self._card_enqueued(request):
+            return  # no card to thread under (a request the bot never posted, e.g. forged)
         text, body = blocks.summary(request, self._results(request), request.requester)
         self.outbox.post(
             request.channel,

@@ -119,20 +119,24 @@ class FaultPlan:
         if fault.times and fault.fired >= fault.times:
             self._faults.remove(fault)
 
-    def take_cmdlet(self, cmdlet: str) -> list[Fault]:
-        """Called by the engine when ``cmdlet`` starts: returns the cmdlet-level faults to apply
-        (latency, hang, fail) and arms the HTTP-level ones for the server."""
-        out: list[Fault] = []
+    def take_cmdlet(self, cmdlet: str) -> tuple[list[Fault], list[Fault]]:
+        """Called by the engine when ``cmdlet`` starts: (the cmdlet-level faults to apply now:
+        latency, hang, fail; the HTTP-level ones to :meth:`arm` once the cmdlet has done its
+        work, so that the request they hit is the one that would carry its result)."""
+        now: list[Fault] = []
+        later: list[Fault] = []
         with self._lock:
             for fault in list(self._faults):
                 if fault.cmdlet is None or fault.cmdlet.lower() != cmdlet.lower():
                     continue
                 self._fire(fault)
-                if fault.kind in HTTP_FAULT_KINDS:
-                    self._armed.append(fault)
-                else:
-                    out.append(fault)
-        return out
+                (later if fault.kind in HTTP_FAULT_KINDS else now).append(fault)
+        return now, later
+
+    def arm(self, faults: list[Fault]) -> None:
+        """Make HTTP-level faults hit the server's next matching request."""
+        with self._lock:
+            self._armed.extend(faults)
 
     def take_http(self, operation: str) -> Fault | None:
         """Called by the server for each WS-Man request: the HTTP-level fault to apply, if any."""

@@ -1,5 +1,6 @@
 """Handing work to Celery by task name: the bot never imports the task code, and task messages
-carry ids and names only (never a secret, a script or a request body)."""
+carry ids and names only (never a secret, a script or a request body). Every task send, the
+bot's and the workers', goes through ``CeleryDispatcher``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import uuid
 import redis
 from celery import Celery
 
-from workers.celery_app import TASK_CHECK, TASK_FLEET, TASK_PREFLIGHT, TASK_RUN, make_celery
+from workers.celery_app import (
+    TASK_CHECK,
+    TASK_FLEET,
+    TASK_PREFLIGHT,
+    TASK_RECOVER,
+    TASK_RUN,
+    make_celery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,10 @@ class CeleryDispatcher:
 
     def run(self, request_id: str, countdown: float | None = None) -> None:
         self.celery.send_task(TASK_RUN, args=[request_id], countdown=countdown)
+
+    def recover(self, countdown: float | None = None) -> None:
+        """Look for stalled runs again (after ``countdown`` seconds: once leases could lapse)."""
+        self.celery.send_task(TASK_RECOVER, countdown=countdown)
 
     def _token(self) -> str:
         token = uuid.uuid4().hex

@@ -1,7 +1,8 @@
 """What the worker does with a request: preflight it, run it, answer checks, recover runs.
 
-The Celery tasks call these methods and nothing else. State moves only through the store's
-atomic transitions; the runbook runner does the WinRM work under fenced host leases.
+The Celery tasks call these methods and nothing else. A request's state moves only through the
+domain's use cases (``RequestService``), each one atomic store transition checked against the
+model's table; the runbook runner does the WinRM work under fenced host leases.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from workers.domain.config import Config, load_config, with_endpoints
 from workers.domain.model import ChangeKind, HostPreflight, Problem, Request, State
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
-from workers.domain.store import RequestStore, TransitionRefused
+from workers.domain.store import RequestStore
 from workers.metrics import RunMetrics
 from workers.runbook import kerberos_login
 from workers.runbook.fleet import collect_preflight, read_fleet
@@ -154,20 +155,6 @@ class Engine:
         self.service.record_preflight(request_id, pre, digest)
 
     # run ---------------------------------------------------------------------------------
-    def _start(self, request_id: str) -> Request | None:
-        def mutate(request: Request) -> str | None:
-            if request.state is State.QUEUED:
-                request.state = State.RUNNING
-                request.attempts += 1
-                return "started"
-            if request.state is State.RUNNING:
-                request.attempts += 1
-                return "resumed"  # redelivered after a worker died, or recovered
-            return None
-
-        request = self.store.update(request_id, mutate, actor=None)
-        return request if request.state is State.RUNNING else None
-
     def _clear_stale_heads(self, request: Request) -> None:
         """A request that ended without running (cancelled while queued) leaves its host queues."""
         pipe = self.redis.pipeline(transaction=False)
@@ -189,8 +176,11 @@ class Engine:
         if current.state.final:
             self.locks.done(request_id, list(current.change.hosts))
             return
-        request = self._start(request_id)
+        request = self.service.start_run(request_id)
         if request is None:
+            after = self.store.get(request_id)
+            if after is not None and after.state.final:  # refused: its host queues move on
+                self.locks.done(request_id, list(after.change.hosts))
             return
         self._clear_stale_heads(request)
         with CancelWatch(lambda: self._should_stop(request_id)) as should_stop:
@@ -215,16 +205,7 @@ class Engine:
             return
         if status == "busy":
             held = {h: o.held_by for h, o in outcome.hosts.items() if o.status == "busy"}
-
-            def requeue(r: Request) -> str | None:
-                if r.state is not State.RUNNING:
-                    return None
-                r.state = State.QUEUED
-                waits = ", ".join(f"{h} (busy with {b})" for h, b in held.items())
-                r.reason = f"waiting for {waits}"
-                return "waiting"
-
-            self.store.update(request.id, requeue, actor=None, data={"held_by": held})
+            self.service.wait_for_hosts(request.id, held)
             self.dispatcher.run(request.id, countdown=BUSY_RETRY_S)
             return
         if status == "changed":
@@ -242,23 +223,12 @@ class Engine:
         ]
         stopped = next((o.stopped_at for o in outcome.hosts.values() if o.stopped_at), None)
         reboot = sorted(h for h, o in outcome.hosts.items() if o.reboot_pending)
-
-        def mutate(r: Request) -> str | None:
-            if r.state is not State.RUNNING:
-                return None
-            r.state = final
-            r.stopped_at = stopped
-            r.reason = "; ".join(problems)[:1500] or None
-            if final is State.CANCELLED:
-                r.reason = r.reason or "cancelled"
-            return "finished"
-
-        self.store.update(
+        self.service.finish_run(
             request.id,
-            mutate,
-            actor=None,
+            final,
+            stopped_at=stopped,
+            problems=problems,
             data={
-                "state": final.value,
                 "hosts": {h: o.status for h, o in outcome.hosts.items()},
                 **({"reboot_pending": reboot} if reboot else {}),
             },
@@ -277,22 +247,7 @@ class Engine:
                 pre[host] = HostPreflight.from_dict(old.to_dict() if old else {"ok": False})
         plan = render_plan(request.change, self.config)
         pre, digest = self._bind(request, plan, pre, self.secrets.for_run())
-        now = time.time()
-
-        def mutate(r: Request) -> str | None:
-            if r.state is not State.RUNNING:
-                return None
-            r.state = State.PENDING_APPROVAL
-            r.approvals = []
-            r.decided_by = None
-            r.decided_at = None
-            r.preflight = pre
-            r.request_hash = digest
-            r.expires_at = now + self.config.policy.approval_expiry_s
-            r.reason = "the server changed since approval; a new approval is needed"
-            return "reapproval"
-
-        self.store.update(request.id, mutate, actor=None)
+        self.service.send_back_for_approval(request.id, pre, digest)
         self.locks.done(request.id, list(request.change.hosts))
 
     # read-only answers -------------------------------------------------------------------
@@ -336,13 +291,8 @@ class Engine:
                     continue
             elif now - request.updated_at < 2 * ttl:
                 continue
-            if request.state is State.APPROVED:
-                try:
-                    self.store.transition(
-                        request.id, [State.APPROVED], State.QUEUED, event="queued", actor=None
-                    )
-                except TransitionRefused:
-                    continue
+            if request.state is State.APPROVED and not self.service.queue_approved(request.id):
+                continue
             self.dispatcher.run(request.id)
             again.append(request.id)
         if uncertain:
@@ -350,11 +300,7 @@ class Engine:
         return again
 
     def _schedule_recover(self) -> None:
-        from workers.celery_app import TASK_RECOVER
-
-        self.dispatcher.celery.send_task(
-            TASK_RECOVER, countdown=max(1.0, self.settings.lease_ttl_s)
-        )
+        self.dispatcher.recover(countdown=max(1.0, self.settings.lease_ttl_s))
 
     def mark_ready(self) -> None:
         self.redis.set(f"{self.settings.prefix}:workers-ready", "1", ex=86400)

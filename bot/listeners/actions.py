@@ -13,7 +13,6 @@ from bot import blocks
 from bot.blocks.kit import esc
 from bot.commands import UNAVAILABLE
 from bot.context import BotContext
-from workers.domain import policy
 from workers.domain.store import TransitionRefused
 from workers.domain.validation import REQUEST_ID_RE
 
@@ -52,8 +51,8 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         user = body["user"]["id"]
         request_id = _request_id(action)
         try:
-            if not request_id or ctx.store.get(request_id) is None:
-                _refuse(respond, _missing(request_id))
+            if not request_id:  # not an id: never echoed, never used as a key
+                _refuse(respond, NO_SUCH)
                 return
             ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
@@ -68,18 +67,15 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         ack()
         user = body["user"]["id"]
         request_id = _request_id(action)
-        request = ctx.store.get(request_id) if request_id else None
-        if request is None:
-            _refuse(respond, _missing(request_id))
+        if not request_id:
+            _refuse(respond, NO_SUCH)
             return
-        tags = {h: ctx.config.hosts[h].tags for h in request.change.hosts if h in ctx.config.hosts}
         # Refuse before opening the modal, so nobody types a reason that cannot count; the
         # submission is checked again (state may change while the modal is open).
-        decision = policy.may_deny(
-            ctx.config.policy, request, user, _click_channel(body), groups_of(user), tags
-        )
-        if not decision.allowed:
-            _refuse(respond, decision.reason)
+        try:
+            ctx.service.check_deny(request_id, user, _click_channel(body), groups_of(user))
+        except TransitionRefused as exc:
+            _refuse(respond, str(exc))
             return
         if body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request_id))

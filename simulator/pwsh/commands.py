@@ -521,13 +521,15 @@ class CommandRunner:
             call.parameters = list(bound.keys())
             if getattr(host, "module_logging", False):
                 host.log_module_call(spec.name, dict(bound.items()), inp)
-            self._apply_faults(spec.name)
+            http_faults = self._apply_faults(spec.name)
             ctx = Ctx(session, spec, bound, inp)
             try:
                 result = spec.func(ctx) or []
             except NonTerminating as nt:
                 result = []
                 self.handle_non_terminating(nt.record, bound)
+            finally:
+                host.faults.arm(http_faults)  # the cmdlet has done its work (or failed)
             return result
         except PSRuntimeError as e:
             call.ok = False
@@ -539,9 +541,10 @@ class CommandRunner:
             call.finished = time.time()
             self.call_stack.pop()
 
-    def _apply_faults(self, name: str) -> None:
+    def _apply_faults(self, name: str) -> list[Any]:
+        """Apply ``name``'s cmdlet-level faults; return the HTTP-level ones, to arm after it."""
         session = self.session
-        faults: list[Any] = list(session.host.faults.take_cmdlet(name))
+        faults, http_faults = session.host.faults.take_cmdlet(name)
         for fault in faults:
             if fault.kind == "latency":
                 session.sleep(fault.seconds)
@@ -558,6 +561,7 @@ class CommandRunner:
                         command=name,
                     )
                 )
+        return list(http_faults)
 
     def handle_non_terminating(self, record: ErrorRecord, bound: CIDict | None = None) -> None:
         session = self.session

@@ -63,6 +63,26 @@ def make_config_dir(target: Path, mutate: Callable[[dict, dict], None] | None = 
     return target
 
 
+def start_stack(
+    workdir: Path,
+    mutate: Callable[[dict, dict], None] | None = None,
+    prepare: Callable[[Path], None] | None = None,
+) -> E2EStack:
+    """A stack of its own on a tweaked copy of the demo configuration (``prepare`` may edit the
+    copied folder, e.g. a secret file); CLOUDSYNC_CONFIG is put back for the shared stack."""
+    config_dir = make_config_dir(workdir / "config", mutate)
+    if prepare is not None:
+        prepare(config_dir)
+    saved = os.environ.get("CLOUDSYNC_CONFIG")
+    try:
+        return E2EStack(workdir, config_dir).start()
+    finally:
+        if saved is None:
+            os.environ.pop("CLOUDSYNC_CONFIG", None)
+        else:
+            os.environ["CLOUDSYNC_CONFIG"] = saved
+
+
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 

@@ -56,3 +56,49 @@ def test_status_and_audit_cli_show_the_trail(e2e: E2EStack, tmp_path: Path) -> N
     assert _audit(e2e, tmp_path, "--since", later).stdout.strip() == ""
     bad = _audit(e2e, tmp_path, "--since", "yesterday")
     assert bad.returncode == 2 and "not an ISO date" in bad.stderr
+
+
+def test_refused_decisions_are_in_the_audit_trail(e2e: E2EStack, tmp_path: Path) -> None:
+    """Self-approval, a stranger's approval and deny, a cancel and a retry by the wrong person,
+    a retry of a cancelled request: each refusal is a ``refused`` event (who, what, why) that
+    ``cloudsync audit`` prints, and none of them changes the request."""
+    request = e2e.submit("alice", "install SYNC02 --domain contoso.com")
+    attempts = [
+        ("alice", lambda: e2e.click("alice", "approve", request.id), "approve"),
+        ("mallory", lambda: e2e.click("mallory", "approve", request.id), "approve"),
+        ("mallory", lambda: e2e.click("mallory", "deny", request.id), "deny"),
+        ("alice", lambda: e2e.click("alice", "deny", request.id), "deny"),
+        ("mallory", lambda: e2e.slash("mallory", f"cancel {request.id}"), "cancel"),
+        ("mallory", lambda: e2e.slash("mallory", f"retry {request.id}"), "retry"),
+    ]
+    for user, attempt, _ in attempts:
+        seen = mark(e2e, user)
+        assert attempt().status_code == 200
+        reply_to(e2e, user, request.id, after=seen)  # the refusal was shown
+    assert e2e.store.get(request.id).state is State.PENDING_APPROVAL
+    assert e2e.slash("alice", f"cancel {request.id}").status_code == 200
+    e2e.wait_state(request.id, State.CANCELLED)
+    seen = mark(e2e, "alice")
+    assert e2e.slash("alice", f"retry {request.id}").status_code == 200
+    reply_to(e2e, "alice", "cancelled is final", after=seen)
+    attempts.append(("alice", lambda: None, "retry"))
+
+    done = _audit(e2e, tmp_path, "--request", request.id)
+    assert done.returncode == 0, done.stderr
+    refused = [
+        line
+        for line in (json.loads(raw) for raw in done.stdout.splitlines() if raw.strip())
+        if line["event"] == "refused"
+    ]
+    assert [(line["actor"], line["data"]["action"]) for line in refused] == [
+        (USERS[user], action) for user, _, action in attempts
+    ]
+    reasons = [line["data"]["reason"] for line in refused]
+    assert "a different approver must approve it" in reasons[0]
+    assert "You cannot approve" in reasons[1]
+    assert "You cannot deny" in reasons[2]
+    assert "use Cancel" in reasons[3]
+    assert "Only the requester or an approver can cancel" in reasons[4]
+    assert "only a failed run can be retried" in reasons[5]
+    assert "cancelled is final" in reasons[6]
+    assert all(set(line["data"]) == {"action", "reason"} for line in refused)

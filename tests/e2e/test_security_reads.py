@@ -7,7 +7,6 @@ rate-limited per user and one check per host is shared by everyone who asks whil
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.reads import ReadLimits
-from tests.e2e.harness import USERS, E2EStack, make_config_dir
+from tests.e2e.harness import USERS, E2EStack, start_stack
 from tests.e2e.security_helpers import (
     diff,
     host_activity,
@@ -25,6 +24,7 @@ from tests.e2e.security_helpers import (
     redis_state,
 )
 from tests.e2e.slack_helpers import mark, reply_to
+from workers.domain.seal import SIGNING_SECRET
 
 ERIN = "U05ERIN"  # a reader only: neither requester nor approver
 LAB = "C02LAB"  # a second allowed channel
@@ -44,15 +44,7 @@ def _two_channels_and_a_reader(inventory: dict, policy: dict) -> None:  # type: 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     workdir: Path = tmp_path_factory.mktemp("reads")
-    saved = os.environ.get("CLOUDSYNC_CONFIG")
-    try:
-        e2e = E2EStack(workdir, make_config_dir(workdir / "config", _two_channels_and_a_reader))
-        e2e.start()
-    finally:
-        if saved is None:
-            os.environ.pop("CLOUDSYNC_CONFIG", None)
-        else:
-            os.environ["CLOUDSYNC_CONFIG"] = saved
+    e2e = start_stack(workdir, _two_channels_and_a_reader)
     try:
         yield e2e
     finally:
@@ -129,7 +121,8 @@ def test_status_of_a_request_only_in_its_channel_or_for_its_participants(
 
 def test_plan_names_accounts_only_to_approvers(stack: E2EStack) -> None:
     text = "plan SYNC01 --domain contoso.com"
-    accounts = [s.user for s in stack.config.secrets.values() if s.user]
+    # the accounts that sign in (the approval signing key's "user" is only a label)
+    accounts = [s.user for s in stack.config.secrets.values() if s.name != SIGNING_SECRET]
     seen = mark(stack, "alice")  # a requester, not an approver
     assert stack.slash("alice", text).status_code == 200
     plan = reply_to(stack, "alice", "Install the provisioning agent", after=seen)

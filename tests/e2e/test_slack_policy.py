@@ -5,7 +5,7 @@ real stack (Bolt over HTTP, Redis, a Celery worker, simulated hosts, loopback Sl
 from __future__ import annotations
 
 import json
-import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.local import payloads
-from tests.e2e.harness import USERS, E2EStack, make_config_dir
+from tests.e2e.harness import USERS, E2EStack, start_stack
 from tests.e2e.slack_helpers import buttons, card_text, mark, reply_to, run_count, wait_card
 from workers.domain.model import State
 
@@ -22,15 +22,8 @@ DAVE = "U04DAVE"
 
 
 def _start(workdir: Path, mutate: Any) -> E2EStack:
-    """A stack with a tweaked policy; CLOUDSYNC_CONFIG is put back for the shared stack."""
-    saved = os.environ.get("CLOUDSYNC_CONFIG")
-    try:
-        return E2EStack(workdir, make_config_dir(workdir / "config", mutate)).start()
-    finally:
-        if saved is None:
-            os.environ.pop("CLOUDSYNC_CONFIG", None)
-        else:
-            os.environ["CLOUDSYNC_CONFIG"] = saved
+    """A stack with a tweaked policy."""
+    return start_stack(workdir, mutate)
 
 
 def _two_approvers(inventory: dict, policy: dict) -> None:  # type: ignore[type-arg]
@@ -88,6 +81,63 @@ def test_two_of_m_needs_two_distinct_approvers(two: E2EStack) -> None:
     assert done.state is State.SUCCEEDED, done.reason
     assert sorted(a.user for a in done.approvals) == sorted([USERS["bob"], USERS["carol"]])
     assert run_count(two, "SYNC01") == 1
+
+
+def _host_seen(stack: E2EStack, host: str) -> dict[str, int]:
+    """How much the simulated host has seen: script blocks, processes, state changes, HTTP."""
+    record = stack.sim_host(host).record.to_dict()
+    seen = {k: len(record[k]) for k in ("script_blocks", "command_lines", "events")}
+    return {**seen, "http_requests": int(record["http_requests"])}
+
+
+def _raw(stack: E2EStack, request_id: str) -> bytes:
+    return bytes(stack.store.redis.get(f"{stack.settings.prefix}:req:{request_id}"))
+
+
+def test_partial_approval_cannot_be_laundered_through_cancel_and_retry(two: E2EStack) -> None:
+    """Issue 13, attack 1: one approval of two, the requester cancels, then retries."""
+    request = two.submit("alice", "install TWIN01 --domain contoso.com")
+    assert two.click("bob", "approve", request.id).status_code == 200
+    two.wait_for(lambda: len(two.store.get(request.id).approvals) == 1, what="bob's approval")
+    assert two.slash("alice", f"cancel {request.id}").status_code == 200
+    two.wait_state(request.id, State.CANCELLED)
+    two.wait_quiet()
+    stored, seen = _raw(two, request.id), _host_seen(two, "TWIN01")
+
+    after = mark(two, "alice")
+    assert two.slash("alice", f"retry {request.id}").status_code == 200
+    text = reply_to(two, "alice", request.id, after=after)
+    assert "cancelled is final" in text and "submit a new request" in text
+    time.sleep(1.0)  # time for a run, were one dispatched
+    two.wait_quiet()
+    assert _raw(two, request.id) == stored, "the request in Redis is unchanged"
+    assert _host_seen(two, "TWIN01") == seen, "nothing ran on the host"
+    assert run_count(two, "TWIN01") == 0
+    assert "retried" not in [e.name for e in two.store.events(request_id=request.id)]
+
+
+def test_the_worker_refuses_a_queued_request_without_its_approvals(two: E2EStack) -> None:
+    """Defence in depth: a request with one approval of two that reaches the queue anyway
+    (here written into Redis by hand, then dispatched) fails unrun, and the refusal is audited."""
+    request = two.submit("alice", "install TWIN02 --domain contoso.com")
+    assert two.click("bob", "approve", request.id).status_code == 200
+    two.wait_for(lambda: len(two.store.get(request.id).approvals) == 1, what="bob's approval")
+    key = f"{two.settings.prefix}:req:{request.id}"
+    laundered = json.loads(two.store.redis.get(key))
+    laundered["state"] = "queued"
+    two.store.redis.set(key, json.dumps(laundered))
+    seen = _host_seen(two, "TWIN02")
+
+    two.local.ctx.dispatcher.run(request.id)
+    failed = two.wait_state(request.id, State.FAILED, State.SUCCEEDED)
+    assert failed.state is State.FAILED
+    assert (failed.reason or "").startswith("refused by the worker")
+    refused = [e for e in two.store.events(request_id=request.id) if e.name == "refused"]
+    assert [e.data["action"] for e in refused] == ["run"]
+    assert "1 of 2 approvals" in refused[0].data["reason"]
+    two.wait_quiet()
+    assert _host_seen(two, "TWIN02") == seen, "nothing ran on the host"
+    assert run_count(two, "TWIN02") == 0
 
 
 def test_a_group_member_approves_and_membership_is_cached(two: E2EStack) -> None:

@@ -7,13 +7,14 @@ sign-in; an NTLM host's card carries the prerequisite's warning."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.harness import E2EStack, make_config_dir
+from tests.e2e.harness import E2EStack, start_stack
 from tests.e2e.slack_helpers import card_text, reply_to, wait_card
 from tests.kerberos.conftest import KerberosLab
 from workers.domain.model import State
@@ -28,6 +29,7 @@ def _kerberos_host(lab: KerberosLab) -> Any:
         inventory["hosts"]["KERB01"] = {
             "simulated": True,
             "fqdn": lab.fqdn,
+            "credential": "winrm_kerberos",
             "sim": {"ntlm": False, "keytab": str(lab.keytab)},
         }
         # every other host keeps NTLM (a demo host), so the card's warning can be compared
@@ -42,17 +44,19 @@ def _kerberos_host(lab: KerberosLab) -> Any:
 def kstack(
     kerberos_lab: KerberosLab, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[E2EStack]:
+    def login(config_dir: Path) -> None:
+        """KERB01's WinRM login, an account of the realm (the KDC knows it by its password);
+        its own name, since the simulator's NTLM accounts are shared by every stack."""
+        (config_dir / "secrets" / "winrm_kerberos.txt").write_text(kerberos_lab.password)
+        secrets = yaml.safe_load((config_dir / "secrets.yaml").read_text())
+        secrets["secrets"]["winrm_kerberos"] = {
+            "user": f"CONTOSO\\{kerberos_lab.user}",
+            "password": "file:secrets/winrm_kerberos.txt",
+        }
+        (config_dir / "secrets.yaml").write_text(yaml.safe_dump(secrets))
+
     workdir = tmp_path_factory.mktemp("kerberos-e2e")
-    config_dir = make_config_dir(workdir / "config", _kerberos_host(kerberos_lab))
-    (config_dir / "secrets" / "winrm.txt").write_text(kerberos_lab.password)
-    saved = os.environ.get("CLOUDSYNC_CONFIG")
-    try:
-        stack = E2EStack(workdir, config_dir).start()
-    finally:
-        if saved is None:
-            os.environ.pop("CLOUDSYNC_CONFIG", None)
-        else:
-            os.environ["CLOUDSYNC_CONFIG"] = saved
+    stack = start_stack(workdir, _kerberos_host(kerberos_lab), login)
     try:
         yield stack
     finally:

@@ -51,3 +51,31 @@ def test_warm_declares_the_task_queue_before_the_first_approval() -> None:
 def test_warm_without_a_broker_only_logs(caplog) -> None:
     CeleryDispatcher(f"redis://127.0.0.1:{free_port()}/0").warm()
     assert "could not warm the broker connection" in caplog.text
+
+
+def test_every_task_send_goes_through_the_dispatcher() -> None:
+    """The engine asks the dispatcher (recover included); only workers/dispatch.py sends."""
+    import json
+    from pathlib import Path
+
+    from workers.celery_app import TASK_RECOVER
+
+    root = Path(__file__).resolve().parents[2]
+    senders = [
+        str(path.relative_to(root))
+        for folder in ("bot", "workers")
+        for path in (root / folder).rglob("*.py")
+        if "send_task(" in path.read_text() or ".celery.send" in path.read_text()
+    ]
+    assert senders == ["workers/dispatch.py"]
+
+    server = EmbeddedRedis(appendonly=False).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        CeleryDispatcher(server.url, client=client).recover(countdown=3.0)
+        [raw] = client.lrange("cloudsync", 0, -1)
+        message = json.loads(raw)
+        assert message["headers"]["task"] == TASK_RECOVER
+        assert message["headers"]["eta"]  # the countdown travelled with it
+    finally:
+        server.stop()

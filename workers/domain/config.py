@@ -21,6 +21,7 @@ from workers.domain import config_schema as schema
 from workers.domain.model import Cloud
 from workers.domain.validation import (
     ValidationError,
+    validate_address,
     validate_domain,
     validate_host_name,
     validate_kerberos_fqdn,
@@ -333,7 +334,11 @@ def _parse_hosts(
         port = int(entry.get("port", 5986 if scheme == "https" else 5985))
         if not 0 < port < 65536:
             raise ConfigError(f"{where}.port: must be between 1 and 65535")
-        address = str(entry.get("address", "127.0.0.1" if simulated else clean.lower()))
+        address = _checked(
+            validate_address,
+            str(entry.get("address", "127.0.0.1" if simulated else clean.lower())),
+            f"{where}.address",
+        )
         fqdn = None
         if transport == "kerberos":
             if not realm:

@@ -32,6 +32,48 @@ FINAL_STATES = frozenset(
 )
 ACTIVE_STATES = frozenset({State.APPROVED, State.QUEUED, State.RUNNING})
 
+# Every move a request's state may make, and the use case that makes it. The store refuses any
+# other (``RequestStore.update``), so a new code path cannot invent one. Staying in the same
+# state (an approval of N, a preflight, a cancel flag, a resumed run) is always allowed.
+ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.PENDING_APPROVAL: frozenset(
+        {
+            State.APPROVED,  # documented step; approve goes straight on to queued today
+            State.QUEUED,  # the last approval needed
+            State.DENIED,
+            State.CANCELLED,
+            State.EXPIRED,
+        }
+    ),
+    State.APPROVED: frozenset({State.QUEUED, State.CANCELLED}),  # recovery queues it
+    State.QUEUED: frozenset(
+        {
+            State.RUNNING,  # a worker starts it
+            State.CANCELLED,
+            State.FAILED,  # the worker refused to start it (approvals not valid)
+        }
+    ),
+    State.RUNNING: frozenset(
+        {
+            State.QUEUED,  # a host is busy with another request: wait
+            State.PENDING_APPROVAL,  # the server changed since approval
+            State.SUCCEEDED,
+            State.FAILED,
+            State.CANCELLED,
+        }
+    ),
+    State.FAILED: frozenset({State.QUEUED}),  # retry
+    State.SUCCEEDED: frozenset(),
+    State.DENIED: frozenset(),
+    State.CANCELLED: frozenset(),  # final: a new request is needed
+    State.EXPIRED: frozenset(),
+}
+
+
+def may_transition(old: State, new: State) -> bool:
+    """Whether a request in ``old`` may move to ``new`` (see ``ALLOWED_TRANSITIONS``)."""
+    return new is old or new in ALLOWED_TRANSITIONS[old]
+
 
 class Cloud(StrEnum):
     PUBLIC = "public"
@@ -264,13 +306,24 @@ class Approval:
     user: str
     at: float
     request_hash: str
+    seal: str = ""  # the bot's signature of this approval (domain.seal)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "at": self.at, "request_hash": self.request_hash}
+        return {
+            "user": self.user,
+            "at": self.at,
+            "request_hash": self.request_hash,
+            "seal": self.seal,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Approval:
-        return cls(user=data["user"], at=float(data["at"]), request_hash=data["request_hash"])
+        return cls(
+            user=data["user"],
+            at=float(data["at"]),
+            request_hash=data["request_hash"],
+            seal=str(data.get("seal") or ""),
+        )
 
 
 @dataclass
@@ -295,6 +348,7 @@ class Request:
     stopped_at: str | None = None  # step id where a cancel/failure stopped it
     attempts: int = 0
     updated_at: float = 0.0
+    approval_seal: str = ""  # the bot's signature of the approval decision (domain.seal)
 
     def __post_init__(self) -> None:
         self.preflight = {
@@ -322,6 +376,7 @@ class Request:
             "stopped_at": self.stopped_at,
             "attempts": self.attempts,
             "updated_at": self.updated_at,
+            "approval_seal": self.approval_seal,
         }
 
     @classmethod
@@ -348,4 +403,5 @@ class Request:
             stopped_at=data.get("stopped_at"),
             attempts=int(data.get("attempts", 0)),
             updated_at=float(data.get("updated_at", 0.0)),
+            approval_seal=str(data.get("approval_seal") or ""),
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from workers.domain.model import Request, State, StepResult
+from workers.domain.model import Request, State, StepResult, may_transition
 
 EVENT_STREAM_MAXLEN = 200_000
 
@@ -49,6 +49,11 @@ class TransitionRefused(Exception):
 
 class NotFound(TransitionRefused):
     pass
+
+
+class IllegalTransition(TransitionRefused):
+    """A mutate moved a request to a state ``ALLOWED_TRANSITIONS`` does not allow from its
+    current one; nothing was written."""
 
 
 class FenceLost(Exception):
@@ -161,7 +166,9 @@ class RequestStore:
         data: Callable[[Request], dict[str, Any]] | dict[str, Any] | None = None,
     ) -> Request:
         """Apply ``mutate`` atomically. It returns the event name to record, or None to write
-        nothing; it raises TransitionRefused to refuse. Retries on concurrent modification."""
+        nothing; it raises TransitionRefused to refuse. A state change the model's
+        ``ALLOWED_TRANSITIONS`` does not list raises IllegalTransition and writes nothing.
+        Retries on concurrent modification."""
         key = self._k("req", request_id)
         while True:
             with self.redis.pipeline(transaction=True) as pipe:
@@ -171,10 +178,16 @@ class RequestStore:
                     if raw is None:
                         raise NotFound(f"No request {request_id}.")
                     request = Request.from_dict(json.loads(raw))
+                    before = request.state
                     event = mutate(request)
                     if event is None:
                         pipe.unwatch()
                         return request
+                    if not may_transition(before, request.state):
+                        pipe.unwatch()
+                        raise IllegalTransition(
+                            f"{request_id} cannot go from {before.value} to {request.state.value}."
+                        )
                     now = time.time()
                     request.updated_at = now
                     payload = data(request) if callable(data) else data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from workers.domain.model import PERMISSION_TYPES
+from workers.domain.model import PERMISSION_TYPES, ChangeSpec
 
 
 class ValidationError(ValueError):
@@ -23,6 +23,7 @@ DC_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 GMSA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,14}\$?$")
 PATH_RE = re.compile(r"^(?:[A-Za-z]:\\|\\\\[A-Za-z0-9][A-Za-z0-9.-]*\\)[A-Za-z0-9 _.$()\\-]*$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
+ADDRESS_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|(?:\d{{1,3}}\.){{3}}\d{{1,3}})$")
 REQUEST_ID_RE = re.compile(r"^CS-\d{4,9}$")
 
 
@@ -119,3 +120,40 @@ def validate_request_id(value: str) -> str:
     if not REQUEST_ID_RE.match(upper):
         raise ValidationError(f"{_show(value)} is not a request id: ids look like CS-0001")
     return upper
+
+
+def validate_address(value: str) -> str:
+    if len(value) > 253 or not ADDRESS_RE.match(value):
+        raise ValidationError(f"{_show(value)} is not a valid host address (DNS name or IPv4)")
+    return value
+
+
+STEP_RE = re.compile(r"^[a-z][a-z_]{0,31}$")
+
+
+def validate_change(change: ChangeSpec, retry_from: str | None = None) -> None:
+    """Every value of a stored change against the patterns the command grammar used, again:
+    the worker reads it from Redis, which is not trusted to hold only what the bot wrote."""
+    if not change.hosts:
+        raise ValidationError("the change names no host")
+    for host in change.hosts:
+        validate_host_name(host)
+    for domain in change.domains:
+        validate_domain(domain.fqdn)
+        for dc in domain.preferred_dcs:
+            validate_dc(dc)
+    if change.gmsa is not None:
+        validate_gmsa(change.gmsa)
+    for permission in change.permissions:
+        if permission not in PERMISSION_TYPES:
+            raise ValidationError(f"{_show(permission)} is not a permission type")
+    if change.permissions_domain is not None:
+        validate_domain(change.permissions_domain)
+    if change.writeback not in (None, True, False):
+        raise ValidationError("writeback must be true, false or unset")
+    if retry_from is not None:
+        step, _, fqdn = retry_from.partition(":")
+        if not STEP_RE.match(step) or (fqdn and step != "domain"):
+            raise ValidationError(f"{_show(retry_from)} is not a step")
+        if fqdn:
+            validate_domain(fqdn)
