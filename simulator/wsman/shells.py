@@ -324,6 +324,8 @@ class ShellService:
                 f"<rsp:ExitCode>{cmd.exit_code}</rsp:ExitCode></rsp:CommandState>"
             )
         else:
-            parts.append(f'<rsp:CommandState CommandId={cid} State="{soap.STATE_RUNNING}"/>')
+            # An explicit end tag, as test_winrs_operation_timeout.yml shows it.
+            running = f'<rsp:CommandState CommandId={cid} State="{soap.STATE_RUNNING}">'
+            parts.append(running + "</rsp:CommandState>")
         parts.append("</rsp:ReceiveResponse>")
         return "".join(parts)

@@ -209,6 +209,25 @@ def test_receive_done_and_signal_and_delete_as_recorded(server: WsmanServer) -> 
     assert (status, "<s:Body></s:Body>" in text) == (200, True)
 
 
+def test_receive_while_running_as_recorded(server: WsmanServer) -> None:
+    """test_winrs_operation_timeout.yml, a ReceiveResponse before the command ends:
+    ``<rsp:Stream Name="stdout" CommandId="X">aGk=</rsp:Stream>...<rsp:CommandState CommandId="X"
+    State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running">
+    </rsp:CommandState></rsp:ReceiveResponse>``; Send answers ``<rsp:SendResponse/>``
+    (test_winrs_send.yml)."""
+    shell_id, _ = open_shell(server)
+    cid = command_id(run(server, shell_id, "cat")[1])
+    stdin = f'<rsp:Send><rsp:Stream Name="stdin" CommandId="{cid}">aGk=</rsp:Stream></rsp:Send>'
+    status, text = send(server, request(_SHELL + "/Send", stdin, shell_id=shell_id))
+    assert (status, "<s:Body><rsp:SendResponse/></s:Body>" in text) == (200, True)
+    text = receive(server, shell_id, cid)
+    assert (
+        f'<rsp:Stream Name="stdout" CommandId="{cid}">aGk=</rsp:Stream>'
+        f'<rsp:CommandState CommandId="{cid}" State="http://schemas.microsoft.com/wbem/wsman/1/'
+        'windows/shell/CommandState/Running"></rsp:CommandState></rsp:ReceiveResponse>'
+    ) in text
+
+
 def test_receive_unknown_command_id_as_recorded(server: WsmanServer) -> None:
     """test_winrs_bad_cmd_id.yml, Receive with a CommandId the shell does not have (HTTP 500):
     the invalid-selectors fault, then ``<f:Message>The Windows Remote Shell received a request to
@@ -341,6 +360,12 @@ def test_empty_command_line_is_refused(server: WsmanServer) -> None:
     status, text = run(server, shell_id, "")
     assert status == 500
     assert "<s:Value>w:InvalidParameter</s:Value>" in text and 'Code="87"' in text
+    # No rsp:CommandLine at all: the body does not match the schema (inferred, as above).
+    status, text = send(
+        server, request(COMMAND, "<rsp:Command>hostname</rsp:Command>", shell_id=shell_id)
+    )
+    assert status == 500
+    assert "<s:Value>w:SchemaValidationError</s:Value>" in text and 'Code="2150858817"' in text
     assert server.host.record.command_lines == []
 
 
