@@ -226,9 +226,9 @@ def invalid_selectors(shell_id: str) -> WsmanFault:
     """No shell with that ShellId (never created, deleted, or lost with a service restart).
 
     Subcode, reason and FaultDetail as in test_psrp_is_alive_invalid_selectors.yml; the message
-    is the one Microsoft Learn quotes for a WinRS request on a shell that is gone (Exchange Online
-    PowerShell troubleshooting: "The request for the Windows Remote Shell with ShellId <ID> failed
-    because the shell was not found on the server. ...").
+    is the one Microsoft Learn quotes for a request on a shell that is gone (the Exchange Online
+    Protection and Security & Compliance PowerShell connection pages: "The request for the Windows
+    Remote Shell with ShellId <ID> failed because the shell was not found on the server. ...").
     """
     return WsmanFault(
         2150858843,
