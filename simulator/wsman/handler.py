@@ -225,6 +225,8 @@ class WsmanHandler(BaseHTTPRequestHandler):
             req = soap.parse_request(body)
         except soap.SoapParseError as exc:
             return 500, soap.fault_body(soap.invalid_request(str(exc)), "", host.name)
+        if req.header_fault is not None:
+            return 500, soap.fault_body(req.header_fault, req.message_id, host.name)
         fault = host.faults.take_http(req.operation)
         if fault is not None:
             early = self._apply_fault(fault, req)

@@ -22,6 +22,50 @@ from simulator.wsman.soap import NS, Request
 log = logging.getLogger(__name__)
 RECEIVE_CAP = 64 * 1024  # bytes of output per Receive, so long output takes several Receives
 DEFAULT_QUOTA = 10000
+DEFAULT_IDLE_TIMEOUT = 7200.0  # seconds; Windows answers PT7200.000S unless asked otherwise
+
+# The executables on the simulated disk and the default system PATH that finds them. Only a
+# Command with WINRS_SKIP_CMD_SHELL=TRUE looks here: without cmd.exe there is nobody to say
+# "is not recognized", and Windows refuses the Command itself (test_winrs_no_cmd_shell.yml).
+_SYSTEM32 = "c:\\windows\\system32"
+_PATH = (_SYSTEM32, "c:\\windows", _SYSTEM32 + "\\windowspowershell\\v1.0")
+_ON_DISK = frozenset(
+    {
+        _SYSTEM32 + "\\cmd.exe",
+        _SYSTEM32 + "\\hostname.exe",
+        _SYSTEM32 + "\\whoami.exe",
+        _SYSTEM32 + "\\windowspowershell\\v1.0\\powershell.exe",
+    }
+)
+
+
+def executable_of(command_line: str) -> str:
+    """The program a command line names: a leading quoted path, else its first word."""
+    text = command_line.strip()
+    if text.startswith('"'):
+        return text[1:].split('"', 1)[0]
+    return (text.split() or [""])[0]
+
+
+def found_on_disk(executable: str) -> bool:
+    """Would CreateProcess find ``executable``? Full paths as given, bare names on the PATH.
+
+    The 2008 R2 capture refused a bare ``powershell.exe``; the simulator resolves bare names on
+    the PATH (docs/simulator.md says where that is unverified).
+    """
+    name = executable.replace("/", "\\").lower()
+    if not name:
+        return False
+    if not name.rsplit("\\", 1)[-1].count("."):
+        name += ".exe"
+    if "\\" in name or ":" in name:
+        return name in _ON_DISK
+    return any(f"{folder}\\{name}" in _ON_DISK for folder in _PATH)
+
+
+def _duration(seconds: float) -> str:
+    """xs:duration as Windows writes rsp:IdleTimeOut: PT7200.000S."""
+    return f"PT{seconds:.3f}S"
 
 
 class HostLike(Protocol):
@@ -113,12 +157,19 @@ class ShellService:
     def _command(shell: Shell, command_id: str | None) -> Command:
         cmd = shell.commands.get(command_id or "")
         if cmd is None:
-            raise soap.invalid_selectors(f"{shell.shell_id} and CommandId {command_id}")
+            raise soap.unknown_command()
         return cmd
 
     # -- dispatch ----------------------------------------------------------------------------
     def handle(self, req: Request, principal: str) -> bytes:
-        """Answer one request; raise soap.WsmanFault for a fault."""
+        """Answer one request; raise soap.WsmanFault for a fault.
+
+        The catalog holds only the cmd shell: any other resource URI (PowerShell Remoting's
+        Microsoft.PowerShell, WMI/CIM classes, the shell enumeration resource) is refused as
+        Windows refuses an endpoint it does not have, before any shell is touched.
+        """
+        if req.resource_uri.lower() != soap.RESOURCE_CMD.lower():
+            raise soap.resource_not_found(req.resource_uri)
         if req.action == soap.ACTION_CREATE:
             return self.create(req, principal)
         if req.action == soap.ACTION_DELETE:
@@ -137,21 +188,30 @@ class ShellService:
         spec = req.body.find("rsp:Shell", NS)
         ins = (spec.findtext("rsp:InputStreams", "stdin", NS) if spec is not None else "") or ""
         outs = spec.findtext("rsp:OutputStreams", "", NS) if spec is not None else ""
+        idle = spec.findtext("rsp:IdleTimeOut", None, NS) if spec is not None else None
+        folder = spec.findtext("rsp:WorkingDirectory", None, NS) if spec is not None else None
         shell = Shell(str(uuid.uuid4()).upper(), principal, ins, outs or "stdout stderr")
         shell.operations = 1
         with self._lock:
             self._shells[shell.shell_id] = shell
         sid = shell.shell_id
+        # Children and their order as in test_winrs_standard.yml / test_winrs_extra_opts.yml:
+        # WorkingDirectory and IdleTimeOut echo what was asked, run time and inactivity start at 0.
+        extra = f"<rsp:WorkingDirectory>{escape(folder)}</rsp:WorkingDirectory>" if folder else ""
+        extra += f"<rsp:IdleTimeOut>{_duration(soap.parse_duration(idle, DEFAULT_IDLE_TIMEOUT))}"
         body = (
             f"<x:ResourceCreated><a:Address>{escape(self.url)}</a:Address>"
             f"<a:ReferenceParameters><w:ResourceURI>{soap.RESOURCE_CMD}</w:ResourceURI>"
             f'<w:SelectorSet><w:Selector Name="ShellId">{sid}</w:Selector></w:SelectorSet>'
             f"</a:ReferenceParameters></x:ResourceCreated>"
-            f"<rsp:Shell><rsp:ShellId>{sid}</rsp:ShellId>"
+            f'<rsp:Shell xmlns:rsp="{NS["rsp"]}"><rsp:ShellId>{sid}</rsp:ShellId>'
             f"<rsp:ResourceUri>{soap.RESOURCE_CMD}</rsp:ResourceUri>"
             f"<rsp:Owner>{escape(principal)}</rsp:Owner><rsp:ClientIP>127.0.0.1</rsp:ClientIP>"
+            f"{extra}</rsp:IdleTimeOut>"
             f"<rsp:InputStreams>{escape(ins)}</rsp:InputStreams>"
-            f"<rsp:OutputStreams>{escape(shell.output_streams)}</rsp:OutputStreams></rsp:Shell>"
+            f"<rsp:OutputStreams>{escape(shell.output_streams)}</rsp:OutputStreams>"
+            f"<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>"
+            f"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
         )
         return soap.response(req, body)
 
@@ -172,16 +232,20 @@ class ShellService:
         arguments = [a.text or "" for a in line.findall("rsp:Arguments", NS)]
         # Absent means TRUE (console), as pywinrm and winrs send it by default.
         console = req.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE"
+        skip_cmd = req.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
         record = self.host.record
         with record.lock:
             record.winrs_commands.append(
                 {
                     "executable": (command.split() or [""])[0],
                     "console_mode_stdin": console,
-                    "skip_cmd_shell": req.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper()
-                    == "TRUE",
+                    "skip_cmd_shell": skip_cmd,
                 }
             )
+        if not command:
+            raise soap.invalid_parameter()
+        if skip_cmd and not found_on_disk(executable_of(command)):
+            raise soap.file_not_found()
         try:
             process = self.host.start_process(command, arguments)
         except Exception as exc:
@@ -224,7 +288,10 @@ class ShellService:
     def receive(self, req: Request) -> bytes:
         shell = self._shell(req)
         desired = req.body.find("rsp:Receive/rsp:DesiredStream", NS)
-        cmd = self._command(shell, desired.get("CommandId") if desired is not None else None)
+        command_id = desired.get("CommandId") if desired is not None else None
+        if not command_id:
+            raise soap.invalid_parameter()  # the cmd plugin has no shell-level stream to read
+        cmd = self._command(shell, command_id)
         deadline = time.monotonic() + req.operation_timeout
         with cmd.lock:
             while not cmd.has_news():
@@ -257,6 +324,8 @@ class ShellService:
                 f"<rsp:ExitCode>{cmd.exit_code}</rsp:ExitCode></rsp:CommandState>"
             )
         else:
-            parts.append(f'<rsp:CommandState CommandId={cid} State="{soap.STATE_RUNNING}"/>')
+            # An explicit end tag, as test_winrs_operation_timeout.yml shows it.
+            running = f'<rsp:CommandState CommandId={cid} State="{soap.STATE_RUNNING}">'
+            parts.append(running + "</rsp:CommandState>")
         parts.append("</rsp:ReceiveResponse>")
         return "".join(parts)
