@@ -378,17 +378,7 @@ class SimHost:
                 "EditionID": "ServerDatacenter",
             },
         )
-        if spec.get("tls12", True):
-            for side in ("Client", "Server"):
-                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 1, "DisabledByDefault": 0})
-            self.set_reg(
-                "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
-                {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1},
-            )
-        else:
-            for side in ("Client", "Server"):
-                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 0, "DisabledByDefault": 1})
-            self.set_reg("HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319", {})
+        self._seed_tls(spec)
         pre = spec.get("agent_installed")
         if pre:
             pre = pre if isinstance(pre, dict) else {}
@@ -400,6 +390,35 @@ class SimHost:
                 self.services[AGENT_SERVICE.lower()].start_name = gmsa
                 self.agent_registered = True
                 self.reg_values(AGENT_REG)["TenantID"] = self.tenant.tenant_id
+
+    def _seed_tls(self, spec: dict[str, Any]) -> None:
+        """TLS 1.2 registry values as the scenario's ``tls12`` says.
+
+        ``default`` (the default): what Windows Server 2016-2022 ships with: TLS 1.2 is on and
+        the SCHANNEL ``TLS 1.2`` keys do not exist; the .NET keys exist without the TLS values
+        (Microsoft Learn, "Transport Layer Security (TLS) registry settings"). ``enabled`` /
+        true: every value the cloud sync prerequisites ask for is set (``tls12_enabled_value``
+        picks ``Enabled``, e.g. 4294967295 for 0xFFFFFFFF, which PowerShell reads as -1).
+        ``disabled`` / false: SCHANNEL ``Enabled=0``, ``DisabledByDefault=1``.
+        """
+        mode = spec.get("tls12", "default")
+        if isinstance(mode, bool):
+            mode = "enabled" if mode else "disabled"
+        dotnet64 = "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319"
+        dotnet32 = "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319"
+        dotnet: dict[str, Any] = {}
+        if mode == "enabled":
+            enabled = dword(int(spec.get("tls12_enabled_value", 1)))
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": enabled, "DisabledByDefault": 0})
+            dotnet = {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1}
+        elif mode == "disabled":
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 0, "DisabledByDefault": 1})
+        elif mode != "default":
+            raise ValueError(f"tls12 must be default, enabled or disabled, not {mode!r}")
+        self.set_reg(dotnet64, dict(dotnet))
+        self.set_reg(dotnet32, dict(dotnet) if spec.get("tls12_wow64", True) else {})
 
     # ---- API promised to the WS-Man server ---------------------------------------------
     def start_process(self, command: str, arguments: list[str]) -> SimProcess:
@@ -533,6 +552,12 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+def dword(value: int) -> int:
+    """A REG_DWORD as PowerShell reads it: a signed Int32 (0xFFFFFFFF is -1)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def binding_text(value: Any) -> str:

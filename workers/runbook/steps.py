@@ -31,6 +31,7 @@ INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
 TLS12_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2"
 DOTNET_KEY = r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319"
+DOTNET32_KEY = r"HKLM:\SOFTWARE\WOW6432Node\Microsoft\.NETFramework\v4.0.30319"
 NDP_KEY = r"HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full"
 DEFAULT_PERMISSIONS = ("BasicRead", "PasswordHashSync")
 INSTALL_WAIT_POLLS = 150  # x 2 s: how long a check waits for a running installer to finish
@@ -101,7 +102,11 @@ $facts['tls12_server_enabled'] = $null
 $facts['tls12_server_disabled_by_default'] = $null
 try { $p = Get-ItemProperty -Path <<tls_server>> -ErrorAction Stop; $facts['tls12_server_enabled'] = $p.Enabled; $facts['tls12_server_disabled_by_default'] = $p.DisabledByDefault } catch { }
 $facts['sch_use_strong_crypto'] = $null
-try { $facts['sch_use_strong_crypto'] = (Get-ItemProperty -Path <<dotnet>> -ErrorAction Stop).SchUseStrongCrypto } catch { }
+$facts['system_default_tls_versions'] = $null
+try { $p = Get-ItemProperty -Path <<dotnet>> -ErrorAction Stop; $facts['sch_use_strong_crypto'] = $p.SchUseStrongCrypto; $facts['system_default_tls_versions'] = $p.SystemDefaultTlsVersions } catch { }
+$facts['sch_use_strong_crypto_wow64'] = $null
+$facts['system_default_tls_versions_wow64'] = $null
+try { $p = Get-ItemProperty -Path <<dotnet32>> -ErrorAction Stop; $facts['sch_use_strong_crypto_wow64'] = $p.SchUseStrongCrypto; $facts['system_default_tls_versions_wow64'] = $p.SystemDefaultTlsVersions } catch { }
 $facts['execution_policy'] = [string](Get-ExecutionPolicy)
 $facts['vaultsvc_start_type'] = $null
 try { $facts['vaultsvc_start_type'] = [string](Get-Service -Name 'VaultSvc' -ErrorAction Stop).StartType } catch { }
@@ -257,6 +262,7 @@ def preflight_script() -> str:
         tls_client=TLS12_KEY + r"\Client",
         tls_server=TLS12_KEY + r"\Server",
         dotnet=DOTNET_KEY,
+        dotnet32=DOTNET32_KEY,
         agent_key=AGENT_KEY,
         agent_exe=AGENT_EXE,
     )
