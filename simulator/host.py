@@ -311,6 +311,7 @@ class SimHost:
         self.outbound_443 = bool(spec.get("outbound_443", True))
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
+        self.domain_property: str = spec.get("domain_property", "DomainName")
         # Group Policy "Turn on Module Logging" (event 4103, parameter bindings) and "Turn on
         # PowerShell Script Block Logging" (4104). Script blocks are recorded whatever the
         # setting (a superset for the tests' secret scans); module bindings only when on.

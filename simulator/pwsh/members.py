@@ -110,6 +110,8 @@ def props_of(obj: Any) -> CIDict | None:
 def get_member(obj: Any, name: str) -> Any:
     """``obj.name``: properties, .Count/.Length, and member enumeration over arrays."""
     low = name.lower()
+    if low == "psobject" and isinstance(obj, PSObject | LiveObject):
+        return _psobject_view(obj)
     if isinstance(obj, CIDict):
         if name in obj:
             return obj[name]
@@ -147,6 +149,20 @@ def get_member(obj: Any, name: str) -> Any:
     if low == "count":
         return 1
     return None
+
+
+def _psobject_view(obj: PSObject | LiveObject) -> PSObject:
+    """``$x.PSObject``: its ``Properties`` (Name, Value) and ``TypeNames``, for scripts that
+    look at every property instead of one name."""
+    bag = props_of(obj) or CIDict()
+    props = [
+        PSObject(
+            {"Name": k, "Value": v, "MemberType": "NoteProperty", "IsGettable": True},
+            type_name="System.Management.Automation.PSNoteProperty",
+        )
+        for k, v in bag.items()
+    ]
+    return PSObject({"Properties": props, "TypeNames": [type_name(obj), "System.Object"]})
 
 
 def set_member(obj: Any, name: str, value: Any) -> None:

@@ -43,6 +43,8 @@ def _why(exc: Exception, host: str) -> str:
     return default_redactor.redact(f"internal error: {type(exc).__name__}: {exc}")
 
 
+# Get-AADCloudSyncDomains' property names are not documented: DomainName when present, else the
+# first string property that looks like a DNS name (see steps.domain_step).
 FACTS = r"""
 $f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; logon = $null; domains = @() }
 if ($f['installed']) {
@@ -51,7 +53,14 @@ if ($f['installed']) {
     try { $f['logon'] = [string](Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'" -ErrorAction Stop).StartName } catch { }
     try {
         Import-Module -Name <<module>> -ErrorAction Stop
-        $f['domains'] = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
+        $names = @()
+        foreach ($d in @(Get-AADCloudSyncDomains)) {
+            $n = $null
+            if ($d -is [string]) { $n = $d } elseif ($d.DomainName) { $n = [string]$d.DomainName }
+            else { foreach ($p in @($d.PSObject.Properties)) { if ((-not $n) -and ($p.Value -is [string]) -and ($p.Value -like '*.*')) { $n = $p.Value } } }
+            if ($n) { $names += [string]$n }
+        }
+        $f['domains'] = $names
     } catch { }
 }
 $f

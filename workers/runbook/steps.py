@@ -212,8 +212,13 @@ Add-AADCloudSyncADDomain -DomainName <<fqdn>> -Credential $Secrets[<<secret>>] -
 """
 
 DOMAIN_CHECK = r"""
-$names = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
-$names -contains <<fqdn>>
+$want = <<fqdn>>
+$found = $false
+foreach ($d in @(Get-AADCloudSyncDomains)) {
+    if ($d -is [string]) { if ($d -eq $want) { $found = $true }; continue }
+    foreach ($p in @($d.PSObject.Properties)) { if (($p.Value -is [string]) -and ($p.Value -eq $want)) { $found = $true } }
+}
+$found
 """
 
 PERMISSION_EA = (
@@ -372,6 +377,13 @@ def gmsa_step(tenant: TenantConfig, gmsa: str | None) -> Step:
 
 
 def domain_step(tenant: TenantConfig, domain: DomainSpec) -> Step:
+    """Add one AD domain to the agent; skipped when ``Get-AADCloudSyncDomains`` already lists it.
+
+    The output property names of ``Get-AADCloudSyncDomains`` are not documented (the release
+    notes only say later versions show more), so the check does not read one property name: a
+    domain counts as configured when any string property of any returned object equals the FQDN
+    (``-eq`` on strings is case-insensitive, as DNS names are).
+    """
     conf = tenant.domains.get(domain.fqdn.lower())
     if conf is None:
         known = ", ".join(sorted(tenant.domains)) or "none"
