@@ -299,7 +299,16 @@ class SimHost:
         self.lock = threading.RLock()
         self.startup_cost_s = float(spec.get("startup_cost_s", 0.2))
         self.install_s = float(spec.get("install_s", 1.0))
-        self.installer_exit_codes: list[int] = list(spec.get("installer_exit_codes", [0]))
+        # None in the list: an installer run that reports no exit code at all
+        self.installer_exit_codes: list[int | None] = list(spec.get("installer_exit_codes", [0]))
+        # A child process the installer leaves running after it exits, {"name", "seconds"}:
+        # Start-Process -Wait waits for it too (the whole process tree), WaitForExit does not.
+        child = spec.get("installer_leftover_child")
+        self.installer_leftover_child: dict[str, Any] | None = (
+            {"name": "AADConnectAgentUpdaterSetup", "seconds": 3600.0, **child}
+            if isinstance(child, dict)
+            else ({"name": "AADConnectAgentUpdaterSetup", "seconds": 3600.0} if child else None)
+        )
         self.os_caption: str = spec.get("os_caption", "Microsoft Windows Server 2022 Datacenter")
         self.os_version: str = spec.get("os_version", "10.0.20348")
         self.server_core: bool = bool(spec.get("server_core", False))

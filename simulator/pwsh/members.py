@@ -43,6 +43,10 @@ class LiveObject:
     def ps_method(self, name: str, args: list[Any]) -> Any:
         raise AttributeError(name)
 
+    def ps_touch(self, name: str) -> None:
+        """Called before a property is read (a .NET getter with a side effect, e.g.
+        Process.Handle caching the handle)."""
+
     def __str__(self) -> str:
         return self.type_name
 
@@ -141,6 +145,8 @@ def get_member(obj: Any, name: str) -> Any:
         return None
     if obj is None:
         return 0 if low == "count" else None
+    if isinstance(obj, LiveObject):
+        obj.ps_touch(low)
     bag = props_of(obj)
     if bag is not None and name in bag:
         return bag[name]

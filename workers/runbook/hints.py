@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workers.runbook.preflight import TLS12_FIX
-from workers.runbook.steps import TRACE_DIR, Step
+from workers.runbook.steps import INSTALL_LOG, TRACE_DIR, Step
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"installer exit|exit 1603",
-        lambda s: f"the installer failed: read its logs in %TEMP% and {TRACE_DIR}",
+        lambda s: f"the installer failed: read its log {INSTALL_LOG} and the traces in {TRACE_DIR}",
     ),
     _rule(
         r"SHA-256 mismatch|signature is not valid|unexpected subject",

@@ -29,6 +29,10 @@ AGENT_SERVICE = "AADConnectProvisioningAgent"
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
+# The installer is a WiX Burn bundle; its standard bootstrapper's help reads "/log log.txt - logs
+# to a specific file. By default a log file is created in %TEMP%" (WiX Toolset, wixstdba). A
+# fixed path under C:\ProgramData outlives the WinRM user's %TEMP% and a failure can name it.
+INSTALL_LOG = r"C:\ProgramData\cloudsync\logs\AADConnectProvisioningAgentSetup.log"
 TLS12_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2"
 DOTNET_KEY = r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319"
 DOTNET32_KEY = r"HKLM:\SOFTWARE\WOW6432Node\Microsoft\.NETFramework\v4.0.30319"
@@ -144,12 +148,19 @@ $sig = Get-AuthenticodeSignature -FilePath $dest
 
 INSTALL = r"""
 $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
-$p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -Wait -PassThru
-$code = [int]$p.ExitCode
-if ($code -eq 0) { [ordered]@{ summary = 'installer finished (exit 0)'; exit_code = 0; reboot_pending = $false } }
-elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010): a reboot is pending'; exit_code = 3010; reboot_pending = $true } }
+$log = <<log>>
+$logDir = [IO.Path]::GetDirectoryName($log)
+if (-not (Test-Path -Path $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+$p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -PassThru
+$null = $p.Handle
+$p.WaitForExit()
+$raw = $p.ExitCode
+if ($null -eq $raw) { throw ('installer exit code unknown (the process reported none): not treated as success; see the installer log ' + $log + ' and ' + <<trace>>) }
+$code = [int]$raw
+if ($code -eq 0) { [ordered]@{ summary = 'installer finished (exit 0)'; exit_code = 0; reboot_pending = $false; log = $log } }
+elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010): a reboot is pending'; exit_code = 3010; reboot_pending = $true; log = $log } }
 elseif ($code -eq 1618) { throw 'installer exit 1618: another installation is in progress' }
-else { throw ('installer exit ' + $code + '; see the installer logs in %TEMP% and ' + <<trace>>) }
+else { throw ('installer exit ' + $code + '; see the installer log ' + $log + ' and ' + <<trace>>) }
 """
 
 INSTALL_CHECK = r"""
@@ -300,7 +311,16 @@ def stage_step(tenant: TenantConfig) -> Step:
 
 
 def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
-    arguments = ["/quiet"]
+    """Run the installer and judge its exit code.
+
+    ``[int]$null`` is 0 in PowerShell, so a missing exit code is a failure, never a success.
+    It waits on the installer process itself (``.WaitForExit()``), not ``Start-Process -Wait``,
+    which waits for the whole process tree (a job object in PowerShell's StartProcessCommand,
+    Process.cs), so a child the installer leaves running would hang the step. Reading
+    ``$p.Handle`` first keeps ``ExitCode`` readable for a ``-NoNewWindow`` process started
+    without ``-Wait`` (PowerShell issue 5421).
+    """
+    arguments = ["/quiet", "/log", INSTALL_LOG]
     if cloud is Cloud.USGOV or tenant.cloud is Cloud.USGOV:
         arguments.append("ENVIRONMENTNAME=AzureUSGovernment")
     return Step(
@@ -311,6 +331,7 @@ def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
             staging_dir=tenant.installer.staging_dir,
             name=INSTALLER_NAME,
             arguments=arguments,
+            log=INSTALL_LOG,
             trace=TRACE_DIR,
         ),
         check=render(
