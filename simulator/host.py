@@ -321,6 +321,11 @@ class SimHost:
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
         self.domain_property: str = spec.get("domain_property", "DomainName")
+        # the Agent Updater service the installer adds (Stopped/Disabled as a scenario setting)
+        self.updater_status: str = spec.get("updater_status", "Running")
+        self.updater_start_type: str = spec.get(
+            "updater_start_type", "Disabled" if self.updater_status == "Stopped" else "Automatic"
+        )
         # Group Policy "Turn on Module Logging" (event 4103, parameter bindings) and "Turn on
         # PowerShell Script Block Logging" (4104). Script blocks are recorded whatever the
         # setting (a superset for the tests' secret scans); module bindings only when on.
@@ -535,9 +540,9 @@ class SimHost:
             )
             self.services[UPDATER_SERVICE.lower()] = Service(
                 UPDATER_SERVICE,
-                "Microsoft Azure AD Connect Agent Updater",
-                "Running",
-                "Automatic",
+                "Microsoft Entra Connect Agent Updater",
+                self.updater_status,
+                self.updater_start_type,
                 "LocalSystem",
                 f'"{AGENT_DIR}\\AADConnectAgentUpdater.exe"',
             )

@@ -26,6 +26,12 @@ AGENT_EXE = AGENT_DIR + r"\AADConnectProvisioningAgent.exe"
 AGENT_MODULE = AGENT_DIR + r"\Microsoft.CloudSync.PowerShell.dll"
 AGENT_KEY = r"HKLM:\SOFTWARE\Microsoft\Azure AD Connect Agents\Azure AD Connect Provisioning Agent"
 AGENT_SERVICE = "AADConnectProvisioningAgent"
+UPDATER_DISPLAY = "*Agent Updater*"  # "Microsoft Entra Connect Agent Updater" (older: Azure AD)
+UPDATER_FIX = (
+    "start it and set it to Automatic (Get-Service -DisplayName '*Agent Updater*' | "
+    "Set-Service -StartupType Automatic -PassThru | Start-Service), or reinstall the agent; "
+    "without it the agent is not updated automatically"
+)
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
@@ -264,9 +270,18 @@ $status = [string]$svc.Status
 $logon = [string]$cim.StartName
 if ($status -ne 'Running') { throw ('the agent service is ' + $status + ', not Running') }
 if (-not ($logon -like '*$')) { throw ('the agent service logs on as ' + $logon + ', not a gMSA') }
-[ordered]@{ summary = ('agent ' + $ver + ' running as ' + $logon); status = $status; logon = $logon; version = $ver }
+$updater = $null
+$upd = @(Get-Service -DisplayName <<updater>> -ErrorAction SilentlyContinue)
+if ($upd.Count -gt 0) { $updater = [string]$upd[0].Status }
+$warnings = @()
+if ($null -eq $updater) { $warnings += <<updater_missing>> }
+elseif ($updater -ne 'Running') { $warnings += ('the Agent Updater service is ' + $updater + ': ' + <<updater_fix>>) }
+$shown = 'not found'
+if ($null -ne $updater) { $shown = $updater }
+$summary = 'agent ' + $ver + ' running as ' + $logon + '; updater ' + $shown
+if ($warnings.Count -gt 0) { $summary = $summary + '. WARNING: ' + ($warnings -join '; ') }
+[ordered]@{ summary = $summary; status = $status; logon = $logon; version = $ver; updater = $updater; warnings = $warnings }
 """
-
 
 # --- step builders ----------------------------------------------------------------------------
 
@@ -517,10 +532,24 @@ def writeback_step(tenant: TenantConfig, enable: bool) -> Step:
 
 
 def verify_step() -> Step:
+    """Agent service Running as a gMSA (else the step fails), and the updater's state.
+
+    Microsoft's cloud sync troubleshooting expects the "Microsoft Entra Connect Agent Updater"
+    service Running beside the agent (it keeps the agent up to date); its service name is not
+    documented, so it is found by display name. Stopped or missing is a warning in the summary
+    with the fix, not a failure: the agent itself works.
+    """
     return Step(
         "verify",
         "Verify the agent (read-only)",
-        render(VERIFY, service=AGENT_SERVICE, agent_exe=AGENT_EXE),
+        render(
+            VERIFY,
+            service=AGENT_SERVICE,
+            agent_exe=AGENT_EXE,
+            updater=UPDATER_DISPLAY,
+            updater_fix=UPDATER_FIX,
+            updater_missing="the Agent Updater service was not found: " + UPDATER_FIX,
+        ),
         timeout_s=120,
         kind="read",
         retries=2,
