@@ -25,6 +25,12 @@ INSTALLER_SHA256 = hashlib.sha256(INSTALLER_CONTENT).hexdigest().upper()
 MICROSOFT_SIGNER = (
     "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
 )
+# What Windows builds for Microsoft's Authenticode signatures: intermediate, then root.
+MICROSOFT_CHAIN = (
+    "CN=Microsoft Code Signing PCA 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US",
+)
 AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
 AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
@@ -89,6 +95,7 @@ class FileEntry:
     version: str | None = None
     signer: str | None = None
     is_dir: bool = False
+    chain: tuple[str, ...] = MICROSOFT_CHAIN  # the signer's issuers, root last
 
 
 @dataclass
@@ -379,6 +386,7 @@ class SimHost:
                 else INSTALLER_CONTENT,
                 version=self.agent_version,
                 signer=spec.get("installer_signer", MICROSOFT_SIGNER),
+                chain=tuple(spec.get("installer_chain", MICROSOFT_CHAIN)),
             )
         self.set_reg(
             "HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full",

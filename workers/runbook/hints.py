@@ -128,7 +128,7 @@ _RULES: tuple[_Rule, ...] = (
         lambda s: f"the installer failed: read its log {INSTALL_LOG} and the traces in {TRACE_DIR}",
     ),
     _rule(
-        r"SHA-256 mismatch|signature is not valid|unexpected subject",
+        r"SHA-256 mismatch|signature is not valid|unexpected subject|Microsoft root",
         lambda s: (
             "the staged installer is not the approved one: check the share and the sha256 / "
             "signer in inventory.yaml"

@@ -32,6 +32,15 @@ UPDATER_FIX = (
     "Set-Service -StartupType Automatic -PassThru | Start-Service), or reinstall the agent; "
     "without it the agent is not updated automatically"
 )
+MICROSOFT_SIGNERS = (
+    "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Corporation, OU=MOPR, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+)
+MICROSOFT_ROOTS = (
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com",
+)
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
@@ -139,7 +148,8 @@ $hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
 if ($hash -ne <<sha256>>) { Remove-Item -Path $dest -Force; throw ('installer SHA-256 mismatch: expected ' + <<sha256>> + ', got ' + $hash) }
 $sig = Get-AuthenticodeSignature -FilePath $dest
 if ([string]$sig.Status -ne 'Valid') { throw ('installer signature is not valid: ' + [string]$sig.Status) }
-if ([string]$sig.SignerCertificate.Subject -ne <<signer>>) { throw ('installer signed by an unexpected subject: ' + [string]$sig.SignerCertificate.Subject) }
+#SIGNER_VERDICT#
+if ($signerProblem) { throw $signerProblem }
 [ordered]@{ summary = ('installer staged at ' + $dest + ', SHA-256 and signature verified'); path = $dest; sha256 = $hash }
 """
 
@@ -149,8 +159,25 @@ $dest = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
 if (-not (Test-Path -Path $dest)) { return $false }
 $hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
 $sig = Get-AuthenticodeSignature -FilePath $dest
-($hash -eq <<sha256>>) -and ([string]$sig.Status -eq 'Valid') -and ([string]$sig.SignerCertificate.Subject -eq <<signer>>)
+#SIGNER_VERDICT#
+($hash -eq <<sha256>>) -and ([string]$sig.Status -eq 'Valid') -and ($null -eq $signerProblem)
 """
+
+# Sets $signerProblem ($null when fine) for the signature in $sig: the signer's subject is one of
+# Microsoft's forms (or the inventory's), and the chain Windows builds ends at a Microsoft root.
+SIGNER_VERDICT = r"""
+$signerProblem = $null
+$subject = [string]$sig.SignerCertificate.Subject
+if (-not (@(<<signers>>) -contains $subject)) { $signerProblem = 'installer signed by an unexpected subject: ' + $subject }
+else {
+    $chain = [System.Security.Cryptography.X509Certificates.X509Chain]::new()
+    $null = $chain.Build($sig.SignerCertificate)
+    $els = @($chain.ChainElements)
+    $root = ''
+    if ($els.Count -gt 1) { $root = [string]$els[$els.Count - 1].Certificate.Subject }
+    if (-not (@(<<roots>>) -contains $root)) { $signerProblem = 'installer signature chain does not end at a Microsoft root: ' + $root }
+}
+""".strip()
 
 INSTALL = r"""
 $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
@@ -311,14 +338,31 @@ def preflight_step() -> Step:
     )
 
 
+def installer_signers(configured: str) -> list[str]:
+    """Subjects accepted for the installer's signer: Microsoft's forms plus the inventory's.
+
+    The SHA-256 stays the pin; the signer check only rejects a file Microsoft did not sign.
+    Microsoft's code-signing certificates have used more than one subject form over the years
+    (older ones with ``OU=MOPR``), and their chains end at Microsoft's published roots
+    ("Microsoft Root Certificate Authority 2010/2011", Microsoft PKI Repository,
+    https://www.microsoft.com/pkiops/docs/repository.htm).
+    """
+    return list(dict.fromkeys([*MICROSOFT_SIGNERS, configured]))
+
+
+def _with_signer_verdict(template: str, signer: str) -> str:
+    verdict = render(SIGNER_VERDICT, signers=installer_signers(signer), roots=list(MICROSOFT_ROOTS))
+    return template.replace("#SIGNER_VERDICT#", verdict)
+
+
 def stage_step(tenant: TenantConfig) -> Step:
     inst = tenant.installer
     common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME, "sha256": inst.sha256}
     return Step(
         "stage",
         "Stage and verify the installer",
-        render(STAGE, source=inst.path, signer=inst.signer, **common),
-        check=render(STAGE_CHECK, agent_key=AGENT_KEY, signer=inst.signer, **common),
+        render(_with_signer_verdict(STAGE, inst.signer), source=inst.path, **common),
+        check=render(_with_signer_verdict(STAGE_CHECK, inst.signer), agent_key=AGENT_KEY, **common),
         timeout_s=900,
         retries=2,
         backoff_s=5,
