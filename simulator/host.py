@@ -18,6 +18,7 @@ from typing import Any
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
 
 INSTALLER_SHARE_PATH = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
+INSTALLER_URL = "https://fs01.contoso.com/install/AADConnectProvisioningAgentSetup.exe"
 INSTALLER_CONTENT = (
     b"MZ-simulated AADConnectProvisioningAgentSetup.exe 1.1.2334.0 (cloudsync-bot test double)"
 )
@@ -328,6 +329,14 @@ class SimHost:
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
         self.domain_property: str = spec.get("domain_property", "DomainName")
+        # Invoke-WebRequest: URL -> file whose bytes it serves; modelled download time, and how
+        # much slower it is with a progress bar (PowerShell issue 2138: orders of magnitude)
+        share = spec.get("installer_path", INSTALLER_SHARE_PATH)
+        self.web_files: dict[str, str] = {
+            k.lower(): v for k, v in (spec.get("web_files") or {INSTALLER_URL: share}).items()
+        }
+        self.download_s = float(spec.get("download_s", 0.5))
+        self.progress_slowdown = float(spec.get("progress_slowdown", 50.0))
         # the Agent Updater service the installer adds (Stopped/Disabled as a scenario setting)
         self.updater_status: str = spec.get("updater_status", "Running")
         self.updater_start_type: str = spec.get(

@@ -124,6 +124,7 @@ class Session:
         self.runner = CommandRunner(self)
         g = self.global_scope.vars
         g["ErrorActionPreference"] = "Continue"
+        g["ProgressPreference"] = "Continue"
         g["Error"] = []
         g["LASTEXITCODE"] = None
         g["PSVersionTable"] = CIDict(
