@@ -42,3 +42,13 @@ def test_stopped_updater_is_a_warning_with_the_fix(
     assert "Set-Service -StartupType Automatic" in verify.summary
     (facts,) = read_fleet(env.config, env.secrets, ["SYNC01"])
     assert facts.updater == "Stopped"
+
+
+def test_agents_list_flags_a_stopped_updater() -> None:
+    from bot.blocks.answers import agents_text
+
+    base = {"reachable": True, "installed": True, "version": "1.1", "service": "Running"}
+    fine = agents_text({"SYNC01": {**base, "updater": "Running"}})
+    assert "✅" in fine and "updater" not in fine
+    stopped = agents_text({"SYNC01": {**base, "updater": "Stopped"}})
+    assert "⚠️" in stopped and "updater Stopped: start it" in stopped

@@ -28,7 +28,7 @@ from workers.runbook.steps import stage_step
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"
 SILENCE = "$ProgressPreference = 'SilentlyContinue'"
 DOWNLOAD = (
-    f"Invoke-WebRequest -Uri '{INSTALLER_URL}' -OutFile 'C:\\Windows\\TEMP\\x.exe' -UseBasicParsing"  # noqa: E501
+    f"Invoke-WebRequest -Uri '{INSTALLER_URL}' -OutFile 'C:\\Windows\\TEMP\\x.exe' -UseBasicParsing"
 )
 
 
@@ -43,8 +43,9 @@ def _modelled(host: SimHost, cmdlet: str) -> float:
 def test_write_progress_is_clixml_on_stderr_of_an_encoded_command() -> None:
     r = run_encoded(
         _host(),
-        "Write-Progress -Activity 'Copying' -Status 'half' -PercentComplete 50; Write-Progress -Activity 'Copying' -Completed; 'ok'",
-    )  # noqa: E501
+        "Write-Progress -Activity 'Copying' -Status 'half' -PercentComplete 50; "
+        "Write-Progress -Activity 'Copying' -Completed; 'ok'",
+    )
     assert r.exit_code == 0 and r.stdout == "ok\r\n"
     assert r.stderr.startswith("#< CLIXML\r\n<Objs ")
     assert '<Obj S="progress" RefId="0"><TN RefId="0">' in r.stderr
