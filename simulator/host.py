@@ -18,12 +18,19 @@ from typing import Any
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
 
 INSTALLER_SHARE_PATH = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
+INSTALLER_URL = "https://fs01.contoso.com/install/AADConnectProvisioningAgentSetup.exe"
 INSTALLER_CONTENT = (
     b"MZ-simulated AADConnectProvisioningAgentSetup.exe 1.1.2334.0 (cloudsync-bot test double)"
 )
 INSTALLER_SHA256 = hashlib.sha256(INSTALLER_CONTENT).hexdigest().upper()
 MICROSOFT_SIGNER = (
     "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
+)
+# What Windows builds for Microsoft's Authenticode signatures: intermediate, then root.
+MICROSOFT_CHAIN = (
+    "CN=Microsoft Code Signing PCA 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US",
 )
 AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
@@ -89,6 +96,7 @@ class FileEntry:
     version: str | None = None
     signer: str | None = None
     is_dir: bool = False
+    chain: tuple[str, ...] = MICROSOFT_CHAIN  # the signer's issuers, root last
 
 
 @dataclass
@@ -299,7 +307,16 @@ class SimHost:
         self.lock = threading.RLock()
         self.startup_cost_s = float(spec.get("startup_cost_s", 0.2))
         self.install_s = float(spec.get("install_s", 1.0))
-        self.installer_exit_codes: list[int] = list(spec.get("installer_exit_codes", [0]))
+        # None in the list: an installer run that reports no exit code at all
+        self.installer_exit_codes: list[int | None] = list(spec.get("installer_exit_codes", [0]))
+        # A child process the installer leaves running after it exits, {"name", "seconds"}:
+        # Start-Process -Wait waits for it too (the whole process tree), WaitForExit does not.
+        child = spec.get("installer_leftover_child")
+        self.installer_leftover_child: dict[str, Any] | None = (
+            {"name": "AADConnectAgentUpdaterSetup", "seconds": 3600.0, **child}
+            if isinstance(child, dict)
+            else ({"name": "AADConnectAgentUpdaterSetup", "seconds": 3600.0} if child else None)
+        )
         self.os_caption: str = spec.get("os_caption", "Microsoft Windows Server 2022 Datacenter")
         self.os_version: str = spec.get("os_version", "10.0.20348")
         self.server_core: bool = bool(spec.get("server_core", False))
@@ -311,6 +328,20 @@ class SimHost:
         self.outbound_443 = bool(spec.get("outbound_443", True))
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
+        self.domain_property: str = spec.get("domain_property", "DomainName")
+        # Invoke-WebRequest: URL -> file whose bytes it serves; modelled download time, and how
+        # much slower it is with a progress bar (PowerShell issue 2138: orders of magnitude)
+        share = spec.get("installer_path", INSTALLER_SHARE_PATH)
+        self.web_files: dict[str, str] = {
+            k.lower(): v for k, v in (spec.get("web_files") or {INSTALLER_URL: share}).items()
+        }
+        self.download_s = float(spec.get("download_s", 0.5))
+        self.progress_slowdown = float(spec.get("progress_slowdown", 50.0))
+        # the Agent Updater service the installer adds (Stopped/Disabled as a scenario setting)
+        self.updater_status: str = spec.get("updater_status", "Running")
+        self.updater_start_type: str = spec.get(
+            "updater_start_type", "Disabled" if self.updater_status == "Stopped" else "Automatic"
+        )
         # Group Policy "Turn on Module Logging" (event 4103, parameter bindings) and "Turn on
         # PowerShell Script Block Logging" (4104). Script blocks are recorded whatever the
         # setting (a superset for the tests' secret scans); module bindings only when on.
@@ -364,6 +395,7 @@ class SimHost:
                 else INSTALLER_CONTENT,
                 version=self.agent_version,
                 signer=spec.get("installer_signer", MICROSOFT_SIGNER),
+                chain=tuple(spec.get("installer_chain", MICROSOFT_CHAIN)),
             )
         self.set_reg(
             "HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full",
@@ -378,17 +410,7 @@ class SimHost:
                 "EditionID": "ServerDatacenter",
             },
         )
-        if spec.get("tls12", True):
-            for side in ("Client", "Server"):
-                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 1, "DisabledByDefault": 0})
-            self.set_reg(
-                "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
-                {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1},
-            )
-        else:
-            for side in ("Client", "Server"):
-                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 0, "DisabledByDefault": 1})
-            self.set_reg("HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319", {})
+        self._seed_tls(spec)
         pre = spec.get("agent_installed")
         if pre:
             pre = pre if isinstance(pre, dict) else {}
@@ -400,6 +422,35 @@ class SimHost:
                 self.services[AGENT_SERVICE.lower()].start_name = gmsa
                 self.agent_registered = True
                 self.reg_values(AGENT_REG)["TenantID"] = self.tenant.tenant_id
+
+    def _seed_tls(self, spec: dict[str, Any]) -> None:
+        """TLS 1.2 registry values as the scenario's ``tls12`` says.
+
+        ``default`` (the default): what Windows Server 2016-2022 ships with: TLS 1.2 is on and
+        the SCHANNEL ``TLS 1.2`` keys do not exist; the .NET keys exist without the TLS values
+        (Microsoft Learn, "Transport Layer Security (TLS) registry settings"). ``enabled`` /
+        true: every value the cloud sync prerequisites ask for is set (``tls12_enabled_value``
+        picks ``Enabled``, e.g. 4294967295 for 0xFFFFFFFF, which PowerShell reads as -1).
+        ``disabled`` / false: SCHANNEL ``Enabled=0``, ``DisabledByDefault=1``.
+        """
+        mode = spec.get("tls12", "default")
+        if isinstance(mode, bool):
+            mode = "enabled" if mode else "disabled"
+        dotnet64 = "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319"
+        dotnet32 = "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319"
+        dotnet: dict[str, Any] = {}
+        if mode == "enabled":
+            enabled = dword(int(spec.get("tls12_enabled_value", 1)))
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": enabled, "DisabledByDefault": 0})
+            dotnet = {"SchUseStrongCrypto": 1, "SystemDefaultTlsVersions": 1}
+        elif mode == "disabled":
+            for side in ("Client", "Server"):
+                self.set_reg(f"{TLS_BASE}\\{side}", {"Enabled": 0, "DisabledByDefault": 1})
+        elif mode != "default":
+            raise ValueError(f"tls12 must be default, enabled or disabled, not {mode!r}")
+        self.set_reg(dotnet64, dict(dotnet))
+        self.set_reg(dotnet32, dict(dotnet) if spec.get("tls12_wow64", True) else {})
 
     # ---- API promised to the WS-Man server ---------------------------------------------
     def start_process(self, command: str, arguments: list[str]) -> SimProcess:
@@ -506,9 +557,9 @@ class SimHost:
             )
             self.services[UPDATER_SERVICE.lower()] = Service(
                 UPDATER_SERVICE,
-                "Microsoft Azure AD Connect Agent Updater",
-                "Running",
-                "Automatic",
+                "Microsoft Entra Connect Agent Updater",
+                self.updater_status,
+                self.updater_start_type,
                 "LocalSystem",
                 f'"{AGENT_DIR}\\AADConnectAgentUpdater.exe"',
             )
@@ -533,6 +584,12 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+def dword(value: int) -> int:
+    """A REG_DWORD as PowerShell reads it: a signed Int32 (0xFFFFFFFF is -1)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def binding_text(value: Any) -> str:

@@ -119,7 +119,13 @@ def agents_text(facts: Mapping[str, Any] | Iterable[Any]) -> str:
         if domains:
             shown = domains if isinstance(domains, str) else ", ".join(map(str, domains))
             parts.append(f"domains {esc(shown)}")
-        ok = str(service or "").lower() in ("running", "")
+        updater = _get(data, "updater")
+        if updater and str(updater).lower() != "running":
+            parts.append(f"updater {esc(updater)}: start it, it keeps the agent up to date")
+        ok = str(service or "").lower() in ("running", "") and str(updater or "").lower() in (
+            "running",
+            "",
+        )
         lines.append(f"• {'✅' if ok else '⚠️'} *{esc(host)}*: " + " · ".join(parts))
     return clip("\n".join(lines), MAX_LONG_TEXT)
 

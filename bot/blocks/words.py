@@ -28,7 +28,7 @@ from workers.domain.model import (
     StepStatus,
 )
 from workers.domain.policy import valid_approvers
-from workers.runbook.preflight import tls12_enabled
+from workers.runbook.preflight import tls12_label
 
 
 def kind_title(change: ChangeSpec) -> str:
@@ -122,10 +122,10 @@ def facts_line(facts: Mapping[str, Any]) -> str:
     if dotnet is not None:
         parts.append(f".NET: {_dotnet(dotnet)}")
     tls = fact(facts, "tls12", "tls12_enabled")
-    if tls is None and "sch_use_strong_crypto" in facts:
-        tls = tls12_enabled(dict(facts))  # the runbook's own reading of the registry values
     if tls is not None:
         parts.append(f"TLS 1.2: {'on' if tls else 'OFF'}")
+    elif "sch_use_strong_crypto" in facts or "tls12_client_enabled" in facts:
+        parts.append(f"TLS 1.2: {tls12_label(dict(facts))}")  # the runbook's own reading
     agent = fact(facts, "agent_installed", "agent_present")
     if agent is not None:
         version = fact(facts, "agent_version")

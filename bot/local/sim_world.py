@@ -3,7 +3,8 @@
 For every inventory host marked ``simulated`` the simulator serves one Windows host; its tenant
 and forest accept exactly the credentials the bot's secrets provider resolves (so the demo and
 rehearsals exercise real sign-ins), and each host's ``sim:`` mapping sets its state (e.g.
-``tls12: false``, ``mfa_required: true``, ``installer_exit_codes: [1618, 0]``).
+``tls12: disabled`` (or ``default``, ``enabled``), ``mfa_required: true``,
+``installer_exit_codes: [1618, 0]``).
 """
 
 from __future__ import annotations

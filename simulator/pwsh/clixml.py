@@ -33,3 +33,33 @@ def lines_as_records(stream: str, text: str) -> str:
     if parts and parts[-1] == "":
         parts = parts[:-1]
     return "".join(string_record(stream, p + "\r\n") for p in parts)
+
+
+def progress_record(
+    ref_id: int,
+    activity: str,
+    status: str,
+    percent: int = -1,
+    completed: bool = False,
+    activity_id: int = 0,
+    seconds_remaining: int = -1,
+    current_operation: str | None = None,
+) -> str:
+    """One ``<Obj S="progress">`` element as Windows PowerShell 5.1's ConsoleHost writes a
+    ProgressRecord to redirected stderr (the ``PR`` element: activity, activity id, current
+    operation, parent id, percent, record type, seconds remaining, status). The first object of
+    a stream carries its type names (``TN``); later ones refer to them (``TNRef``)."""
+    names = (
+        '<TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN>'
+        if ref_id == 0
+        else '<TNRef RefId="0" />'
+    )
+    operation = (
+        "<Nil />" if current_operation is None else f"<S>{encode_text(current_operation)}</S>"
+    )
+    return (
+        f'<Obj S="progress" RefId="{ref_id}">{names}<MS><I64 N="SourceId">1</I64>'
+        f'<PR N="Record"><AV>{encode_text(activity)}</AV><AI>{activity_id}</AI>{operation}'
+        f"<PI>-1</PI><PC>{percent}</PC><T>{'Completed' if completed else 'Processing'}</T>"
+        f"<SR>{seconds_remaining}</SR><SD>{encode_text(status)}</SD></PR></MS></Obj>"
+    )

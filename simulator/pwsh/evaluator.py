@@ -124,6 +124,7 @@ class Session:
         self.runner = CommandRunner(self)
         g = self.global_scope.vars
         g["ErrorActionPreference"] = "Continue"
+        g["ProgressPreference"] = "Continue"
         g["Error"] = []
         g["LASTEXITCODE"] = None
         g["PSVersionTable"] = CIDict(
@@ -534,7 +535,7 @@ class Session:
         )
         value = unwrap(value_out)
         if value_node.type == "pipeline" and self._is_array_expr(value_node):
-            value = self.eval(value_node)
+            value = self.eval(self._array_node(value_node))  # @(one) stays an array
         tgt = self._strip(target)
         cast_type = None
         if tgt.type == "cast_expression":
@@ -556,6 +557,16 @@ class Session:
                 return n.type == "array_literal_expression"
             n = kids[0]
         return n.type == "array_expression"
+
+    def _array_node(self, node: Node) -> Node:
+        """The node _is_array_expr found: the array literal or the @() itself."""
+        n = node
+        while n.type in PASSTHROUGH or n.type == "pipeline":
+            kids = named(n)
+            if len(kids) != 1:
+                return n
+            n = kids[0]
+        return n
 
     def _strip(self, node: Node) -> Node:
         while node.type in PASSTHROUGH and len(named(node)) == 1:

@@ -43,8 +43,58 @@ class LiveObject:
     def ps_method(self, name: str, args: list[Any]) -> Any:
         raise AttributeError(name)
 
+    def ps_touch(self, name: str) -> None:
+        """Called before a property is read (a .NET getter with a side effect, e.g.
+        Process.Handle caching the handle)."""
+
     def __str__(self) -> str:
         return self.type_name
+
+
+X509_TYPE = "System.Security.Cryptography.X509Certificates.X509Certificate2"
+
+
+class ChainedCertificate(PSObject):
+    """An X509Certificate2 whose issuers (intermediate first, root last) the model knows, so
+    ``X509Chain.Build`` can report the chain Windows would build."""
+
+    def __init__(self, props: Any, chain: list[str]) -> None:
+        super().__init__(props, type_name=X509_TYPE)
+        self.chain = list(chain)
+
+
+class X509Chain(LiveObject):
+    """System.Security.Cryptography.X509Certificates.X509Chain: ``Build(cert)`` then
+    ``ChainElements`` (leaf first, root last), each with its ``Certificate``."""
+
+    type_name = "System.Security.Cryptography.X509Certificates.X509Chain"
+
+    def __init__(self) -> None:
+        self.elements: list[PSObject] = []
+
+    def ps_props(self) -> CIDict:
+        return CIDict({"ChainElements": list(self.elements), "ChainStatus": []})
+
+    def ps_method(self, name: str, args: list[Any]) -> Any:
+        if name == "build":
+            cert = args[0] if args else None
+            if cert is None:
+                raise ps_error(
+                    'Exception calling "Build" with "1" argument(s): "Value cannot be null."',
+                    "ArgumentNullException",
+                    "NotSpecified",
+                    "System.ArgumentNullException",
+                )
+            issuers = list(getattr(cert, "chain", None) or [])
+            self.elements = [PSObject({"Certificate": cert})] + [
+                PSObject({"Certificate": PSObject({"Subject": s}, type_name=X509_TYPE)})
+                for s in issuers
+            ]
+            return bool(issuers)
+        if name in ("reset", "dispose"):
+            self.elements = []
+            return None
+        raise AttributeError(name)
 
 
 def _error_props(rec: ErrorRecord) -> CIDict:
@@ -110,6 +160,8 @@ def props_of(obj: Any) -> CIDict | None:
 def get_member(obj: Any, name: str) -> Any:
     """``obj.name``: properties, .Count/.Length, and member enumeration over arrays."""
     low = name.lower()
+    if low == "psobject" and isinstance(obj, PSObject | LiveObject):
+        return _psobject_view(obj)
     if isinstance(obj, CIDict):
         if name in obj:
             return obj[name]
@@ -139,6 +191,8 @@ def get_member(obj: Any, name: str) -> Any:
         return None
     if obj is None:
         return 0 if low == "count" else None
+    if isinstance(obj, LiveObject):
+        obj.ps_touch(low)
     bag = props_of(obj)
     if bag is not None and name in bag:
         return bag[name]
@@ -147,6 +201,20 @@ def get_member(obj: Any, name: str) -> Any:
     if low == "count":
         return 1
     return None
+
+
+def _psobject_view(obj: PSObject | LiveObject) -> PSObject:
+    """``$x.PSObject``: its ``Properties`` (Name, Value) and ``TypeNames``, for scripts that
+    look at every property instead of one name."""
+    bag = props_of(obj) or CIDict()
+    props = [
+        PSObject(
+            {"Name": k, "Value": v, "MemberType": "NoteProperty", "IsGettable": True},
+            type_name="System.Management.Automation.PSNoteProperty",
+        )
+        for k, v in bag.items()
+    ]
+    return PSObject({"Properties": props, "TypeNames": [type_name(obj), "System.Object"]})
 
 
 def set_member(obj: Any, name: str, value: Any) -> None:
@@ -422,6 +490,8 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
         return _from_base64(to_str(args[0]))
     if t == "convert" and low == "tobase64string" and args and isinstance(args[0], bytes):
         return base64.b64encode(args[0]).decode("ascii")
+    if t in ("security.cryptography.x509certificates.x509chain", "x509chain") and low == "new":
+        return X509Chain()
     if t in ("security.securestring", "securestring") and low == "new" and not args:
         return SecureString("", read_only=False)
     if t in CRED_TYPE_NAMES and low == "new":

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..contract import CmdletCall, OutputChunk, ProcessFactory, SimProcess
 from . import cmdlets  # noqa: F401  (registers every cmdlet)
-from .clixml import CLOSE, HEADER, OPEN, lines_as_records
+from .clixml import CLOSE, HEADER, OPEN, lines_as_records, progress_record
 from .commands import format_error
 from .evaluator import Session
 from .format import format_objects
@@ -238,6 +238,17 @@ class _ProcessBase:
             self._stderr.extend(lines_as_records(kind, text).encode("utf-8"))
             self.cond.notify_all()
 
+    def write_stderr_object(self, xml: str) -> None:
+        """One serialised record (progress, ...) inside the stderr ``<Objs>`` document."""
+        with self.cond:
+            if self.finished:
+                return
+            if not self._stderr_open:
+                self._stderr.extend((HEADER + OPEN).encode("utf-8"))
+                self._stderr_open = True
+            self._stderr.extend(xml.encode("utf-8"))
+            self.cond.notify_all()
+
     def write_stderr_raw(self, text: str) -> None:
         with self.cond:
             self._stderr.extend(text.encode("utf-8"))
@@ -283,6 +294,7 @@ class PwshProcess(_ProcessBase):
     def __init__(self, host: SimHost, args: PowerShellArgs) -> None:
         super().__init__(host)
         self.args = args
+        self._progress_refs = 0
         self.session_id = f"{host.name}:{next(_session_ids)}"
         self.session = Session(
             host, self, self.session_id, interactive=not args.flags.get("NonInteractive")
@@ -291,6 +303,21 @@ class PwshProcess(_ProcessBase):
             target=self._main, name=f"pwsh-{self.session_id}", daemon=True
         )
         self.thread.start()
+
+    @property
+    def serialises_streams(self) -> bool:
+        """-EncodedCommand with redirected output (as over WinRM): ConsoleHost writes progress,
+        verbose, warning and error records to stderr as CLIXML instead of drawing them."""
+        return self.args.mode == "encoded"
+
+    def write_progress(self, **record: Any) -> None:
+        """A progress record on stderr when this process serialises its streams."""
+        if not self.serialises_streams:
+            return
+        with self.cond:
+            ref_id = self._progress_refs
+            self._progress_refs += 1
+        self.write_stderr_object(progress_record(ref_id, **record))
 
     def _main(self) -> None:
         code = 0

@@ -91,7 +91,11 @@ def test_usgov_adds_the_environment_argument(config: Config) -> None:
     host = config.host("SYNC01")
     steps = build_steps(install(cloud=Cloud.USGOV), host, config.tenants["contoso"])
     script = next(s for s in steps if s.id == "install").script
-    assert "-ArgumentList '/quiet','ENVIRONMENTNAME=AzureUSGovernment'" in script
+    # /log <path> (installer log under C:\ProgramData) sits between the two since issue 12
+    assert (
+        "-ArgumentList '/quiet','/log','C:\\ProgramData\\cloudsync\\logs\\"
+        "AADConnectProvisioningAgentSetup.log','ENVIRONMENTNAME=AzureUSGovernment'"
+    ) in script
 
 
 def test_preferred_dcs_are_an_array_argument(config: Config) -> None:

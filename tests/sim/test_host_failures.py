@@ -238,7 +238,8 @@ def test_tls12_off_visible_in_registry() -> None:
         "(Get-ItemProperty -Path $k -Name Enabled).Enabled; "
         "(Get-ItemProperty 'Registry::HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319' -ErrorAction SilentlyContinue).SchUseStrongCrypto -eq 1"  # noqa: E501
     )
-    assert run_encoded(make().hosts["SIM01"], script).stdout == "1\r\nTrue\r\n"
+    # the keys exist only when set (tls12: enabled); the default host has none of them
+    assert run_encoded(make(tls12=True).hosts["SIM01"], script).stdout == "1\r\nTrue\r\n"
     assert run_encoded(make(tls12=False).hosts["SIM01"], script).stdout == "0\r\nFalse\r\n"
 
 

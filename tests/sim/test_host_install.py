@@ -127,7 +127,7 @@ def test_seed_sequence_in_one_session_installs_the_agent() -> None:
         "CONTOSO\\provAgentgMSA$",
         "1.1.2334.0",
         "False",
-        "Microsoft Azure AD Connect Agent Updater",
+        "Microsoft Entra Connect Agent Updater",
     ]
 
 

@@ -25,6 +25,7 @@ from workers.runbook.steps import (
     AGENT_KEY,
     AGENT_MODULE,
     AGENT_SERVICE,
+    UPDATER_DISPLAY,
     preflight_script,
 )
 
@@ -43,15 +44,25 @@ def _why(exc: Exception, host: str) -> str:
     return default_redactor.redact(f"internal error: {type(exc).__name__}: {exc}")
 
 
+# Get-AADCloudSyncDomains' property names are not documented: DomainName when present, else the
+# first string property that looks like a DNS name (see steps.domain_step).
 FACTS = r"""
-$f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; logon = $null; domains = @() }
+$f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; updater = $null; logon = $null; domains = @() }
 if ($f['installed']) {
     try { $f['version'] = [string](Get-Item -Path <<agent_exe>> -ErrorAction Stop).VersionInfo.ProductVersion } catch { }
     try { $f['service'] = [string](Get-Service -Name <<service>> -ErrorAction Stop).Status } catch { }
+    try { $f['updater'] = [string]@(Get-Service -DisplayName <<updater>> -ErrorAction Stop)[0].Status } catch { }
     try { $f['logon'] = [string](Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'" -ErrorAction Stop).StartName } catch { }
     try {
         Import-Module -Name <<module>> -ErrorAction Stop
-        $f['domains'] = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
+        $names = @()
+        foreach ($d in @(Get-AADCloudSyncDomains)) {
+            $n = $null
+            if ($d -is [string]) { $n = $d } elseif ($d.DomainName) { $n = [string]$d.DomainName }
+            else { foreach ($p in @($d.PSObject.Properties)) { if ((-not $n) -and ($p.Value -is [string]) -and ($p.Value -like '*.*')) { $n = $p.Value } } }
+            if ($n) { $names += [string]$n }
+        }
+        $f['domains'] = $names
     } catch { }
 }
 $f
@@ -65,6 +76,7 @@ class AgentFacts:
     installed: bool = False
     version: str | None = None
     service: str | None = None
+    updater: str | None = None  # the Agent Updater service's status (None: not found)
     logon: str | None = None
     domains: list[str] = field(default_factory=list)
     error: str | None = None
@@ -80,6 +92,7 @@ def facts_script() -> str:
         agent_exe=AGENT_EXE,
         service=AGENT_SERVICE,
         module=AGENT_MODULE,
+        updater=UPDATER_DISPLAY,
     )
 
 
@@ -113,6 +126,7 @@ def _read_one(
         installed=bool(data.get("installed")),
         version=data.get("version"),
         service=data.get("service"),
+        updater=data.get("updater") or None,
         logon=data.get("logon"),
         domains=_as_list(data.get("domains")),
     )

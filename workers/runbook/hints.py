@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workers.runbook.preflight import TLS12_FIX
-from workers.runbook.steps import TRACE_DIR, Step
+from workers.runbook.steps import INSTALL_LOG, TRACE_DIR, Step
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,48 @@ def _rule(pattern: str, hint: Callable[[Step | None], str]) -> _Rule:
     return _Rule(re.compile(pattern, re.IGNORECASE), hint)
 
 
+# Entra sign-in codes: Microsoft Learn, "Microsoft Entra authentication and authorization error
+# codes" (https://learn.microsoft.com/entra/identity-platform/reference-error-codes); MSAL.NET's
+# MsalUiRequiredException: "Handle errors and exceptions in MSAL.NET"
+# (https://learn.microsoft.com/entra/msal/dotnet/advanced/exceptions/msal-error-handling).
 _RULES: tuple[_Rule, ...] = (
+    _rule(
+        r"AADSTS50053|account is locked",
+        lambda s: (
+            f"the account of {_secret(s)} is locked (Entra smart lockout after failed sign-ins, "
+            "or sign-ins from a blocked IP): check the secret holds the right password, wait for "
+            "the lockout to end or have an admin unlock it, then retry this step"
+        ),
+    ),
+    _rule(
+        r"AADSTS50057|user account is disabled",
+        lambda s: (
+            f"the account of {_secret(s)} is disabled in Entra ID: enable it (or point the "
+            "secret at an enabled account), then retry this step"
+        ),
+    ),
+    _rule(
+        r"AADSTS53003|blocked by Conditional Access",
+        lambda s: (
+            f"a Conditional Access policy blocks the sign-in of {_secret(s)} from this server: "
+            "find the policy in the Entra sign-in logs and exclude this account or the server's "
+            "network for agent registration, then retry this step"
+        ),
+    ),
     _rule(
         r"AADSTS5007[69]|multi-factor",
         lambda s: (
             "the Entra admin account requires MFA, which a headless WinRM session cannot do: "
             "use a Hybrid Identity Administrator account that a Conditional Access policy "
             f"exempts for this purpose ({_secret(s)}), or install with the wizard"
+        ),
+    ),
+    _rule(
+        r"MsalUiRequired",
+        lambda s: (
+            f"the sign-in of {_secret(s)} needs interaction (MFA, consent or a password change), "
+            "which a headless WinRM session cannot give: sign in once interactively to clear "
+            "it, or use an account that a Conditional Access policy exempts, then retry"
         ),
     ),
     _rule(
@@ -90,10 +125,10 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"installer exit|exit 1603",
-        lambda s: f"the installer failed: read its logs in %TEMP% and {TRACE_DIR}",
+        lambda s: f"the installer failed: read its log {INSTALL_LOG} and the traces in {TRACE_DIR}",
     ),
     _rule(
-        r"SHA-256 mismatch|signature is not valid|unexpected subject",
+        r"SHA-256 mismatch|signature is not valid|unexpected subject|Microsoft root",
         lambda s: (
             "the staged installer is not the approved one: check the share and the sha256 / "
             "signer in inventory.yaml"

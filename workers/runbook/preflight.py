@@ -31,6 +31,11 @@ TLS12_FIX = (
     r" HKLM\SOFTWARE\Microsoft\.NETFramework\v4.0.30319 SchUseStrongCrypto=1;"
     " then reboot the server"
 )
+# Microsoft Learn, "Prerequisites for Microsoft Entra Cloud Sync", section "TLS requirements":
+# https://learn.microsoft.com/entra/identity/hybrid/cloud-sync/how-to-prerequisites#tls-requirements
+TLS12_PREREQUISITE = (
+    'the cloud sync prerequisites ("TLS requirements") ask for these values: ' + TLS12_FIX
+)
 FINGERPRINT_KEYS = (
     "os_caption",
     "os_version",
@@ -42,6 +47,9 @@ FINGERPRINT_KEYS = (
     "tls12_server_enabled",
     "tls12_server_disabled_by_default",
     "sch_use_strong_crypto",
+    "system_default_tls_versions",
+    "sch_use_strong_crypto_wow64",
+    "system_default_tls_versions_wow64",
     "dotnet_release",
     "execution_policy",
 )
@@ -96,14 +104,91 @@ def fingerprint(facts: dict[str, Any], *, include_agent: bool = True) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+TLS12_SCHANNEL = (
+    "tls12_client_enabled",
+    "tls12_client_disabled_by_default",
+    "tls12_server_enabled",
+    "tls12_server_disabled_by_default",
+)
+TLS12_DOTNET = ("sch_use_strong_crypto", "sch_use_strong_crypto_wow64")
+
+
+def tls12_state(facts: dict[str, Any]) -> str:
+    """``disabled``, ``not_set`` or ``enabled``: how the registry leaves TLS 1.2.
+
+    On Windows Server 2016-2022 TLS 1.2 is on by default and the SCHANNEL ``TLS 1.2`` keys
+    usually do not exist: ``Enabled`` and ``DisabledByDefault`` only override the OS default
+    (Microsoft Learn, "Transport Layer Security (TLS) registry settings",
+    https://learn.microsoft.com/windows-server/security/tls/tls-registry-settings). So only an
+    explicit ``Enabled=0``, a ``DisabledByDefault`` other than 0 (not negotiated unless an app
+    asks) or ``SchUseStrongCrypto=0`` (64- or 32-bit .NET) turns it off. Any non-zero
+    ``Enabled`` is on: tools write ``0xFFFFFFFF``, which PowerShell reads as -1. ``enabled`` means
+    every value the prerequisites name is set that way; anything else is ``not_set``.
+    """
+    enabled = [_as_int(facts.get(k)) for k in ("tls12_client_enabled", "tls12_server_enabled")]
+    by_default = [
+        _as_int(facts.get(k))
+        for k in ("tls12_client_disabled_by_default", "tls12_server_disabled_by_default")
+    ]
+    strong = [_as_int(facts.get(k)) for k in TLS12_DOTNET]
+    if 0 in enabled or any(v not in (None, 0) for v in by_default) or 0 in strong:
+        return "disabled"
+    documented = [*enabled, *by_default, strong[0]]
+    if any(v is None for v in documented):
+        return "not_set"
+    return "enabled"
+
+
 def tls12_enabled(facts: dict[str, Any]) -> bool:
-    return (
-        _as_int(facts.get("tls12_client_enabled")) == 1
-        and _as_int(facts.get("tls12_client_disabled_by_default")) == 0
-        and _as_int(facts.get("tls12_server_enabled")) == 1
-        and _as_int(facts.get("tls12_server_disabled_by_default")) == 0
-        and _as_int(facts.get("sch_use_strong_crypto")) == 1
-    )
+    """TLS 1.2 is usable: not explicitly disabled (the OS default counts as on)."""
+    return tls12_state(facts) != "disabled"
+
+
+def tls12_label(facts: dict[str, Any]) -> str:
+    """The approval card's words for the TLS 1.2 case."""
+    return {
+        "disabled": "OFF (explicitly disabled in the registry)",
+        "not_set": "on by OS default (registry values not set)",
+        "enabled": "on (registry values set)",
+    }[tls12_state(facts)]
+
+
+def _tls12_off_values(facts: dict[str, Any]) -> list[str]:
+    names = {
+        "tls12_client_enabled": r"TLS 1.2\Client Enabled",
+        "tls12_client_disabled_by_default": r"TLS 1.2\Client DisabledByDefault",
+        "tls12_server_enabled": r"TLS 1.2\Server Enabled",
+        "tls12_server_disabled_by_default": r"TLS 1.2\Server DisabledByDefault",
+        "sch_use_strong_crypto": "SchUseStrongCrypto (64-bit .NET)",
+        "sch_use_strong_crypto_wow64": "SchUseStrongCrypto (32-bit .NET, WOW6432Node)",
+    }
+    out = []
+    for key, name in names.items():
+        value = _as_int(facts.get(key))
+        off = value == 0 if "disabled_by_default" not in key else value not in (None, 0)
+        if off:
+            out.append(f"{name}={value}")
+    return out
+
+
+def _check_tls12(facts: dict[str, Any], blockers: list[Problem], warnings: list[Problem]) -> None:
+    state = tls12_state(facts)
+    if state == "disabled":
+        blockers.append(
+            Problem(
+                "TLS 1.2 is explicitly disabled (" + ", ".join(_tls12_off_values(facts)) + ")",
+                TLS12_FIX,
+            )
+        )
+    elif state == "not_set":
+        unset = [k for k in (*TLS12_SCHANNEL, "sch_use_strong_crypto") if facts.get(k) is None]
+        warnings.append(
+            Problem(
+                "TLS 1.2 registry values are not set (" + ", ".join(unset) + "): Windows Server "
+                "2016-2022 enables TLS 1.2 by default",
+                TLS12_PREREQUISITE,
+            )
+        )
 
 
 def _check_os(facts: dict[str, Any], blockers: list[Problem]) -> None:
@@ -134,8 +219,7 @@ def evaluate(facts: dict[str, Any], *, require_agent: bool = False) -> Preflight
     blockers: list[Problem] = []
     warnings: list[Problem] = []
     _check_os(facts, blockers)
-    if not tls12_enabled(facts):
-        blockers.append(Problem("TLS 1.2 is not enabled", TLS12_FIX))
+    _check_tls12(facts, blockers, warnings)
     release = _as_int(facts.get("dotnet_release"))
     if release is None or release < MIN_DOTNET_RELEASE:
         blockers.append(

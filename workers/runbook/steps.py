@@ -26,11 +26,31 @@ AGENT_EXE = AGENT_DIR + r"\AADConnectProvisioningAgent.exe"
 AGENT_MODULE = AGENT_DIR + r"\Microsoft.CloudSync.PowerShell.dll"
 AGENT_KEY = r"HKLM:\SOFTWARE\Microsoft\Azure AD Connect Agents\Azure AD Connect Provisioning Agent"
 AGENT_SERVICE = "AADConnectProvisioningAgent"
+UPDATER_DISPLAY = "*Agent Updater*"  # "Microsoft Entra Connect Agent Updater" (older: Azure AD)
+UPDATER_FIX = (
+    "start it and set it to Automatic (Get-Service -DisplayName '*Agent Updater*' | "
+    "Set-Service -StartupType Automatic -PassThru | Start-Service), or reinstall the agent; "
+    "without it the agent is not updated automatically"
+)
+MICROSOFT_SIGNERS = (
+    "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Corporation, OU=MOPR, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+)
+MICROSOFT_ROOTS = (
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com",
+)
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
+# The installer is a WiX Burn bundle; its standard bootstrapper's help reads "/log log.txt - logs
+# to a specific file. By default a log file is created in %TEMP%" (WiX Toolset, wixstdba). A
+# fixed path under C:\ProgramData outlives the WinRM user's %TEMP% and a failure can name it.
+INSTALL_LOG = r"C:\ProgramData\cloudsync\logs\AADConnectProvisioningAgentSetup.log"
 TLS12_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2"
 DOTNET_KEY = r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319"
+DOTNET32_KEY = r"HKLM:\SOFTWARE\WOW6432Node\Microsoft\.NETFramework\v4.0.30319"
 NDP_KEY = r"HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full"
 DEFAULT_PERMISSIONS = ("BasicRead", "PasswordHashSync")
 INSTALL_WAIT_POLLS = 150  # x 2 s: how long a check waits for a running installer to finish
@@ -101,7 +121,11 @@ $facts['tls12_server_enabled'] = $null
 $facts['tls12_server_disabled_by_default'] = $null
 try { $p = Get-ItemProperty -Path <<tls_server>> -ErrorAction Stop; $facts['tls12_server_enabled'] = $p.Enabled; $facts['tls12_server_disabled_by_default'] = $p.DisabledByDefault } catch { }
 $facts['sch_use_strong_crypto'] = $null
-try { $facts['sch_use_strong_crypto'] = (Get-ItemProperty -Path <<dotnet>> -ErrorAction Stop).SchUseStrongCrypto } catch { }
+$facts['system_default_tls_versions'] = $null
+try { $p = Get-ItemProperty -Path <<dotnet>> -ErrorAction Stop; $facts['sch_use_strong_crypto'] = $p.SchUseStrongCrypto; $facts['system_default_tls_versions'] = $p.SystemDefaultTlsVersions } catch { }
+$facts['sch_use_strong_crypto_wow64'] = $null
+$facts['system_default_tls_versions_wow64'] = $null
+try { $p = Get-ItemProperty -Path <<dotnet32>> -ErrorAction Stop; $facts['sch_use_strong_crypto_wow64'] = $p.SchUseStrongCrypto; $facts['system_default_tls_versions_wow64'] = $p.SystemDefaultTlsVersions } catch { }
 $facts['execution_policy'] = [string](Get-ExecutionPolicy)
 $facts['vaultsvc_start_type'] = $null
 try { $facts['vaultsvc_start_type'] = [string](Get-Service -Name 'VaultSvc' -ErrorAction Stop).StartType } catch { }
@@ -124,7 +148,8 @@ $hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
 if ($hash -ne <<sha256>>) { Remove-Item -Path $dest -Force; throw ('installer SHA-256 mismatch: expected ' + <<sha256>> + ', got ' + $hash) }
 $sig = Get-AuthenticodeSignature -FilePath $dest
 if ([string]$sig.Status -ne 'Valid') { throw ('installer signature is not valid: ' + [string]$sig.Status) }
-if ([string]$sig.SignerCertificate.Subject -ne <<signer>>) { throw ('installer signed by an unexpected subject: ' + [string]$sig.SignerCertificate.Subject) }
+#SIGNER_VERDICT#
+if ($signerProblem) { throw $signerProblem }
 [ordered]@{ summary = ('installer staged at ' + $dest + ', SHA-256 and signature verified'); path = $dest; sha256 = $hash }
 """
 
@@ -134,17 +159,41 @@ $dest = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
 if (-not (Test-Path -Path $dest)) { return $false }
 $hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
 $sig = Get-AuthenticodeSignature -FilePath $dest
-($hash -eq <<sha256>>) -and ([string]$sig.Status -eq 'Valid') -and ([string]$sig.SignerCertificate.Subject -eq <<signer>>)
+#SIGNER_VERDICT#
+($hash -eq <<sha256>>) -and ([string]$sig.Status -eq 'Valid') -and ($null -eq $signerProblem)
 """
+
+# Sets $signerProblem ($null when fine) for the signature in $sig: the signer's subject is one of
+# Microsoft's forms (or the inventory's), and the chain Windows builds ends at a Microsoft root.
+SIGNER_VERDICT = r"""
+$signerProblem = $null
+$subject = [string]$sig.SignerCertificate.Subject
+if (-not (@(<<signers>>) -contains $subject)) { $signerProblem = 'installer signed by an unexpected subject: ' + $subject }
+else {
+    $chain = [System.Security.Cryptography.X509Certificates.X509Chain]::new()
+    $null = $chain.Build($sig.SignerCertificate)
+    $els = @($chain.ChainElements)
+    $root = ''
+    if ($els.Count -gt 1) { $root = [string]$els[$els.Count - 1].Certificate.Subject }
+    if (-not (@(<<roots>>) -contains $root)) { $signerProblem = 'installer signature chain does not end at a Microsoft root: ' + $root }
+}
+""".strip()
 
 INSTALL = r"""
 $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
-$p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -Wait -PassThru
-$code = [int]$p.ExitCode
-if ($code -eq 0) { [ordered]@{ summary = 'installer finished (exit 0)'; exit_code = 0; reboot_pending = $false } }
-elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010): a reboot is pending'; exit_code = 3010; reboot_pending = $true } }
+$log = <<log>>
+$logDir = [IO.Path]::GetDirectoryName($log)
+if (-not (Test-Path -Path $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+$p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -PassThru
+$null = $p.Handle
+$p.WaitForExit()
+$raw = $p.ExitCode
+if ($null -eq $raw) { throw ('installer exit code unknown (the process reported none): not treated as success; see the installer log ' + $log + ' and ' + <<trace>>) }
+$code = [int]$raw
+if ($code -eq 0) { [ordered]@{ summary = 'installer finished (exit 0)'; exit_code = 0; reboot_pending = $false; log = $log } }
+elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010): a reboot is pending'; exit_code = 3010; reboot_pending = $true; log = $log } }
 elseif ($code -eq 1618) { throw 'installer exit 1618: another installation is in progress' }
-else { throw ('installer exit ' + $code + '; see the installer logs in %TEMP% and ' + <<trace>>) }
+else { throw ('installer exit ' + $code + '; see the installer log ' + $log + ' and ' + <<trace>>) }
 """
 
 INSTALL_CHECK = r"""
@@ -207,8 +256,13 @@ Add-AADCloudSyncADDomain -DomainName <<fqdn>> -Credential $Secrets[<<secret>>] -
 """
 
 DOMAIN_CHECK = r"""
-$names = @(Get-AADCloudSyncDomains | ForEach-Object { [string]$_.DomainName })
-$names -contains <<fqdn>>
+$want = <<fqdn>>
+$found = $false
+foreach ($d in @(Get-AADCloudSyncDomains)) {
+    if ($d -is [string]) { if ($d -eq $want) { $found = $true }; continue }
+    foreach ($p in @($d.PSObject.Properties)) { if (($p.Value -is [string]) -and ($p.Value -eq $want)) { $found = $true } }
+}
+$found
 """
 
 PERMISSION_EA = (
@@ -243,9 +297,18 @@ $status = [string]$svc.Status
 $logon = [string]$cim.StartName
 if ($status -ne 'Running') { throw ('the agent service is ' + $status + ', not Running') }
 if (-not ($logon -like '*$')) { throw ('the agent service logs on as ' + $logon + ', not a gMSA') }
-[ordered]@{ summary = ('agent ' + $ver + ' running as ' + $logon); status = $status; logon = $logon; version = $ver }
+$updater = $null
+$upd = @(Get-Service -DisplayName <<updater>> -ErrorAction SilentlyContinue)
+if ($upd.Count -gt 0) { $updater = [string]$upd[0].Status }
+$warnings = @()
+if ($null -eq $updater) { $warnings += <<updater_missing>> }
+elseif ($updater -ne 'Running') { $warnings += ('the Agent Updater service is ' + $updater + ': ' + <<updater_fix>>) }
+$shown = 'not found'
+if ($null -ne $updater) { $shown = $updater }
+$summary = 'agent ' + $ver + ' running as ' + $logon + '; updater ' + $shown
+if ($warnings.Count -gt 0) { $summary = $summary + '. WARNING: ' + ($warnings -join '; ') }
+[ordered]@{ summary = $summary; status = $status; logon = $logon; version = $ver; updater = $updater; warnings = $warnings }
 """
-
 
 # --- step builders ----------------------------------------------------------------------------
 
@@ -257,6 +320,7 @@ def preflight_script() -> str:
         tls_client=TLS12_KEY + r"\Client",
         tls_server=TLS12_KEY + r"\Server",
         dotnet=DOTNET_KEY,
+        dotnet32=DOTNET32_KEY,
         agent_key=AGENT_KEY,
         agent_exe=AGENT_EXE,
     )
@@ -274,14 +338,31 @@ def preflight_step() -> Step:
     )
 
 
+def installer_signers(configured: str) -> list[str]:
+    """Subjects accepted for the installer's signer: Microsoft's forms plus the inventory's.
+
+    The SHA-256 stays the pin; the signer check only rejects a file Microsoft did not sign.
+    Microsoft's code-signing certificates have used more than one subject form over the years
+    (older ones with ``OU=MOPR``), and their chains end at Microsoft's published roots
+    ("Microsoft Root Certificate Authority 2010/2011", Microsoft PKI Repository,
+    https://www.microsoft.com/pkiops/docs/repository.htm).
+    """
+    return list(dict.fromkeys([*MICROSOFT_SIGNERS, configured]))
+
+
+def _with_signer_verdict(template: str, signer: str) -> str:
+    verdict = render(SIGNER_VERDICT, signers=installer_signers(signer), roots=list(MICROSOFT_ROOTS))
+    return template.replace("#SIGNER_VERDICT#", verdict)
+
+
 def stage_step(tenant: TenantConfig) -> Step:
     inst = tenant.installer
     common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME, "sha256": inst.sha256}
     return Step(
         "stage",
         "Stage and verify the installer",
-        render(STAGE, source=inst.path, signer=inst.signer, **common),
-        check=render(STAGE_CHECK, agent_key=AGENT_KEY, signer=inst.signer, **common),
+        render(_with_signer_verdict(STAGE, inst.signer), source=inst.path, **common),
+        check=render(_with_signer_verdict(STAGE_CHECK, inst.signer), agent_key=AGENT_KEY, **common),
         timeout_s=900,
         retries=2,
         backoff_s=5,
@@ -289,7 +370,16 @@ def stage_step(tenant: TenantConfig) -> Step:
 
 
 def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
-    arguments = ["/quiet"]
+    """Run the installer and judge its exit code.
+
+    ``[int]$null`` is 0 in PowerShell, so a missing exit code is a failure, never a success.
+    It waits on the installer process itself (``.WaitForExit()``), not ``Start-Process -Wait``,
+    which waits for the whole process tree (a job object in PowerShell's StartProcessCommand,
+    Process.cs), so a child the installer leaves running would hang the step. Reading
+    ``$p.Handle`` first keeps ``ExitCode`` readable for a ``-NoNewWindow`` process started
+    without ``-Wait`` (PowerShell issue 5421).
+    """
+    arguments = ["/quiet", "/log", INSTALL_LOG]
     if cloud is Cloud.USGOV or tenant.cloud is Cloud.USGOV:
         arguments.append("ENVIRONMENTNAME=AzureUSGovernment")
     return Step(
@@ -300,6 +390,7 @@ def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
             staging_dir=tenant.installer.staging_dir,
             name=INSTALLER_NAME,
             arguments=arguments,
+            log=INSTALL_LOG,
             trace=TRACE_DIR,
         ),
         check=render(
@@ -366,6 +457,13 @@ def gmsa_step(tenant: TenantConfig, gmsa: str | None) -> Step:
 
 
 def domain_step(tenant: TenantConfig, domain: DomainSpec) -> Step:
+    """Add one AD domain to the agent; skipped when ``Get-AADCloudSyncDomains`` already lists it.
+
+    The output property names of ``Get-AADCloudSyncDomains`` are not documented (the release
+    notes only say later versions show more), so the check does not read one property name: a
+    domain counts as configured when any string property of any returned object equals the FQDN
+    (``-eq`` on strings is case-insensitive, as DNS names are).
+    """
     conf = tenant.domains.get(domain.fqdn.lower())
     if conf is None:
         known = ", ".join(sorted(tenant.domains)) or "none"
@@ -478,10 +576,24 @@ def writeback_step(tenant: TenantConfig, enable: bool) -> Step:
 
 
 def verify_step() -> Step:
+    """Agent service Running as a gMSA (else the step fails), and the updater's state.
+
+    Microsoft's cloud sync troubleshooting expects the "Microsoft Entra Connect Agent Updater"
+    service Running beside the agent (it keeps the agent up to date); its service name is not
+    documented, so it is found by display name. Stopped or missing is a warning in the summary
+    with the fix, not a failure: the agent itself works.
+    """
     return Step(
         "verify",
         "Verify the agent (read-only)",
-        render(VERIFY, service=AGENT_SERVICE, agent_exe=AGENT_EXE),
+        render(
+            VERIFY,
+            service=AGENT_SERVICE,
+            agent_exe=AGENT_EXE,
+            updater=UPDATER_DISPLAY,
+            updater_fix=UPDATER_FIX,
+            updater_missing="the Agent Updater service was not found: " + UPDATER_FIX,
+        ),
         timeout_s=120,
         kind="read",
         retries=2,

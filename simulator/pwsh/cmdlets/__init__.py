@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (each module registers its cmdlets)
     network,
     objects,
     processes,
+    progress,
     registry,
     security,
     services,

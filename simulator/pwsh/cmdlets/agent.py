@@ -268,7 +268,13 @@ def add_domain(ctx: Ctx) -> list[Any]:
 def get_domains(ctx: Ctx) -> list[Any]:
     with ctx.host.lock:
         domains = list(ctx.host.agent_domains)
-    return [PSObject({"DomainName": d}) for d in domains]
+    # The output's property names are not documented; the scenario's ``domain_property`` names
+    # the one holding the FQDN (default DomainName), beside other string properties.
+    key = ctx.host.domain_property
+    return [
+        PSObject({"Status": "Configured", key: d, "NetBiosName": d.split(".")[0].upper()})
+        for d in domains
+    ]
 
 
 @cmdlet(

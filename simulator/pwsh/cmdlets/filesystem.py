@@ -93,7 +93,7 @@ def copy_item(ctx: Ctx) -> list[Any]:
                 "System.IO.IOException",
                 target,
             )
-        entry = FileEntry(target, src.content, src.version, src.signer, src.is_dir)
+        entry = FileEntry(target, src.content, src.version, src.signer, src.is_dir, src.chain)
         ctx.host.put_file(entry)
         if ctx.switch("PassThru"):
             out.append(FileView(entry))

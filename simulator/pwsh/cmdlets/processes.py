@@ -9,14 +9,20 @@ import threading
 import time
 from typing import Any
 
-from ...host import SimHost
+from ...host import FileEntry, SimHost
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..values import CIDict, as_list, to_number, to_str
 
 
 class ProcessView(LiveObject):
-    """System.Diagnostics.Process for Start-Process -PassThru and Get-Process."""
+    """System.Diagnostics.Process for Start-Process -PassThru and Get-Process.
+
+    ``ExitCode`` is $null while running, when the process reported none, and (Windows
+    PowerShell 5.1, PowerShell issue 5421) when it was started with -NoNewWindow or a
+    -RedirectStandard* parameter and without -Wait unless ``.Handle`` was read first: .NET's
+    ExitCode getter needs the cached process handle.
+    """
 
     type_name = "System.Diagnostics.Process"
 
@@ -28,15 +34,27 @@ class ProcessView(LiveObject):
         with self.host.lock:
             return dict(self.host.processes.get(self.pid, {}))
 
+    def ps_touch(self, name: str) -> None:
+        if name == "handle":
+            with self.host.lock:
+                info = self.host.processes.get(self.pid)
+                if info is not None:
+                    info["handle_cached"] = True
+
     def ps_props(self) -> CIDict:
         info = self._info()
+        exited = bool(info.get("exited"))
+        code = info.get("exit_code") if exited else None
+        if info.get("needs_handle") and not info.get("handle_cached"):
+            code = None
         return CIDict(
             {
                 "Id": self.pid,
                 "ProcessName": info.get("name"),
                 "Name": info.get("name"),
-                "HasExited": info.get("exit_code") is not None,
-                "ExitCode": info.get("exit_code"),
+                "HasExited": exited,
+                "ExitCode": code,
+                "Handle": self.pid * 4 + 0x200,
                 "Path": info.get("path"),
                 "StartTime": info.get("start"),
             }
@@ -46,9 +64,11 @@ class ProcessView(LiveObject):
         if name == "waitforexit":
             ev = self._info().get("done")
             if isinstance(ev, threading.Event):
+                if args:  # WaitForExit(milliseconds) -> whether it exited in time
+                    return ev.wait(max(0.0, to_number(args[0]) / 1000.0))
                 while not ev.wait(0.05):
                     pass
-            return True
+            return None  # void WaitForExit(); only WaitForExit(ms) returns a bool
         if name == "refresh":
             return None
         raise AttributeError(name)
@@ -60,7 +80,7 @@ class ProcessView(LiveObject):
 @cmdlet("Get-Process", [Param("Name", position=0, aliases=("ProcessName",)), Param("Id")])
 def get_process(ctx: Ctx) -> list[Any]:
     with ctx.host.lock:
-        running = {pid: p for pid, p in ctx.host.processes.items() if p.get("exit_code") is None}
+        running = {pid: p for pid, p in ctx.host.processes.items() if not p.get("exited")}
     if ctx.has("Id"):
         ids = [int(to_number(i)) for i in as_list(ctx.get("Id"))]
         for i in ids:
@@ -91,8 +111,64 @@ def get_process(ctx: Ctx) -> list[Any]:
     return out
 
 
+INSTALLER_LOG_SWITCHES = ("/log", "-log", "/l", "-l")
+
+
+def _installer_log(args: list[str]) -> str | None:
+    """The path after Burn's ``/log`` switch (WiX standard bootstrapper: "/log log.txt - logs
+    to a specific file. By default a log file is created in %TEMP%")."""
+    for i, arg in enumerate(args[:-1]):
+        if arg.lower() in INSTALLER_LOG_SWITCHES:
+            return args[i + 1]
+    return None
+
+
+def _write_installer_log(host: SimHost, path: str, code: int | None, args: list[str]) -> None:
+    parent = ntpath.dirname(path)
+    if parent and host.file(parent) is None:
+        host.put_file(FileEntry(parent, is_dir=True))
+    lines = [
+        f"[{time.strftime('%H:%M:%S')}] i001: Burn v3.14, Windows v10.0, path: {path}",
+        f"i000: Command line: {' '.join(args)}",
+        f"i399: Apply complete, result: 0x{(code or 0) & 0xFFFFFFFF:08x}, restart: None",
+        f"i007: Exit code: 0x{(code or 0) & 0xFFFFFFFF:x}, restarting: No",
+    ]
+    host.put_file(FileEntry(path, ("\r\n".join(lines) + "\r\n").encode("utf-8")))
+
+
+def _exit(host: SimHost, info: dict[str, Any], code: int | None) -> None:
+    with host.lock:
+        info["exit_code"] = code
+        info["exited"] = True
+    info["done"].set()
+
+
+def _leftover_child(host: SimHost, parent: dict[str, Any]) -> threading.Event | None:
+    """A child the installer leaves running: it lives ``seconds`` after the installer exits."""
+    spec = host.installer_leftover_child
+    if not spec:
+        return None
+    pid = host.next_pid()
+    done = threading.Event()
+    child: dict[str, Any] = {
+        "name": spec["name"],
+        "path": "C:\\Windows\\TEMP\\" + spec["name"] + ".exe",
+        "args": [],
+        "exit_code": None,
+        "done": done,
+        "start": time.time(),
+        "parent": parent.get("pid"),
+    }
+    with host.lock:
+        host.processes[pid] = child
+    timer = threading.Timer(float(spec["seconds"]), _exit, args=(host, child, 0))
+    timer.daemon = True
+    timer.start()
+    return done
+
+
 def _installer_thread(host: SimHost, pid: int, session: Any) -> None:
-    """The installer's modelled run: duration, exit code, and what it leaves behind."""
+    """The installer's modelled run: duration, exit code, log, and what it leaves behind."""
     with host.lock:
         info = host.processes[pid]
     code = info["planned_exit"]
@@ -100,11 +176,16 @@ def _installer_thread(host: SimHost, pid: int, session: Any) -> None:
         time.sleep(host.install_s)
     if code in (0, 3010):
         host.apply_install()
+    log = _installer_log(info.get("args") or [])
+    if log:
+        _write_installer_log(host, log, code, info.get("args") or [])
+    child = _leftover_child(host, info)
+    if child is not None:
+        info["tree"].append(child)
     with host.lock:
-        info["exit_code"] = code
         host.installer_running = False
     host.record.event("installer_run", host=host.name, exit_code=code, arguments=info.get("args"))
-    info["done"].set()
+    _exit(host, info, code)
 
 
 @cmdlet(
@@ -142,13 +223,22 @@ def start_process(ctx: Ctx) -> list[Any]:
     pid = host.next_pid()
     done = threading.Event()
     name = ntpath.splitext(ntpath.basename(path))[0]
+    wait = ctx.switch("Wait")
     info: dict[str, Any] = {
+        "pid": pid,
         "name": name,
         "path": path,
         "args": args,
         "exit_code": None,
         "done": done,
+        "tree": [],  # events of descendants that -Wait also waits for
         "start": time.time(),
+        "needs_handle": not wait
+        and (
+            ctx.switch("NoNewWindow")
+            or ctx.has("RedirectStandardOutput")
+            or ctx.has("RedirectStandardError")
+        ),
     }
     if base == "aadconnectprovisioningagentsetup.exe":
         with host.lock:
@@ -160,24 +250,30 @@ def start_process(ctx: Ctx) -> list[Any]:
                 )
             host.processes[pid] = info
         if busy:
-            with host.lock:
-                info["exit_code"] = 1618
             host.record.event(
                 "installer_run", host=host.name, exit_code=1618, arguments=args, reason="mutex"
             )
-            done.set()
+            _exit(host, info, 1618)
         else:
-            if ctx.switch("Wait"):
+            if wait:
                 ctx.session.runner.add_modelled(host.install_s)
             threading.Thread(
                 target=_installer_thread, args=(host, pid, ctx.session), daemon=True
             ).start()
     else:
         with host.lock:
-            info["exit_code"] = 0
             host.processes[pid] = info
-        done.set()
-    if ctx.switch("Wait"):
+        _exit(host, info, 0)
+    if wait:
+        # -Wait waits for the process and every descendant: PowerShell's StartProcessCommand
+        # (src/Microsoft.PowerShell.Commands.Management/commands/management/Process.cs) puts the
+        # process in a job object (JobProcessCollection) and waits for the job to empty, so a
+        # child left running keeps the step waiting; in the model for the child's ``seconds``.
         while not done.wait(0.02):
             ctx.session.check_cancel()
+        for child in list(info["tree"]):
+            spec = host.installer_leftover_child or {}
+            ctx.session.runner.add_modelled(float(spec.get("seconds", 0)))
+            while not child.wait(0.02):
+                ctx.session.check_cancel()
     return [ProcessView(host, pid)] if ctx.switch("PassThru") else []

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from ..commands import Ctx, Param, cmdlet
+from ..members import ChainedCertificate
 from ..values import PSObject, as_list, to_str
 from .providers import path_not_found
 
@@ -63,13 +64,13 @@ def get_authenticode_signature(ctx: Ctx) -> list[Any]:
         if f is None or f.is_dir:
             raise path_not_found(ctx, to_str(p), "GetAuthenticodeSignatureCommand")
         if f.signer:
-            cert = PSObject(
+            cert = ChainedCertificate(
                 {
                     "Subject": f.signer,
-                    "Issuer": "CN=Microsoft Code Signing PCA 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",  # noqa: E501
+                    "Issuer": f.chain[0] if f.chain else f.signer,
                     "Thumbprint": "F252E794FE438E35ACE6E53762C0A234A2C52135",
                 },
-                type_name="System.Security.Cryptography.X509Certificates.X509Certificate2",
+                list(f.chain),
             )
             out.append(
                 PSObject(
