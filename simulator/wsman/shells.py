@@ -24,11 +24,12 @@ RECEIVE_CAP = 64 * 1024  # bytes of output per Receive, so long output takes sev
 DEFAULT_QUOTA = 10000
 DEFAULT_IDLE_TIMEOUT = 7200.0  # seconds; Windows answers PT7200.000S unless asked otherwise
 
-# The executables on the simulated disk and the default system PATH that finds them. Only a
-# Command with WINRS_SKIP_CMD_SHELL=TRUE looks here: without cmd.exe there is nobody to say
-# "is not recognized", and Windows refuses the Command itself (test_winrs_no_cmd_shell.yml).
+# The executables on the simulated disk. Only a Command with WINRS_SKIP_CMD_SHELL=TRUE looks
+# here: without cmd.exe there is nobody to say "is not recognized", and Windows refuses the
+# Command itself (test_winrs_no_cmd_shell.yml). Without cmd.exe nothing searches the PATH either:
+# the recorded exchange refused a bare powershell.exe and ran only the full path (pypsrp's test:
+# "you need to provide the full path when not running in cmd shell"), so a bare name is refused.
 _SYSTEM32 = "c:\\windows\\system32"
-_PATH = (_SYSTEM32, "c:\\windows", _SYSTEM32 + "\\windowspowershell\\v1.0")
 _ON_DISK = frozenset(
     {
         _SYSTEM32 + "\\cmd.exe",
@@ -48,19 +49,14 @@ def executable_of(command_line: str) -> str:
 
 
 def found_on_disk(executable: str) -> bool:
-    """Would CreateProcess find ``executable``? Full paths as given, bare names on the PATH.
-
-    The 2008 R2 capture refused a bare ``powershell.exe``; the simulator resolves bare names on
-    the PATH (docs/simulator.md says where that is unverified).
-    """
+    """Would the listener start ``executable`` without cmd.exe? Only a full path that exists:
+    the recorded exchange refused a bare ``powershell.exe`` (docs/simulator.md)."""
     name = executable.replace("/", "\\").lower()
     if not name:
         return False
     if not name.rsplit("\\", 1)[-1].count("."):
         name += ".exe"
-    if "\\" in name or ":" in name:
-        return name in _ON_DISK
-    return any(f"{folder}\\{name}" in _ON_DISK for folder in _PATH)
+    return name in _ON_DISK
 
 
 def _duration(seconds: float) -> str:

@@ -56,7 +56,7 @@ def test_the_loader_is_started_with_stdin_in_pipe_mode(sim_env: Callable[..., Si
         assert session.run_step(preflight_step(), {}).status == "done"
     (command,) = env.host("SYNC01").record.to_dict()["winrs_commands"]
     assert command == {
-        "executable": "powershell.exe",
+        "executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
         "console_mode_stdin": False,
         "skip_cmd_shell": True,
     }

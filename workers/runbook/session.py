@@ -36,6 +36,9 @@ from workers.runbook.powershell import encode_command, parse_clixml
 from workers.runbook.steps import Step
 
 MARKER = "@@CLOUDSYNC@@"
+# Windows PowerShell 5.1 by its full path: with WINRS_SKIP_CMD_SHELL=TRUE no cmd.exe searches the
+# PATH, and a recorded exchange (pypsrp's test_winrs_no_cmd_shell) refused a bare powershell.exe.
+POWERSHELL = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.ps1")
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMTransportError, WinRMError, OSError)
 
@@ -179,7 +182,7 @@ class RunbookSession:
             self._shell = self._call(lambda: self._proto.open_shell(codepage=65001))
             # One command string, as pywinrm's run_ps sends it: WS-Man joins Arguments into the
             # command line anyway, and some listeners mis-split a separate Arguments element.
-            command = "powershell.exe -NoProfile -NonInteractive -EncodedCommand "
+            command = f"{POWERSHELL} -NoProfile -NonInteractive -EncodedCommand "
             command += encode_command(bootstrap_script())
             # Pipe mode: the loader reads stdin as data. Console mode (pywinrm's default) is for
             # an interactive console; Ansible sends FALSE whenever it feeds stdin to
