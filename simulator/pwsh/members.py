@@ -14,6 +14,7 @@ from .values import (
     CIDict,
     ErrorRecord,
     InvalidOperation,
+    PSChar,
     PSCredential,
     PSDate,
     PSObject,
@@ -249,6 +250,8 @@ def _method_missing(obj: Any, name: str) -> Exception:
 
 
 def type_name(obj: Any) -> str:
+    if isinstance(obj, PSChar):
+        return "System.Char"
     if isinstance(obj, str):
         return "System.String"
     if isinstance(obj, bool):
@@ -282,6 +285,10 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
     if low == "tostring":
         if isinstance(obj, PSDate) and args:
             return format_date(obj.dt, to_str(args[0]))
+        if isinstance(obj, (int, float)) and not isinstance(obj, bool) and args:
+            return format_number(obj, to_str(args[0]))
+        if isinstance(obj, StringBuilder):
+            return obj.ps_method("tostring", [])
         return to_str(obj)
     if low == "gettype":
         return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
@@ -392,7 +399,7 @@ def _string_method(s: str, low: str, args: list[Any], name: str) -> Any:
     if low == "padright":
         return s.ljust(int(to_number(args[0])), a[1] if len(a) > 1 else " ")
     if low == "tochararray":
-        return list(s)
+        return [PSChar(c) for c in s]
     raise _method_missing(s, name)
 
 
@@ -417,6 +424,42 @@ class Encoding(LiveObject):
         if name == "getbytes" and args:
             return to_str(args[0]).encode(self.codec, errors="replace")
         raise AttributeError(name)
+
+
+class StringBuilder(LiveObject):
+    """System.Text.StringBuilder: Append (returns the builder, hence ``[void]``), ToString."""
+
+    type_name = "System.Text.StringBuilder"
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def ps_props(self) -> CIDict:
+        return CIDict({"Length": sum(len(p) for p in self.parts)})
+
+    def ps_method(self, name: str, args: list[Any]) -> Any:
+        if name == "append":
+            self.parts.append(to_str(args[0]) if args else "")
+            return self
+        if name == "tostring":
+            return "".join(self.parts)
+        raise AttributeError(name)
+
+
+def format_number(n: int | float, spec: str) -> str:
+    """``$n.ToString('x4')`` and ``'{0:x4}' -f $n``: .NET standard numeric formats X, D, N0."""
+    kind, digits = spec[:1], spec[1:]
+    width = int(digits) if digits.isdigit() else 0
+    if kind in ("x", "X") and isinstance(n, int):
+        text = format(n, f"0{width}x")
+        return text.upper() if kind == "X" else text
+    if kind in ("d", "D") and isinstance(n, int):
+        return format(n, f"0{width}d")
+    if kind in ("n", "N"):
+        return format(n, f",.{width}f")
+    raise ps_error(
+        "Format specifier was invalid.", "FormatException", "NotSpecified", "System.FormatException"
+    )
 
 
 def _from_base64(text: str) -> bytes:
@@ -492,6 +535,8 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
         return base64.b64encode(args[0]).decode("ascii")
     if t in ("security.cryptography.x509certificates.x509chain", "x509chain") and low == "new":
         return X509Chain()
+    if t in ("text.stringbuilder", "stringbuilder") and low == "new" and not args:
+        return StringBuilder()
     if t in ("security.securestring", "securestring") and low == "new" and not args:
         return SecureString("", read_only=False)
     if t in CRED_TYPE_NAMES and low == "new":
@@ -578,6 +623,8 @@ def cast(session: Session, type_text: str, value: Any) -> Any:
             [cast(session, inner, x) for x in items] if inner not in ("object", "") else list(items)
         )
     if t in ("int", "int32", "long", "int64", "uint32", "byte"):
+        if isinstance(value, PSChar):
+            return ord(value)
         n = to_number(value)
         return round(n) if isinstance(n, float) else n
     if t in ("double", "float", "single", "decimal"):
@@ -623,7 +670,17 @@ def cast(session: Session, type_text: str, value: Any) -> Any:
     if t in ("securestring", "security.securestring") and isinstance(value, SecureString):
         return value
     if t in ("char",):
-        return to_str(value)[:1]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return PSChar(chr(value))
+        text = to_str(value)
+        if len(text) != 1:
+            raise ps_error(
+                f'Cannot convert value "{text}" to type "System.Char". Error: "String must be '
+                'exactly one character long."',
+                "InvalidCastParseTargetInvocation",
+                "InvalidArgument",
+            )
+        return PSChar(text)
     if t in KNOWN_TYPES:
         return value
     raise ps_error(f"Unable to find type [{type_text}].", "TypeNotFound", "InvalidOperation")
@@ -633,6 +690,7 @@ CRED_TYPE_NAMES = ("management.automation.pscredential", "pscredential")
 
 KNOWN_TYPES = {
     "convert",
+    "text.stringbuilder",
     "security.securestring",
     "securestring",
     "console",

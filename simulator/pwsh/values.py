@@ -101,6 +101,16 @@ class SecureString:
     __str__ = __repr__
 
 
+class PSChar(str):
+    """A System.Char: prints as its character, casts to its code point (``[int][char]'A'`` is
+    65, while ``[int]'5'`` is 5), as ``ToCharArray`` and ``[char]`` give it."""
+
+    def __new__(cls, value: str) -> PSChar:
+        if len(value) != 1:
+            raise ValueError("a char holds one character")
+        return super().__new__(cls, value)
+
+
 class InvalidOperation(Exception):
     """A .NET InvalidOperationException raised by a modelled object's method."""
 

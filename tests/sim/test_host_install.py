@@ -319,3 +319,19 @@ def test_bootstrap_ends_when_stdin_closes() -> None:
     results, _, code = run_bootstrap(host, [])
     assert results == []
     assert code == 0
+
+
+def test_result_lines_are_pure_ascii_whatever_the_output() -> None:
+    """Non-ASCII output (a localized message, an accented name) travels as JSON escapes."""
+    host = world().hosts["SIM01"]
+    text = "Caf\u00e9 \u00f1 \u65e5\u672c \u2014 ok"
+    step = {"type": "step", "id": "say", "check": "", "script": f"'{text}'"}
+    proc = host.start_process(
+        "powershell.exe",
+        ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_command(bootstrap_text())],
+    )
+    proc.feed_stdin((json.dumps(step) + "\r\n").encode("utf-8"), True)
+    out = collect(proc).stdout
+    line = next(x for x in out.splitlines() if x.startswith("@@CLOUDSYNC@@"))
+    assert line.isascii() and "\\u00e9" in line
+    assert json.loads(line[len("@@CLOUDSYNC@@") :])["output"] == text

@@ -220,3 +220,20 @@ def test_single_quote_round_trip(s: str) -> None:
 
     assert r.stderr == ""
     assert json.loads(r.stdout) == s
+
+
+def test_chars_casts_and_string_builder_as_dotnet() -> None:
+    """[int][char] is the code point while [int]'5' parses; StringBuilder.Append returns the
+    builder; Int32.ToString('x4') is .NET's hex format."""
+    from simulator.pwsh.testing import run_encoded
+    from simulator.world import default_world
+
+    host = default_world("SIM01", startup_cost_s=0).hosts["SIM01"]
+    script = (
+        "$sb = [System.Text.StringBuilder]::new(); "
+        "foreach ($c in 'Aé'.ToCharArray()) { [void]$sb.Append(([int]$c).ToString('x4')) }; "
+        "$sb.ToString() + ' ' + [int]'5' + ' ' + [char]66"
+    )
+    r = run_encoded(host, script)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == "004100e9 5 B"

@@ -12,6 +12,9 @@
 #   {"type":"exit"}
 # Each result is one stdout line: @@CLOUDSYNC@@{"id":...,"status":"done|skipped|failed",...}
 # (no banner: the first step's result proves the loader runs, and saves a WinRM round trip).
+# The line is pure ASCII: any other character is written as a JSON \uXXXX escape, so what the
+# worker reads does not depend on the console's code page (a localized error message, a name
+# with an accent).
 # A frame that cannot be read is answered with a failed result for id "frame", never ends the
 # process. Progress records are silenced: with -EncodedCommand and stderr redirected, Windows
 # PowerShell 5.1 writes each one to stderr as CLIXML, and Invoke-WebRequest's progress bar slows
@@ -60,5 +63,14 @@ while ($true) {
             category = "$($_.CategoryInfo.Category)"
         }
     }
-    [Console]::Out.WriteLine('@@CLOUDSYNC@@' + (ConvertTo-Json $result -Compress -Depth 6))
+    $json = ConvertTo-Json $result -Compress -Depth 6
+    if ($json -match '[^\x00-\x7F]') {
+        $ascii = [System.Text.StringBuilder]::new()
+        foreach ($c in $json.ToCharArray()) {
+            $n = [int]$c
+            if ($n -lt 128) { [void]$ascii.Append($c) } else { [void]$ascii.Append('\u' + $n.ToString('x4')) }
+        }
+        $json = $ascii.ToString()
+    }
+    [Console]::Out.WriteLine('@@CLOUDSYNC@@' + $json)
 }
