@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from bench.fleet import run_fleet
 from bench.load import closed_loop, open_loop, percentile
 from bench.naive import run_naive
 from bench.procs import tree_peak_mb
@@ -468,6 +469,8 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
         "install_s_run_ps": ok("naive_over_ours", lambda v: v >= 2),
         "fanout_efficiency": ok("fanout_efficiency", lambda v: v >= 0.9),
         "slack_calls_per_host_30": ok("slack_calls_per_host_30", lambda v: v <= 3),
+        "fanout_300_3t_efficiency": ok("fanout_300_3t_efficiency", lambda v: v >= 0.9),
+        "fanout_300_rss_mb_per_host": ok("fanout_300_rss_mb_per_host", lambda v: v <= 0.5),
         "status_lag_p95_s": ok("status_lag_p95_s", lambda v: v <= 2),
         "final_card_after_s": ok("final_card_after_s", lambda v: v <= 2),
         "slack_calls_per_install": ok(
@@ -491,11 +494,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--quick", action="store_true", help="tiny load (smoke test only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--only", choices=["fanout"], help="run one part (diagnosis)")
+    parser.add_argument(
+        "--only", choices=["fanout", "fleet"], help="run one part (diagnosis); fleet = 300 hosts"
+    )
     args = parser.parse_args(argv)
     # killed (a CI timeout): leave through the finally below, which stops every process started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
+    if args.only == "fleet":
+        print(json.dumps(run_fleet(2 if args.quick else 100), indent=2))
+        return 0
     hosts, zero, fan = hosts_for(args.quick)
     with tempfile.TemporaryDirectory(prefix="cloudsync-bench-") as tmp:
         worker_env = {"CLOUDSYNC_HOST_WAIT": "30", "CLOUDSYNC_LOG_FORMAT": "json"}
@@ -521,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             stack.stop()
+    results.update(run_fleet(2 if args.quick else 100))  # a stack of its own: two workers
     results["targets"] = targets(results)
     results["bench_s"] = round(time.monotonic() - began, 1)
     results["quick"] = args.quick
