@@ -25,14 +25,19 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
-def vm_hwm_kb(pid: int) -> int:
+def vm_hwm_kb(pid: int, field: str = "VmHWM") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process tree now (VmRSS summed), e.g. a baseline before a load."""
+    return round(sum(vm_hwm_kb(p, "VmRSS") for p in tree(pid)) / 1024, 1)
 
 
 def tree_peak_mb(pid: int) -> dict[str, float]:

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 
 import redis
 
+from bench.fleet import run_fleet
 from bench.load import closed_loop, open_loop, percentile
 from bench.naive import run_naive
 from bench.procs import tree_peak_mb
@@ -256,6 +258,8 @@ class Bench:
 
     # --- fan-out ----------------------------------------------------------------------------------
     def fanout(self, hosts: list[str]) -> dict[str, Any]:
+        self.wait_slack_quiet()
+        calls_before = len(self.stack.slack.calls)
         change = ChangeSpec(ChangeKind.INSTALL, tuple(hosts), (DomainSpec("contoso.com"),))
         request = self.service.submit(change, USERS["alice"], "C01OPS")
         self.preflighted(request.id)
@@ -321,7 +325,9 @@ class Bench:
         )
         windows.sort()
         gaps = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(windows))
+        live = self.live_status(request.id, hosts, calls_before)
         return {
+            **live,
             # where the time went: first step start and last step end relative to the span,
             # and the idle time between one host's registration and the next one's
             "fanout_steps_span_s": round(max(ends) - min(starts), 2) if starts else None,
@@ -344,6 +350,38 @@ class Bench:
             "fanout_efficiency": round(ideal / measured, 3),
             "fanout_registration_s_sum": round(sum(registration), 2),
             "fanout_parallel_s_max": round(max(parallel), 2),
+        }
+
+    def live_status(self, request_id: str, hosts: list[str], calls_before: int) -> dict[str, Any]:
+        """The request's live card against the store: for each host, how long after its last
+        step was saved the card first showed it done (p95), how long after the last step of
+        all the card's final edit went, and every Web API call of the request per host."""
+        self.wait_slack_quiet(timeout=120)
+        calls = list(self.stack.slack.calls[calls_before:])
+        web = [c for c in calls if c.method != "response_url"]
+        host_done_at: dict[str, float] = {}
+        for name in hosts:
+            ends = [r.finished_at for r in self.store.load_steps(request_id, name).values()]
+            host_done_at[name] = max((e for e in ends if e), default=0.0)
+        shown_done: dict[str, float] = {}
+        final_at: float | None = None
+        for call in (c for c in web if c.method == "chat.update" and c.ok):
+            text = _blocks_text(call.args.get("blocks"))
+            for name in re.findall(r"✅ \*([A-Za-z0-9-]+)\*", text):
+                shown_done.setdefault(name, call.at)
+            if final_at is None and f"✅ {len(hosts)} done" in text:
+                final_at = call.at
+        lags = [max(0.0, shown_done[h] - host_done_at[h]) for h in hosts if h in shown_done]
+        last_saved = max(host_done_at.values(), default=0.0)
+        methods: dict[str, int] = {}
+        for call in web:
+            methods[call.method] = methods.get(call.method, 0) + 1
+        return {
+            "slack_calls_per_host_30": round(len(web) / len(hosts), 2),
+            "slack_calls_by_method_fanout": methods,
+            "status_lag_p95_s": round(percentile(lags, 95), 3) if lags else None,
+            "status_hosts_shown_done": len(lags),
+            "final_card_after_s": round(final_at - last_saved, 3) if final_at else None,
         }
 
     # --- memory and metrics ------------------------------------------------------------------
@@ -379,6 +417,30 @@ class Bench:
         return out
 
 
+def _blocks_text(blocks: Any) -> str:
+    """The texts of a chat.update's blocks (sent as JSON text or as a list)."""
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return blocks
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    out.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return "\n".join(out)
+
+
 def machine() -> dict[str, Any]:
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -406,6 +468,11 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
         "step_overhead_p50_ms": ok("step_overhead_p50_ms", lambda v: v <= 15),
         "install_s_run_ps": ok("naive_over_ours", lambda v: v >= 2),
         "fanout_efficiency": ok("fanout_efficiency", lambda v: v >= 0.9),
+        "slack_calls_per_host_30": ok("slack_calls_per_host_30", lambda v: v <= 3),
+        "fanout_300_3t_efficiency": ok("fanout_300_3t_efficiency", lambda v: v >= 0.9),
+        "fanout_300_rss_mb_per_host": ok("fanout_300_rss_mb_per_host", lambda v: v <= 0.5),
+        "status_lag_p95_s": ok("status_lag_p95_s", lambda v: v <= 2),
+        "final_card_after_s": ok("final_card_after_s", lambda v: v <= 2),
         "slack_calls_per_install": ok(
             "slack_calls_per_install", lambda v: v <= r["steps_per_install"] + 5
         ),
@@ -427,11 +494,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--quick", action="store_true", help="tiny load (smoke test only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--only", choices=["fanout"], help="run one part (diagnosis)")
+    parser.add_argument(
+        "--only", choices=["fanout", "fleet"], help="run one part (diagnosis); fleet = 300 hosts"
+    )
     args = parser.parse_args(argv)
     # killed (a CI timeout): leave through the finally below, which stops every process started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
+    if args.only == "fleet":
+        print(json.dumps(run_fleet(2 if args.quick else 100), indent=2))
+        return 0
     hosts, zero, fan = hosts_for(args.quick)
     with tempfile.TemporaryDirectory(prefix="cloudsync-bench-") as tmp:
         worker_env = {"CLOUDSYNC_HOST_WAIT": "30", "CLOUDSYNC_LOG_FORMAT": "json"}
@@ -457,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             stack.stop()
+    results.update(run_fleet(2 if args.quick else 100))  # a stack of its own: two workers
     results["targets"] = targets(results)
     results["bench_s"] = round(time.monotonic() - began, 1)
     results["quick"] = args.quick

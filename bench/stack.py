@@ -30,9 +30,15 @@ USERS = {"alice": "U01ALICE", "bob": "U02BOB"}
 CHANNEL = "C01OPS"
 
 
-def make_config(target: Path, hosts: dict[str, dict[str, Any]]) -> Path:
+def make_config(
+    target: Path, hosts: dict[str, dict[str, Any]], tenants: tuple[str, ...] = ()
+) -> Path:
+    """The demo configuration plus ``hosts``, and ``tenants`` more tenants shaped like the demo's
+    (same secrets and domains: the simulator gives each its own registrations)."""
     shutil.copytree(REPO_ROOT / "config" / "demo", target)
     inventory = yaml.safe_load((target / "inventory.yaml").read_text())
+    for name in tenants:
+        inventory["tenants"][name] = dict(inventory["tenants"]["contoso"])
     inventory["hosts"].update(hosts)
     (target / "inventory.yaml").write_text(yaml.safe_dump(inventory))
     return target
@@ -63,9 +69,18 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 class BenchStack:
-    def __init__(self, workdir: Path, hosts: dict[str, dict[str, Any]], worker_env: dict[str, str]):
+    def __init__(
+        self,
+        workdir: Path,
+        hosts: dict[str, dict[str, Any]],
+        worker_env: dict[str, str],
+        *,
+        tenants: tuple[str, ...] = (),
+        workers: int = 1,
+        concurrency: int = 2,
+    ):
         self.workdir = workdir
-        config_dir = make_config(workdir / "config", hosts)
+        config_dir = make_config(workdir / "config", hosts, tenants)
         self.config: Config = load_config(config_dir)
         self.settings = Settings.from_env(
             {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
@@ -73,7 +88,12 @@ class BenchStack:
         self.worker_metrics_port = free_port()
         env = {"CLOUDSYNC_METRICS_PORT": str(self.worker_metrics_port), **worker_env}
         self.local = LocalStack(
-            self.config, self.settings, persist=False, workers=1, concurrency=2, extra_env=env
+            self.config,
+            self.settings,
+            persist=False,
+            workers=workers,
+            concurrency=concurrency,
+            extra_env=env,
         )
         self.slack = LoopbackSlack()
         self.secret = pysecrets.token_hex(16)

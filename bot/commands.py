@@ -65,7 +65,7 @@ def _dispatch(
         kind = "install" if command.change.kind is ChangeKind.INSTALL else command.change.kind.value
         return Reply(
             text=(
-                f":inbox_tray: *{request.id}* ({kind} on {', '.join(command.change.hosts)}) "
+                f":inbox_tray: *{request.id}* ({kind} on {_hosts_named(command.change.hosts)}) "
                 "created. Running preflight now; the approval card follows in this channel."
             )
         )
@@ -83,6 +83,13 @@ def _dispatch(
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))
+
+
+def _hosts_named(hosts: Collection[str]) -> str:
+    """Every host, so a request naming a tag shows what it expanded to (the approval covers
+    exactly these names); counted first when there are many."""
+    names = ", ".join(hosts)
+    return f"{len(hosts)} hosts: {names}" if len(hosts) > 3 else names
 
 
 READS = (grammar.Plan, grammar.Check, grammar.Agents, grammar.Status, grammar.List)

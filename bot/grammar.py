@@ -11,8 +11,9 @@ input is shortened and has ``& < >`` escaped, so a typed ``<!channel>`` cannot p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.help import CHANGE_COMMANDS, SLASH, USAGES, Usage, help_text, usage_block
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
@@ -289,8 +290,43 @@ def _no_positionals(args: _Args, allowed: int = 0) -> None:
 # --- value parsers ------------------------------------------------------------------------------
 
 
-def _host_index(known_hosts: Collection[str]) -> dict[str, str]:
-    return {str(h).upper(): str(h) for h in known_hosts}
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class _HostIndex(dict[str, str]):
+    """Known host names by their upper-case form, with the inventory tags (tag -> hosts) a
+    request may name instead (``tag:prod``) and how many hosts a request may hold."""
+
+    def __init__(
+        self,
+        known_hosts: Collection[str],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        limit: int = MAX_HOSTS,
+    ) -> None:
+        super().__init__({str(h).upper(): str(h) for h in known_hosts})
+        self.tags = {str(t).lower(): tuple(hs) for t, hs in (tags or {}).items()}
+        self.limit = max(MAX_HOSTS, limit) if tags is not None else MAX_HOSTS
+
+
+def _host_index(
+    known_hosts: Collection[str],
+    tags: Mapping[str, Sequence[str]] | None = None,
+    limit: int = MAX_HOSTS,
+) -> _HostIndex:
+    return _HostIndex(known_hosts, tags, limit)
+
+
+def _tag_hosts(part: str, index: dict[str, str], topic: str) -> tuple[str, ...]:
+    """The hosts an inventory tag holds, now (the request keeps these names, not the tag)."""
+    tag = part[len("tag:") :]
+    tags: dict[str, tuple[str, ...]] = getattr(index, "tags", {})
+    if not TAG_RE.match(tag):
+        raise _Fail(f"{_echo(part)} is not a tag: use tag:NAME (letters, digits, - _ .).", topic)
+    if tag.lower() not in tags or not tags[tag.lower()]:
+        known = ", ".join(f"tag:{escape(t)}" for t in sorted(tags)[:KNOWN_HOSTS_SHOWN])
+        listed = f" Tags: {known}." if known else " No host has a tag."
+        raise _Fail(f"No host has the tag {_echo(tag)}.{listed}", topic)
+    return tags[tag.lower()]
 
 
 def _unknown_host(name: str, index: dict[str, str], topic: str) -> _Fail:
@@ -319,14 +355,30 @@ def _host_list(tokens: list[str], index: dict[str, str], topic: str) -> tuple[st
     if not raw:
         raise _Fail("Name at least one host.", topic)
     hosts: list[str] = []
+    named = 0
+    limit: int = getattr(index, "limit", MAX_HOSTS)
     for part in raw:
-        name = _validated(validate_host_name, part, topic)
-        if name not in index:
-            raise _unknown_host(part, index, topic)
-        if index[name] not in hosts:
-            hosts.append(index[name])
-        if len(hosts) > MAX_HOSTS:
-            raise _Fail(f"At most {MAX_HOSTS} hosts per request; split it up.", topic)
+        if part.lower().startswith("tag:"):
+            for host in _tag_hosts(part, index, topic):
+                if host not in hosts:
+                    hosts.append(host)
+        else:
+            name = _validated(validate_host_name, part, topic)
+            if name not in index:
+                raise _unknown_host(part, index, topic)
+            named += 1
+            if index[name] not in hosts:
+                hosts.append(index[name])
+            if named > MAX_HOSTS and len(hosts) > MAX_HOSTS:
+                raise _Fail(
+                    f"At most {MAX_HOSTS} hosts named per request; name a tag "
+                    "(`tag:NAME`) for more.",
+                    topic,
+                )
+        if len(hosts) > limit:
+            raise _Fail(
+                f"At most {limit} hosts per request ({len(hosts)} so far); split it up.", topic
+            )
     return tuple(hosts)
 
 
@@ -557,10 +609,27 @@ def _wants_help(tokens: list[str]) -> bool:
     return any(t.lower() in ("--help", "-h") for t in tokens)
 
 
-def parse(text: str, known_hosts: Collection[str]) -> Command | UsageError:
-    """Turn the slash command's text into a command, or say exactly what is wrong."""
+def inventory_tags(hosts: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """tag -> the hosts holding it (inventory order), from the configured hosts' ``tags``."""
+    out: dict[str, list[str]] = {}
+    for name, host in hosts.items():
+        for tag in getattr(host, "tags", ()) or ():
+            out.setdefault(str(tag), []).append(str(name))
+    return {tag: tuple(names) for tag, names in out.items()}
+
+
+def parse(
+    text: str,
+    known_hosts: Collection[str],
+    tags: Mapping[str, Sequence[str]] | None = None,
+    max_hosts: int = MAX_HOSTS,
+) -> Command | UsageError:
+    """Turn the slash command's text into a command, or say exactly what is wrong.
+
+    ``tags`` (inventory tag -> hosts) lets a change name ``tag:NAME``, expanded here to the
+    hosts it holds, up to ``max_hosts`` (the policy's max_hosts_per_request) in all."""
     try:
-        return _parse(text, known_hosts)
+        return _parse(text, known_hosts, tags, max_hosts)
     except _Fail as fail:
         if fail.topic in USAGES:
             suffix = "\n" + usage_block(fail.topic)
@@ -571,7 +640,12 @@ def parse(text: str, known_hosts: Collection[str]) -> Command | UsageError:
         return UsageError(f"Sorry, that command could not be read. Try `{SLASH} help`.", None)
 
 
-def _parse(text: str, known_hosts: Collection[str]) -> Command:
+def _parse(
+    text: str,
+    known_hosts: Collection[str],
+    tags: Mapping[str, Sequence[str]] | None = None,
+    max_hosts: int = MAX_HOSTS,
+) -> Command:
     if not isinstance(text, str):
         raise _Fail("The command text is missing.", None)
     if len(text) > MAX_TEXT:
@@ -595,4 +669,4 @@ def _parse(text: str, known_hosts: Collection[str]) -> Command:
         raise _Fail(f"Unknown command {_echo(tokens[0])}. Commands: {names}.", None)
     if _wants_help(tokens[1:]):
         return Help(topic)
-    return _dispatch(topic, tokens[1:], _host_index(known_hosts))
+    return _dispatch(topic, tokens[1:], _host_index(known_hosts, tags, max_hosts))

@@ -23,10 +23,11 @@ class Usage:
 
 USAGES: dict[str, Usage] = {
     "install": Usage(
-        "install HOST[,HOST...] --domain FQDN[:DC1,DC2] [--domain ...] [--gmsa NAME] "
+        "install HOST|tag:TAG[,HOST...] --domain FQDN[:DC1,DC2] [--domain ...] [--gmsa NAME] "
         "[--cloud public|usgov] [--writeback] [--permissions TYPE[,TYPE]]",
         "install SYNC01,SYNC02 --domain contoso.com:dc1.contoso.com --writeback",
-        "install the cloud sync agent and register it (needs approval)",
+        "install the cloud sync agent and register it (needs approval); tag:TAG names the "
+        "inventory hosts with that tag now (the request keeps their names)",
     ),
     "plan": Usage(
         "plan install|writeback|domain|permissions|restart ARGS...  (the change's own arguments)",

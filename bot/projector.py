@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from bot import blocks, reads
+from bot.blocks.words import merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
@@ -244,16 +245,31 @@ class Projector:
         self.outbox.update(card_key(request.id), text=text, blocks=body)
 
     def _step_reply(self, request: Request, event: Event) -> None:
+        """A single-host request gets a reply per step. A multi-host one, whose card is its
+        live status, gets a reply per failure (the error and the hint) and one per host when
+        that host is done (its step summary): routine steps only move the card."""
         host = str(event.data.get("host", ""))
         step = str(event.data.get("step", ""))
-        result = self.store.load_steps(request.id, host).get(step)
+        saved = self.store.load_steps(request.id, host)
+        result = saved.get(step)
         if (
             result is None
             or result.status is StepStatus.RUNNING
             or not self._card_enqueued(request)
         ):
             return
-        text, body = blocks.step_reply(result, request_id=request.id)
+        if len(request.change.hosts) > 1 and result.status is not StepStatus.FAILED:
+            steps = merged_steps(plan_steps_of(request).get(host) or (), list(saved.values()), host)
+            if any(s.status in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps):
+                return
+            if any(s.status is StepStatus.FAILED for s in steps):
+                return  # its failure had its reply
+            last = max(steps, key=lambda s: s.finished_at or 0.0)
+            if last.step_id != step:
+                return  # projected late: the host's last step's own event posts the reply
+            text, body = blocks.host_finished_reply(host, steps, request_id=request.id)
+        else:
+            text, body = blocks.step_reply(result, request_id=request.id)
         self.outbox.post(request.channel, text=text, blocks=body, thread_key=card_key(request.id))
 
     def _summary(self, request: Request) -> None:

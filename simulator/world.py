@@ -17,17 +17,23 @@ from .pwsh.process import process_factory
 class World:
     tenant: Tenant
     hosts: dict[str, SimHost] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)  # more tenants, by name
 
 
 HOST_KEYS_FOR_SERVER = ("listen", "https", "allow_basic", "accounts", "operation_quota")
 
 
 def build_world(scenario: dict[str, Any]) -> World:
-    """A tenant plus hosts from a scenario dict (unknown host keys belong to the server)."""
-    tenant = Tenant(scenario.get("tenant"))
-    world = World(tenant=tenant)
+    """A tenant plus hosts from a scenario dict (unknown host keys belong to the server).
+
+    ``tenants`` (name -> tenant spec) adds tenants of their own, each with its own agents and
+    registration windows; a host with ``tenant: NAME`` belongs to that one, any other host to
+    ``tenant``."""
+    world = World(tenant=Tenant(scenario.get("tenant")))
+    world.tenants = {str(n): Tenant(t) for n, t in (scenario.get("tenants") or {}).items()}
     for h in scenario.get("hosts") or [{"name": "SIM01"}]:
         spec = {k: v for k, v in h.items() if k not in HOST_KEYS_FOR_SERVER}
+        tenant = world.tenants.get(str(spec.get("tenant", "")), world.tenant)
         for upn in spec.get("mfa_for", []) or []:
             acct = tenant.account(upn)
             if acct is not None:

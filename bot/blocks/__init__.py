@@ -16,6 +16,7 @@ from bot.blocks.cards import (
     step_reply,
     summary,
 )
+from bot.blocks.fleet import host_finished_reply
 from bot.blocks.home import home_view
 from bot.blocks.words import facts_line
 
@@ -27,6 +28,7 @@ __all__ = [
     "deny_modal",
     "facts_line",
     "home_view",
+    "host_finished_reply",
     "list_text",
     "plan_text",
     "progress_card",

@@ -197,7 +197,8 @@ def plan_text(
         entries = tuple(_plan_entry(i, show_accounts) for i in steps_by_host.get(host) or ())
         groups.setdefault(entries, []).append(host)
     for entries, hosts in groups.items():
-        lines.append(f"*{hosts_text(hosts)}*" + (" (same plan)" if len(hosts) > 1 else ""))
+        # every host named: a tag's expansion is what an approval would cover
+        lines.append(f"*{hosts_text(hosts, 100)}*" + (" (same plan)" if len(hosts) > 1 else ""))
         if not entries:
             lines.append("No steps.")
         for i, (step_id, title, script, creds) in enumerate(entries, 1):

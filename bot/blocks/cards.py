@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.blocks.fleet import FEW_HOSTS, fleet_plan_blocks, grid_blocks, packed_sections
 from bot.blocks.kit import (
     MAX_FALLBACK,
     MAX_MODAL_TITLE,
@@ -79,7 +80,9 @@ def _card_body(
     if request.expires_at is not None:
         pairs.append(("Expires", slack_date(request.expires_at)))
     body = [header(f"{request.id} · {kind_title(change)}"), fields_section(pairs)]
-    for host in change.hosts:
+    if len(change.hosts) > FEW_HOSTS:
+        body.extend(fleet_plan_blocks(change.hosts, plan_steps, preflight))
+    for host in change.hosts if len(change.hosts) <= FEW_HOSTS else ():
         lines = [f"*{esc(host)}*", *preflight_lines(preflight.get(host))]
         steps = plan_steps.get(host) or ()
         if steps:
@@ -182,7 +185,9 @@ def progress_card(
     results: Mapping[str, Sequence[StepResult]],
     plan_steps: PlanSteps,
 ) -> tuple[str, list[JsonDict]]:
-    """The request message edited in place: a checklist per host and the overall state."""
+    """The request message edited in place: a checklist per host and the overall state; for
+    more than FEW_HOSTS hosts, the request's live status: a tally and one line per host with
+    the step it is on (the projector edits it at most once per second)."""
     state = request.state
     body = [
         header(f"{request.id} · {kind_title(request.change)}"),
@@ -197,7 +202,11 @@ def progress_card(
     if details:
         body.append(context(" · ".join(details)))
     outcomes: list[str] = []
-    for host in request.change.hosts:
+    if len(request.change.hosts) > FEW_HOSTS:
+        grid, tally = grid_blocks(request.change.hosts, results, plan_steps)
+        body.extend(grid)
+        outcomes.append(re.sub(r"[*]", "", tally))
+    for host in request.change.hosts if len(request.change.hosts) <= FEW_HOSTS else ():
         steps = merged_steps(plan_steps.get(host) or (), results.get(host) or (), host)
         emoji, words = host_outcome(steps)
         outcomes.append(f"{host} {words}")
@@ -267,7 +276,7 @@ def summary(
         lines.append(line)
     if request.reason and state in (State.FAILED, State.CANCELLED, State.DENIED):
         lines.append(f"Reason: {esc(request.reason)}")
-    body = [section(head), section("\n".join(lines) or "No hosts.")]
+    body = [section(head), *(packed_sections(lines, 40) if lines else [section("No hosts.")])]
     text = f"<@{requester_id}> {request.id} {change_summary(request.change)}: {state.value}"
     if state == State.FAILED:
         step = request.stopped_at or (failed_steps[0] if failed_steps else None)

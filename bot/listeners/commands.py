@@ -13,7 +13,12 @@ from bot.context import BotContext
 def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     @app.command("/cloudsync")
     def on_cloudsync(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        parsed = grammar.parse(command.get("text", ""), ctx.config.hosts.keys())
+        parsed = grammar.parse(
+            command.get("text", ""),
+            ctx.config.hosts.keys(),
+            tags=grammar.inventory_tags(ctx.config.hosts),
+            max_hosts=ctx.config.policy.max_hosts_per_request,
+        )
         if isinstance(parsed, grammar.UsageError):
             ack(response_type="ephemeral", text=parsed.message)  # pure and instant: no I/O yet
             return

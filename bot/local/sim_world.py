@@ -81,8 +81,11 @@ def simulated_world(
         if startup_cost_s is not None:
             spec["startup_cost_s"] = startup_cost_s
         spec.update(host.sim)
+        if len(config.tenants) > 1:
+            spec["tenant"] = host.tenant
         hosts.append(spec)
-    return {
-        "tenant": {"accounts": _accounts(config, secrets), "domains": _domains(config, secrets)},
-        "hosts": hosts,
-    }
+    tenant_spec = {"accounts": _accounts(config, secrets), "domains": _domains(config, secrets)}
+    scenario: dict[str, Any] = {"tenant": tenant_spec, "hosts": hosts}
+    if len(config.tenants) > 1:  # each configured tenant registers its agents on its own
+        scenario["tenants"] = {name: dict(tenant_spec) for name in config.tenants}
+    return scenario

@@ -206,3 +206,69 @@ def test_logs_carry_no_message_text(
     assert make_notifier().drain(10)
     assert caplog.records  # it did log: retries, sends, the dead letter
     assert "zz" not in caplog.text
+
+
+def test_an_edit_in_flight_is_never_merged_into(
+    slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+) -> None:
+    """The notifier claims an edit before sending it: content enqueued while Slack answers
+    gets an item of its own (sent next), instead of vanishing into an item being removed."""
+    outbox.post("C1", text="v0", key="R1:card")
+    first = outbox.update("R1:card", text="v1")
+    later: list[str] = []
+
+    def while_in_flight(call: object, _message: object) -> None:
+        if getattr(call, "method", "") == "chat.update" and not later:
+            later.append(outbox.update("R1:card", text="v2"))
+
+    slack.subscribe(while_in_flight)
+    assert make_notifier().drain(10)
+    assert later and later[0] != first  # not merged into the claimed item
+    assert [c.args["text"] for c in slack.calls_for("chat.update")] == ["v1", "v2"]
+    assert _texts(slack, "C1") == ["v2"]
+
+
+def test_a_failed_edit_superseded_by_a_newer_one_is_dropped(
+    slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+) -> None:
+    """A claimed edit whose send failed is not retried once a newer edit of the same message
+    waits behind it: the card gets the latest state, never a queue of stale edits."""
+    outbox.post("C1", text="v0", key="R1:card")
+    first = outbox.update("R1:card", text="v1")
+    slack.fail(method="chat.update", status=503, count=1)
+    newer: list[str] = []
+
+    def on_call(call: object, _message: object) -> None:
+        if getattr(call, "method", "") == "chat.update" and not newer:
+            newer.append(outbox.update("R1:card", text="v2"))
+            newer.append(outbox.update("R1:card", text="v3"))  # merged into v2's queued item
+
+    slack.subscribe(on_call)
+    assert make_notifier().drain(10)
+    sent = [c.args["text"] for c in slack.calls_for("chat.update")]
+    assert sent == ["v1", "v3"]  # v1 failed (503); v3 went instead of a retried v1
+    assert newer[0] == newer[1] != first  # queued behind the claimed v1, not merged into it
+    assert _texts(slack, "C1") == ["v3"]
+
+
+def test_card_edits_do_not_wait_behind_paced_posts(
+    slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+) -> None:
+    """Thread replies are paced per channel; the card's edits have their own lane."""
+    outbox.post("C1", text="card", key="R1:card")
+    notifier = make_notifier(per_channel_rate=2.0, post_burst=1)
+    notifier.drain(5)
+    for i in range(6):
+        outbox.post("C1", text=f"reply {i}", thread_key="R1:card")
+    outbox.update("R1:card", text="latest")
+    stop = threading.Event()
+    serving = threading.Thread(target=notifier.run_forever, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        eventually(lambda: slack.calls_for("chat.update"), timeout=5, what="the edit")
+        replies = [c for c in slack.calls_for("chat.postMessage") if c.thread_ts is not None]
+        assert len(replies) < 6  # the edit went while replies were still queued
+    finally:
+        stop.set()
+        serving.join(10)
+    assert notifier.drain(10)

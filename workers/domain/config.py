@@ -129,6 +129,8 @@ class PolicyConfig:
     # and every approver named in a rule (users and groups)
     readers: tuple[str, ...] | None = None
     reader_groups: tuple[str, ...] | None = None
+    # how many hosts one request may hold once its inventory tags are expanded (tag:prod)
+    max_hosts_per_request: int = 50
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,9 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
     expiry = float(raw.get("approval_expiry_minutes", 60)) * 60.0
     if expiry <= 0:
         raise ConfigError(f"{where}.approval_expiry_minutes: must be positive")
+    max_hosts = int(raw.get("max_hosts_per_request", 50))
+    if max_hosts < 1:
+        raise ConfigError(f"{where}.max_hosts_per_request: must be at least 1")
     return PolicyConfig(
         requesters=tuple(str(u) for u in requesters.get("users", ())),
         requester_groups=tuple(str(g) for g in requesters.get("groups", ())),
@@ -411,6 +416,7 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
         group_cache_s=float(raw.get("group_cache_seconds", 300)),
         readers=_optional_ids(raw, "readers", "users"),
         reader_groups=_optional_ids(raw, "readers", "groups"),
+        max_hosts_per_request=max_hosts,
     )
 
 

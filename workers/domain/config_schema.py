@@ -257,6 +257,7 @@ POLICY_FILE = Fields(
                     "approval_expiry_minutes": Key(Number()),
                     "channels": Key(_NAMES),
                     "group_cache_seconds": Key(Number()),
+                    "max_hosts_per_request": Key(Int()),
                     "readers": Key(_USERS_AND_GROUPS, nullable=True),
                 }
             ),

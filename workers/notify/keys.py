@@ -59,6 +59,10 @@ class Keys:
         """Id of the queued update of a message (or home view) that newer content merges into."""
         return self._k("pendupd", coalesce_key)
 
+    def dead_post(self, key: str) -> str:
+        """Set when the post of a message key was dead-lettered: its edits cannot wait for it."""
+        return self._k("deadpost", key)
+
     def last_update(self, key: str) -> str:
         """When the message was last edited (for the minimum update interval)."""
         return self._k("lastupd", key)

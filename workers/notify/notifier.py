@@ -43,6 +43,11 @@ LANE_STATE_TTL_S = 24 * 3600
 class Notifier:
     """Sends queued outbox items. ``web_client_factory()`` builds the WebClient (its base_url,
     token and timeout); the notifier removes slack_sdk's retry handlers because it owns retries.
+
+    ``min_update_interval_s`` spaces the edits of one message: at one per second a live card
+    stays within a second of the store, and a few busy cards stay under chat.update's Tier 3
+    limit (about 50 per minute per workspace: api.slack.com/docs/rate-limits); the edits in
+    between coalesce into the newest.
     """
 
     def __init__(
@@ -53,7 +58,7 @@ class Notifier:
         prefix: str = "cloudsync",
         per_channel_rate: float = 1.0,
         post_burst: int = 2,
-        min_update_interval_s: float = 2.0,
+        min_update_interval_s: float = 1.0,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         lease_s: float = 10.0,
@@ -81,6 +86,7 @@ class Notifier:
         self._renew = redis_client.register_script(scripts.RENEW)
         self._release = redis_client.register_script(scripts.RELEASE)
         self._forget = redis_client.register_script(scripts.FORGET_EMPTY)
+        self._claim = redis_client.register_script(scripts.CLAIM)
         self._lock = threading.Lock()
         self._busy: dict[str, str] = {}  # lane -> lease token
         self._ready_at: dict[str, float] = {}
@@ -218,6 +224,19 @@ class Notifier:
             wait_until = self._not_before(lane, item)
             if wait_until > time.time():
                 return wait_until
+            claimed = int(
+                self._claim(
+                    keys=[
+                        self.keys.pending_update(item.coalesce_key),
+                        self.keys.lane(lane),
+                        self.keys.item(item_id),
+                        self.keys.lanes,
+                    ],
+                    args=[item_id, lane],
+                )
+            )
+            if claimed != 1:  # superseded by a newer edit (0), or no longer the head (-1)
+                continue
             outcome = send(self.client, item, self.outbox.resolve)
             resume = self._settle(lane, item, outcome)
             if resume is not None:
@@ -239,6 +258,10 @@ class Notifier:
                 return allowed
             self._set_state(lane, tat=pacing.next_tat(tat, now, self.rate))
         elif item.kind == "update" and item.key:
+            if self.outbox.resolve(item.key) is None and not self.redis.exists(
+                self.keys.dead_post(item.key)
+            ):
+                return now + self.poll_interval_s * 2  # its post is still queued
             last = self.redis.get(self.keys.last_update(item.key))
             if last is not None:
                 return float(text_of(last)) + self.min_update_interval_s
@@ -314,6 +337,8 @@ class Notifier:
     ) -> int:
         """Take the head item off the lane (dead-lettering it when ``dead`` is given)."""
         dead_json = ""
+        if dead is not None and item is not None and item.kind == "post" and item.key:
+            self.redis.set(self.keys.dead_post(item.key), "1", ex=KEY_TTL_S)
         if dead is not None:
             record = {**dead, "at": time.time(), "id": item_id, "lane": lane}
             if item is not None:

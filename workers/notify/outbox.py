@@ -20,6 +20,11 @@ from workers.notify.keys import Keys
 KEY_TTL_S = 30 * 24 * 3600  # message keys outlive any request
 
 
+def edit_lane(key: str) -> str:
+    """The lane of the edits of one message."""
+    return f"edit:{key}"
+
+
 class Outbox:
     """Enqueue side of the outbox. Methods return the item id (an existing id when an update
     was merged into a still-queued update of the same message)."""
@@ -60,12 +65,17 @@ class Outbox:
         return self._push(item)
 
     def update(self, key: str, *, text: str, blocks: list[Any] | None = None) -> str:
-        """chat.update of the message named ``key``; queued edits of it coalesce to the newest."""
-        lane = self.lane_of(key)
+        """chat.update of the message named ``key``; queued edits of it coalesce to the newest.
+
+        Edits go in a lane of their own (``edit:<key>``), not behind the channel's posts: posts
+        are paced at one per second per channel, while chat.update has its own (Tier 3) limit,
+        so a live status card never trails a queue of thread replies. The notifier holds an
+        edit until the message's post is delivered."""
+        channel = self.lane_of(key)
         item = OutboxItem(
             kind="update",
-            lane=lane,
-            channel=lane,
+            lane=edit_lane(key),
+            channel=channel,
             key=key,
             content={"text": text, "blocks": blocks},
         )

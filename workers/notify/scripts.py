@@ -1,4 +1,5 @@
-"""Lua scripts that keep each outbox change atomic (enqueue with coalescing, removal, leases)."""
+"""Lua scripts that keep each outbox change atomic (enqueue with coalescing, claim before send,
+removal, leases)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,32 @@ end
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[3], ARGV[3])
 end
+return 1
+"""
+
+# Claim the head item just before it is sent, so no newer content merges into an item already in
+# flight (that content gets a queued item of its own, sent after this one). An update found
+# claimed before (its send failed and is retried) while a newer edit of the same message waits
+# behind it is stale: it is dropped, and the newer one goes instead.
+# KEYS: pending-update pointer (or placeholder), lane list, item hash, lanes set
+# ARGV: id, lane
+# Returns 1 claimed (send it), 0 superseded (dropped), -1 not the head any more.
+CLAIM = """
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then
+  return -1
+end
+local pointer = redis.call('GET', KEYS[1])
+if pointer == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+elseif pointer and redis.call('HGET', KEYS[3], 'claimed') == '1' then
+  redis.call('LPOP', KEYS[2])
+  redis.call('DEL', KEYS[3])
+  if redis.call('LLEN', KEYS[2]) == 0 then
+    redis.call('SREM', KEYS[4], ARGV[2])
+  end
+  return 0
+end
+redis.call('HSET', KEYS[3], 'claimed', '1')
 return 1
 """
 
