@@ -7,6 +7,7 @@ serve    only the Slack side (Socket Mode, or HTTP with --http HOST:PORT)
 worker   a Celery worker
 sim      the Windows host simulator
 audit    the audit trail as JSON lines
+doctor   what the Slack installation lacks (token, scopes, channels the bot is not in)
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="print the audit trail as JSON lines")
     audit.add_argument("--since", help="ISO date or date-time (UTC)")
     audit.add_argument("--request", help="only this request id")
+
+    sub.add_parser("doctor", help="check the Slack token, its scopes and the policy channels")
     return parser
 
 
@@ -83,6 +86,8 @@ def _main(argv: list[str]) -> int:
         return _worker(args, settings)
     if args.command == "audit":
         return _audit(args, config, settings)
+    if args.command == "doctor":
+        return _doctor(config, settings)
     if console:
         require_simulator("the local console serves the demo hosts")
         from bot.local.console import run_console
@@ -98,6 +103,25 @@ def _main(argv: list[str]) -> int:
         concurrency=getattr(args, "concurrency", 2),
         threads=getattr(args, "threads", 16),
     )
+
+
+def _doctor(config: Any, settings: Settings) -> int:
+    if not settings.slack_bot_token:
+        print("cloudsync doctor: set SLACK_BOT_TOKEN (the app's xoxb- token)", file=sys.stderr)
+        return 2
+    from bot.app import make_web_client
+    from bot.doctor import diagnose, report
+
+    client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+    try:
+        diagnosis = diagnose(client, config)
+    except OSError as exc:
+        print(
+            f"cloudsync doctor: cannot reach Slack ({type(exc).__name__}: {exc})", file=sys.stderr
+        )
+        return 2
+    print(report(diagnosis))
+    return 0 if diagnosis.ok else 1
 
 
 def _worker(args: Any, settings: Settings) -> int:

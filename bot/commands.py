@@ -32,6 +32,7 @@ UNAVAILABLE = (
 class Reply:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    request_id: str | None = None  # the request the command created or acted on
 
 
 def handle(
@@ -67,19 +68,23 @@ def _dispatch(
             text=(
                 f":inbox_tray: *{request.id}* ({kind} on {', '.join(command.change.hosts)}) "
                 "created. Running preflight now; the approval card follows in this channel."
-            )
+            ),
+            request_id=request.id,
         )
     if isinstance(command, READS):
         return _read(ctx, command, user=user, channel=channel, user_groups=user_groups)
     if isinstance(command, grammar.Cancel):
         request = service.cancel(command.request_id, user, user_groups)
         if request.state is State.RUNNING:
-            return Reply(text=f":octagonal_sign: Stopping {request.id} at the current step…")
-        return Reply(text=f":octagonal_sign: {request.id} cancelled.")
+            return Reply(
+                text=f":octagonal_sign: Stopping {request.id} at the current step…",
+                request_id=request.id,
+            )
+        return Reply(text=f":octagonal_sign: {request.id} cancelled.", request_id=request.id)
     if isinstance(command, grammar.Retry):
         request = service.retry(command.request_id, user, command.from_step, user_groups)
         start = f" from `{command.from_step}`" if command.from_step else ""
-        return Reply(text=f":repeat: {request.id} queued again{start}.")
+        return Reply(text=f":repeat: {request.id} queued again{start}.", request_id=request.id)
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))

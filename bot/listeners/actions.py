@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import kombu.exceptions
@@ -10,9 +11,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.blocks.kit import esc
+from bot.blocks.kit import MAX_SECTION, clip, divider, esc, section
 from bot.commands import UNAVAILABLE
 from bot.context import BotContext
+from bot.projector import home_for
 from workers.domain import policy
 from workers.domain.store import TransitionRefused
 from workers.domain.validation import REQUEST_ID_RE
@@ -35,6 +37,16 @@ def _refuse(respond: Respond, message: str) -> None:
     respond(response_type="ephemeral", replace_original=False, text=f":no_entry: {message}")
 
 
+def _home_refusal(ctx: BotContext, user: str, groups: Any, message: str) -> None:
+    """A click in App Home carries no response_url
+    (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload): the refusal
+    is shown at the top of the user's Home view, republished at once."""
+    view = home_for(ctx.store, ctx.config, user, groups)
+    notice = [section(f":no_entry: {clip(message, MAX_SECTION - 20)}"), divider()]
+    view["blocks"] = notice + list(view.get("blocks") or [])
+    ctx.outbox.publish_home(user, view)
+
+
 def _click_channel(body: dict[str, Any]) -> str:
     """Where the click came from ("" from App Home: the policy then uses the request's)."""
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
@@ -44,33 +56,43 @@ def _click_channel(body: dict[str, Any]) -> str:
 
 
 def register(app: App, ctx: BotContext, groups_of: Any) -> None:
+    def refuser(body: dict[str, Any], respond: Respond) -> Callable[[str], None]:
+        """How to tell the clicking user why not: the response_url of a message click, the
+        Home view for a click in App Home."""
+        if body.get("response_url"):
+            return lambda message: _refuse(respond, message)
+        user = str(body["user"]["id"])
+        return lambda message: _home_refusal(ctx, user, groups_of(user), message)
+
     @app.action("approve")
     def on_approve(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         ack()
+        refuse = refuser(body, respond)
         user = body["user"]["id"]
         request_id = _request_id(action)
         try:
             if not request_id or ctx.store.get(request_id) is None:
-                _refuse(respond, _missing(request_id))
+                refuse(_missing(request_id))
                 return
             ctx.service.approve(request_id, user, _click_channel(body), groups_of(user))
         except TransitionRefused as exc:
-            _refuse(respond, str(exc))
+            refuse(str(exc))
         except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError):
-            _refuse(respond, UNAVAILABLE)
+            refuse(UNAVAILABLE)
 
     @app.action("deny")
     def on_deny(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
         ack()
+        refuse = refuser(body, respond)
         user = body["user"]["id"]
         request_id = _request_id(action)
         request = ctx.store.get(request_id) if request_id else None
         if request is None:
-            _refuse(respond, _missing(request_id))
+            refuse(_missing(request_id))
             return
         tags = {h: ctx.config.hosts[h].tags for h in request.change.hosts if h in ctx.config.hosts}
         # Refuse before opening the modal, so nobody types a reason that cannot count; the
@@ -79,7 +101,7 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
             ctx.config.policy, request, user, _click_channel(body), groups_of(user), tags
         )
         if not decision.allowed:
-            _refuse(respond, decision.reason)
+            refuse(decision.reason)
             return
         if body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request_id))
@@ -87,12 +109,13 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
     @app.action("cancel")
     def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
+        refuse = refuser(body, respond)
         user = body["user"]["id"]
         request_id = _request_id(action)
         if not request_id:
-            _refuse(respond, NO_SUCH)
+            refuse(NO_SUCH)
             return
         try:
             ctx.service.cancel(request_id, user, groups_of(user))
         except TransitionRefused as exc:
-            _refuse(respond, str(exc))
+            refuse(str(exc))

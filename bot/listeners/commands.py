@@ -8,9 +8,16 @@ from slack_bolt import Ack, App, Respond
 
 from bot import commands, grammar
 from bot.context import BotContext
+from bot.membership import ChannelAccess, invite_hint
+
+# Commands whose effects are posted in the channel (cards, progress, check answers): the bot
+# must be a member of it; the others answer through the command's response_url only.
+POSTS_IN_CHANNEL = (grammar.Change, grammar.Check, grammar.Agents, grammar.Cancel, grammar.Retry)
 
 
-def register(app: App, ctx: BotContext, groups_of: Any) -> None:
+def register(
+    app: App, ctx: BotContext, groups_of: Any, access: ChannelAccess | None = None
+) -> None:
     @app.command("/cloudsync")
     def on_cloudsync(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         parsed = grammar.parse(command.get("text", ""), ctx.config.hosts.keys())
@@ -25,10 +32,21 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         reply = commands.handle(
             ctx, parsed, user=user, channel=channel, user_groups=groups_of(user)
         )
-        if reply is not None:
-            respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=reply.text,
-                blocks=reply.blocks or None,
-            )
+        if reply is None:
+            return
+        text, blocks = reply.text, reply.blocks or None
+        problem = (
+            access.problem(channel) if access and isinstance(parsed, POSTS_IN_CHANNEL) else None
+        )
+        if problem:
+            # chat.postEphemeral cannot reach a channel the bot is not in either: the
+            # response_url can (it answers the command, membership or not).
+            text, blocks = f"{reply.text}\n{invite_hint(channel)}", None
+            if reply.request_id:
+                ctx.store.record(
+                    reply.request_id,
+                    "channel_unreachable",
+                    actor=None,
+                    data={"channel": channel, "error": problem, "told": user},
+                )
+        respond(response_type="ephemeral", replace_original=False, text=text, blocks=blocks)
