@@ -28,7 +28,7 @@ from workers.celery_app import (
     app,
 )
 from workers.engine import Engine
-from workers.logging_setup import request_context
+from workers.logging_setup import log_context, request_context
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def run_request(request_id: str) -> None:
 
 @app.task(name=TASK_CHECK)
 def check_host(host: str, channel: str, user: str, token: str = "") -> None:
-    engine().check(host, channel, user, token)
+    with log_context(host=host):
+        engine().check(host, channel, user, token)
 
 
 @app.task(name=TASK_FLEET)

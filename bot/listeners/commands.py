@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -9,6 +10,8 @@ from slack_bolt import Ack, App, Respond
 from bot import commands, grammar
 from bot.context import BotContext
 from bot.membership import ChannelAccess, invite_hint
+
+log = logging.getLogger(__name__)
 
 # Commands whose effects are posted in the channel (cards, progress, check answers): the bot
 # must be a member of it; the others answer through the command's response_url only.
@@ -34,6 +37,13 @@ def register(
         )
         if reply is None:
             return
+        log.info(  # the request id on the line an SRE greps for
+            "command %s by %s in %s",
+            type(parsed).__name__.lower(),
+            user,
+            channel,
+            extra={"request_id": reply.request_id},
+        )
         text, blocks = reply.text, reply.blocks or None
         problem = (
             access.problem(channel) if access and isinstance(parsed, POSTS_IN_CHANNEL) else None

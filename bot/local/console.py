@@ -310,6 +310,7 @@ def run_console(config: Config, settings: Settings, stdin: TextIO = sys.stdin) -
     console = Console(config, settings)
     try:
         console.start()
+        log.info("console started data_dir=%s (this log: console.log)", settings.data_dir)
         interactive = stdin.isatty()
         if interactive:
             console._prompt()
