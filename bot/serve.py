@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
+from bot.health import SlackProbe, bot_health
 from bot.local.stack import LocalStack
 from bot.projector import Projector
 from workers.domain.config import Config
@@ -54,6 +55,7 @@ class BotProcess:
         )
         self.threads: list[threading.Thread] = []
         self.metrics_server: MetricsServer | None = None
+        self.healthy = bot_health(self.ctx.redis, SlackProbe(client))
 
     def start_metrics(self) -> None:
         """/metrics and /healthz on CLOUDSYNC_METRICS_PORT (0 = off), once per process."""
@@ -65,7 +67,7 @@ class BotProcess:
         registry = bot_registry(self.ctx.store, self.ctx.outbox)
         self.metrics_server = MetricsServer(
             registry,
-            health=lambda: bool(self.ctx.redis.ping()),
+            health=self.healthy,  # Redis and Slack both reachable
             port=port,
             addr=self.settings.metrics_addr,
             token=self.settings.metrics_token,
@@ -131,13 +133,18 @@ def run_gunicorn(
     _Gunicorn(usage=None).run()
 
 
-def _with_healthz(handler: Callable[..., Any]) -> Callable[..., Any]:
+def _with_healthz(
+    handler: Callable[..., Any], healthy: Callable[[], bool] = lambda: True
+) -> Callable[..., Any]:
     """/healthz on the Slack port too (load balancers probe the port they route to)."""
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
+            if healthy():
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ok"]
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"redis or slack unreachable"]
         return handler(environ, start_response)
 
     return application
@@ -153,7 +160,7 @@ def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
         bot.start_metrics()
 
     run_gunicorn(
-        _with_healthz(slack_wsgi(bot.app, bot.settings.slack_signing_secret or "")),
+        _with_healthz(slack_wsgi(bot.app, bot.settings.slack_signing_secret or ""), bot.healthy),
         bind,
         threads=threads,
         post_worker_init=after_fork,
