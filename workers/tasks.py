@@ -73,7 +73,7 @@ def recover() -> None:
 
 
 @worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
+def _on_worker_ready(sender: object = None, **_: object) -> None:
     """A restarted worker picks up runs whose worker died (their leases have lapsed)."""
     try:
         engine().recover()
@@ -82,7 +82,7 @@ def _on_worker_ready(**_: object) -> None:
         log.exception("recovery at worker start failed")
     from workers.metrics import start_endpoint
 
-    start_endpoint(engine())
+    start_endpoint(engine(), consumer=sender)  # the consumer: its broker connection, beat
 
 
 @worker_init.connect
