@@ -74,13 +74,24 @@ def _main(argv: list[str]) -> int:
 
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except (ValueError, OSError) as exc:  # a bad value, an unreadable *_FILE secret
+        print(f"cloudsync: settings error: {exc}", file=sys.stderr)
+        return 2
     console = args.command == "console" or (args.command == "run" and not settings.has_slack)
     setup_logging(settings, path=settings.data_dir / "console.log" if console else None)
     try:
         config = load_config(settings.config_dir)
     except ConfigError as exc:
         print(f"cloudsync: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:  # unreadable: permissions, not UTF-8
+        print(
+            f"cloudsync: cannot read the configuration in {settings.config_dir} "
+            f"({type(exc).__name__}: {exc}); check CLOUDSYNC_CONFIG and the files' permissions",
+            file=sys.stderr,
+        )
         return 2
     if args.command == "worker":
         return _worker(args, settings)
@@ -167,8 +178,17 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
+        from bot.serve import redis_problem, startup_error
+
+        problem = redis_problem(url)
+        if problem:
+            return startup_error("audit", problem)
         store = RequestStore(redis.Redis.from_url(url), prefix=settings.prefix)
-        for event in store.events(request_id=args.request, since=since):
+        try:
+            events = store.events(request_id=args.request, since=since)
+        except redis.RedisError as exc:
+            return startup_error("audit", f"Redis failed while reading the trail: {exc}")
+        for event in events:
             print(json.dumps(event.to_dict(), sort_keys=True))
     return 0
 

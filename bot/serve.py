@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
@@ -167,6 +173,34 @@ def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
     )
 
 
+def startup_error(command: str, message: str) -> int:
+    """One paragraph on stderr, no traceback: what is wrong and what to do."""
+    print(f"cloudsync {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def redis_problem(url: str, timeout_s: float = 3.0) -> str | None:
+    """Why Redis at ``url`` cannot be used, or None (the password is never shown)."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        where = redis_where(url)
+        return (
+            f"cannot reach Redis at {where} ({type(exc).__name__}: {exc}). Start it, or set "
+            "REDIS_URL to the bot's Redis (redis://host:6379/0)."
+        )
+    finally:
+        client.close()
+    return None
+
+
+def redis_where(url: str) -> str:
+    """``url`` without its credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or 6379}{parts.path}"
+
+
 def serve(
     config: Config,
     settings: Settings,
@@ -176,13 +210,33 @@ def serve(
     concurrency: int = 2,
     threads: int = 16,
 ) -> int:
+    if not settings.slack_bot_token:
+        return startup_error(
+            "serve",
+            "SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE) is not set: it is the app's Bot User OAuth "
+            "Token (xoxb-...), under OAuth & Permissions once the app is installed. Without "
+            "Slack settings, `cloudsync run` starts the local console instead.",
+        )
     stack = LocalStack(config, settings, workers=local_workers, concurrency=concurrency)
     stack.start_redis()
+    problem = redis_problem(stack.redis_url)
+    if problem:
+        stack.stop()
+        return startup_error("serve", problem)
     if local_workers:  # only workers talk WinRM: the simulator is theirs
         stack.start_simulator()
         stack.start_workers(log_path=None)
     try:
-        bot = BotProcess(config, settings, stack.redis_url)
+        try:
+            bot = BotProcess(config, settings, stack.redis_url)
+        except (BoltError, SlackApiError, OSError) as exc:  # Bolt's auth.test at start-up
+            return startup_error(
+                "serve",
+                f"Slack did not accept or could not be reached to verify the bot token "
+                f"(auth.test at {settings.slack_api_url or 'https://slack.com/api/'}): "
+                f"{type(exc).__name__}: {exc}. Check SLACK_BOT_TOKEN, SLACK_API_URL and the "
+                "network or proxy; `cloudsync doctor` says more.",
+            )
         if http:
             if not settings.slack_signing_secret:
                 raise SystemExit("HTTP mode needs SLACK_SIGNING_SECRET")
