@@ -102,7 +102,8 @@ def build_app(
         return resolver.groups_of(user, candidate_groups)
 
     app.middleware(replay_guard(ctx))
-    commands.register(app, ctx, groups_of, access=ChannelAccess(client))
+    access = ChannelAccess(client, blocked=ctx.outbox.blocked)
+    commands.register(app, ctx, groups_of, access=access)
     register: list[Callable[..., None]] = [
         actions.register,
         views.register,

@@ -37,8 +37,12 @@ class ChannelAccess:
         client: WebClient,
         ttl_s: float = MEMBER_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        blocked: Callable[[str], bool] = lambda channel: False,
     ) -> None:
+        """``blocked(channel)``: the notifier found Slack refusing the channel (the bot was
+        removed since it was last asked): the cached membership is then asked again."""
         self.client = client
+        self.blocked = blocked
         self.ttl_s = ttl_s
         self.clock = clock
         self._member_until: dict[str, float] = {}
@@ -48,8 +52,9 @@ class ChannelAccess:
         """Why the bot cannot post in ``channel`` (``not_in_channel``, ``channel_not_found``,
         ``is_archived``), or None when it can or when Slack cannot tell right now."""
         with self._lock:
-            if self._member_until.get(channel, 0.0) > self.clock():
-                return None
+            cached = self._member_until.get(channel, 0.0) > self.clock()
+        if cached and not self._blocked(channel):
+            return None
         try:
             resp = self.client.conversations_info(channel=channel)
         except SlackApiError as exc:
@@ -72,3 +77,9 @@ class ChannelAccess:
         with self._lock:
             self._member_until[channel] = self.clock() + self.ttl_s
         return None
+
+    def _blocked(self, channel: str) -> bool:
+        try:
+            return self.blocked(channel)
+        except Exception:  # Redis away: the cached answer stands
+            return False

@@ -113,3 +113,32 @@ def test_a_refused_app_home_click_shows_the_reason_in_home(e2e: E2EStack) -> Non
         timeout=3,
         what="bob's Home says why",
     )
+
+
+def test_a_bot_removed_from_a_channel_is_noticed_by_the_next_command(fresh: E2EStack) -> None:
+    e2e = fresh
+    request = e2e.submit("alice", "install SYNC02 --domain contoso.com")  # membership cached
+    card(e2e, request.id)
+    told_before = [t for t in e2e.ephemerals_for("alice") if "/invite" in t]
+    assert not [t for t in told_before if request.id in t]
+    e2e.slack.kick(CHANNEL)
+    try:
+        assert e2e.slash("alice", "check SYNC03").status_code == 200
+        e2e.wait_for(
+            lambda: e2e.local.ctx.outbox.blocked(CHANNEL),
+            timeout=30,
+            what="the notifier finding the channel refused",
+        )
+        assert e2e.slash("alice", "check SYNC01").status_code == 200
+        e2e.wait_for(
+            lambda: (
+                len([t for t in e2e.ephemerals_for("alice") if "/invite" in t]) > len(told_before)
+                and "SYNC01" in [t for t in e2e.ephemerals_for("alice") if "/invite" in t][-1]
+            ),
+            timeout=10,
+            what="the next command told about the missing invitation",
+        )
+    finally:
+        e2e.slack.invite(CHANNEL)
+    e2e.wait_for(lambda: not e2e.local.ctx.outbox.blocked(CHANNEL), what="the lane flowing again")
+    e2e.submit_deny("bob", request.id, "a test of a removed bot")
