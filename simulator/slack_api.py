@@ -205,10 +205,12 @@ Subscriber = Callable[[Call, Message | None], None]
 
 
 class _TierLimiter:
-    """A sliding one-minute window per method, for Slack's per-method tiers."""
+    """A sliding one-minute window per method, for Slack's per-method tiers (``window_s`` lets a
+    test compress the minute)."""
 
-    def __init__(self, per_minute: dict[str, int]) -> None:
+    def __init__(self, per_minute: dict[str, int], window_s: float = 60.0) -> None:
         self.per_minute = per_minute
+        self.window_s = window_s
         self.seen: dict[str, list[float]] = {}
 
     def take(self, method: str, now: float) -> float:
@@ -216,10 +218,10 @@ class _TierLimiter:
         limit = self.per_minute.get(method)
         if limit is None:
             return 0.0
-        window = [t for t in self.seen.get(method, []) if now - t < 60.0]
+        window = [t for t in self.seen.get(method, []) if now - t < self.window_s]
         self.seen[method] = window
         if len(window) >= limit:
-            return 60.0 - (now - window[0])
+            return self.window_s - (now - window[0])
         window.append(now)
         return 0.0
 
@@ -373,11 +375,14 @@ class LoopbackSlack:
         with self._lock:
             self._bucket = None if per_channel_per_s is None else _Bucket(per_channel_per_s, burst)
 
-    def enforce_tiers(self, per_minute: dict[str, int] | None = None, on: bool = True) -> None:
+    def enforce_tiers(
+        self, per_minute: dict[str, int] | None = None, on: bool = True, window_s: float = 60.0
+    ) -> None:
         """Answer 429 with Retry-After beyond each method's tier (``TIER_PER_MINUTE`` updated
-        with ``per_minute``); ``on=False`` turns it off."""
+        with ``per_minute``, per ``window_s``); ``on=False`` turns it off."""
         with self._lock:
-            self._tiers = _TierLimiter({**TIER_PER_MINUTE, **(per_minute or {})}) if on else None
+            limits = {**TIER_PER_MINUTE, **(per_minute or {})}
+            self._tiers = _TierLimiter(limits, window_s) if on else None
 
     # -- inspection ------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:

@@ -82,3 +82,19 @@ def test_refused_blocks_are_sent_as_plain_text(
     assert messages[0].blocks is None
     assert len(messages[1].text or "") == 3000
     assert outbox.dead() == []
+
+
+def test_every_edit_arrives_under_the_chat_update_tier(
+    slack: LoopbackSlack, outbox: Outbox, make_notifier: MakeNotifier
+) -> None:
+    """chat.update is Tier 3: beyond it Slack answers 429 with Retry-After; the notifier pauses
+    the lane for that long and loses nothing (the minute compressed to 1 s here)."""
+    slack.enforce_tiers({"chat.update": 2}, window_s=1.0)
+    for n in range(4):
+        outbox.post("C1", text=f"card {n}", key=f"k{n}")
+        outbox.update(f"k{n}", text=f"card {n} v2")
+    assert make_notifier().drain(20)
+    assert [m.text for m in slack.messages("C1")] == [f"card {n} v2" for n in range(4)]
+    limited = [c for c in slack.calls_for("chat.update") if c.status == 429]
+    assert limited, "the tier was reached"
+    assert outbox.dead() == []
