@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 MEMBER_TTL_S = 60.0  # a bot removed from a channel is noticed within a minute
 
 
-def invite_hint(channel: str) -> str:
-    """What a requester reads when the bot cannot post in ``channel``."""
+def invite_hint(channel: str, problem: str = "not_in_channel") -> str:
+    """What a requester reads when the bot cannot post in ``channel`` (``problem``: Slack's
+    reason: ``not_in_channel``, ``channel_not_found`` for a private channel, ``is_archived``)."""
+    if problem == "is_archived":
+        return (
+            f":warning: <#{channel}> is archived, so I cannot post the approval card or any "
+            "answer there. Unarchive it, or ask from another policy channel."
+        )
     return (
         f":warning: I am not a member of <#{channel}>, so I cannot post the approval card or "
         "any answer there. Ask someone in the channel to type `/invite @cloudsync` in it; "

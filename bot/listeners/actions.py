@@ -11,10 +11,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.blocks.kit import MAX_SECTION, clip, divider, esc, section
+from bot.blocks.kit import MAX_SECTION, clip, esc
 from bot.commands import UNAVAILABLE
 from bot.context import BotContext
-from bot.projector import home_for
+from bot.projector import home_for, set_home_notice
 from workers.domain import policy
 from workers.domain.store import TransitionRefused
 from workers.domain.validation import REQUEST_ID_RE
@@ -41,10 +41,8 @@ def _home_refusal(ctx: BotContext, user: str, groups: Any, message: str) -> None
     """A click in App Home carries no response_url
     (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload): the refusal
     is shown at the top of the user's Home view, republished at once."""
-    view = home_for(ctx.store, ctx.config, user, groups)
-    notice = [section(f":no_entry: {clip(message, MAX_SECTION - 20)}"), divider()]
-    view["blocks"] = notice + list(view.get("blocks") or [])
-    ctx.outbox.publish_home(user, view)
+    set_home_notice(ctx.store, user, f":no_entry: {clip(message, MAX_SECTION - 20)}")
+    ctx.outbox.publish_home(user, home_for(ctx.store, ctx.config, user, groups))
 
 
 def _click_channel(body: dict[str, Any]) -> str:

@@ -13,10 +13,6 @@ from bot.membership import ChannelAccess, invite_hint
 
 log = logging.getLogger(__name__)
 
-# Commands whose effects are posted in the channel (cards, progress, check answers): the bot
-# must be a member of it; the others answer through the command's response_url only.
-POSTS_IN_CHANNEL = (grammar.Change, grammar.Check, grammar.Agents, grammar.Cancel, grammar.Retry)
-
 
 def register(
     app: App, ctx: BotContext, groups_of: Any, access: ChannelAccess | None = None
@@ -45,13 +41,14 @@ def register(
             extra={"request_id": reply.request_id},
         )
         text, blocks = reply.text, reply.blocks or None
-        problem = (
-            access.problem(channel) if access and isinstance(parsed, POSTS_IN_CHANNEL) else None
-        )
+        # What follows a command that did something is posted in the channel (the card, the
+        # progress, a check's answer): the bot must be a member of it. Refusals and reads
+        # answer through the command's response_url only, which needs no membership.
+        problem = access.problem(channel) if access and reply.in_channel else None
         if problem:
             # chat.postEphemeral cannot reach a channel the bot is not in either: the
             # response_url can (it answers the command, membership or not).
-            text, blocks = f"{reply.text}\n{invite_hint(channel)}", None
+            text, blocks = f"{reply.text}\n{invite_hint(channel, problem)}", None
             if reply.request_id:
                 ctx.store.record(
                     reply.request_id,

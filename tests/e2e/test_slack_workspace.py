@@ -142,3 +142,18 @@ def test_a_bot_removed_from_a_channel_is_noticed_by_the_next_command(fresh: E2ES
         e2e.slack.invite(CHANNEL)
     e2e.wait_for(lambda: not e2e.local.ctx.outbox.blocked(CHANNEL), what="the lane flowing again")
     e2e.submit_deny("bob", request.id, "a test of a removed bot")
+
+
+def test_a_refused_command_does_not_ask_for_an_invitation(fresh: E2EStack) -> None:
+    """Outside the policy channels the request is refused: inviting the bot would not help."""
+    e2e = fresh
+    before = len(e2e.ephemerals_for("alice"))
+    assert e2e.slash("alice", "install SYNC01 --domain contoso.com", channel="C99RANDOM").ok
+    told = e2e.wait_for(
+        lambda: e2e.ephemerals_for("alice")[before:],
+        timeout=10,
+        what="the refusal",
+    )
+    assert ":no_entry:" in told[-1]
+    assert "/invite" not in " ".join(told)
+    assert not [c for c in e2e.slack.calls_for("conversations.info") if c.channel == "C99RANDOM"]
