@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from bot.local import payloads
+from bot.local.bot import workspace_channels
 from bot.local.child_process import ends_with_parent
 from bot.local.redis_embedded import free_port
 from bot.local.signing import signed_headers
@@ -95,7 +96,7 @@ class BenchStack:
             concurrency=concurrency,
             extra_env=env,
         )
-        self.slack = LoopbackSlack()
+        self.slack = LoopbackSlack(member_of=workspace_channels(self.config))
         self.secret = pysecrets.token_hex(16)
         self.bot_port = free_port()
         self.bot_metrics_port = free_port()

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from bot.context import BotContext
 from bot.groups import GroupResolver
 from bot.listeners import actions, commands, events, views
+from bot.membership import ChannelAccess
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,9 @@ def build_app(
         return resolver.groups_of(user, candidate_groups)
 
     app.middleware(replay_guard(ctx))
+    access = ChannelAccess(client, blocked=ctx.outbox.blocked)
+    commands.register(app, ctx, groups_of, access=access)
     register: list[Callable[..., None]] = [
-        commands.register,
         actions.register,
         views.register,
         events.register,

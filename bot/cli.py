@@ -7,6 +7,7 @@ serve    only the Slack side (Socket Mode, or HTTP with --http HOST:PORT)
 worker   a Celery worker
 sim      the Windows host simulator
 audit    the audit trail as JSON lines
+doctor   what the Slack installation lacks (token, scopes, channels the bot is not in)
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="print the audit trail as JSON lines")
     audit.add_argument("--since", help="ISO date or date-time (UTC)")
     audit.add_argument("--request", help="only this request id")
+
+    sub.add_parser("doctor", help="check the Slack token, its scopes and the policy channels")
     return parser
 
 
@@ -71,7 +74,11 @@ def _main(argv: list[str]) -> int:
 
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except (ValueError, OSError) as exc:  # a bad value, an unreadable *_FILE secret
+        print(f"cloudsync: settings error: {exc}", file=sys.stderr)
+        return 2
     console = args.command == "console" or (args.command == "run" and not settings.has_slack)
     setup_logging(settings, path=settings.data_dir / "console.log" if console else None)
     try:
@@ -79,10 +86,19 @@ def _main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"cloudsync: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeDecodeError) as exc:  # unreadable: permissions, not UTF-8
+        print(
+            f"cloudsync: cannot read the configuration in {settings.config_dir} "
+            f"({type(exc).__name__}: {exc}); check CLOUDSYNC_CONFIG and the files' permissions",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "worker":
         return _worker(args, settings)
     if args.command == "audit":
         return _audit(args, config, settings)
+    if args.command == "doctor":
+        return _doctor(config, settings)
     if console:
         require_simulator("the local console serves the demo hosts")
         from bot.local.console import run_console
@@ -98,6 +114,25 @@ def _main(argv: list[str]) -> int:
         concurrency=getattr(args, "concurrency", 2),
         threads=getattr(args, "threads", 16),
     )
+
+
+def _doctor(config: Any, settings: Settings) -> int:
+    if not settings.slack_bot_token:
+        print("cloudsync doctor: set SLACK_BOT_TOKEN (the app's xoxb- token)", file=sys.stderr)
+        return 2
+    from bot.app import make_web_client
+    from bot.doctor import diagnose, report
+
+    client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+    try:
+        diagnosis = diagnose(client, config)
+    except OSError as exc:
+        print(
+            f"cloudsync doctor: cannot reach Slack ({type(exc).__name__}: {exc})", file=sys.stderr
+        )
+        return 2
+    print(report(diagnosis))
+    return 0 if diagnosis.ok else 1
 
 
 def _worker(args: Any, settings: Settings) -> int:
@@ -143,8 +178,17 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
+        from bot.serve import redis_problem, startup_error
+
+        problem = redis_problem(url)
+        if problem:
+            return startup_error("audit", problem)
         store = RequestStore(redis.Redis.from_url(url), prefix=settings.prefix)
-        for event in store.events(request_id=args.request, since=since):
+        try:
+            events = store.events(request_id=args.request, since=since)
+        except redis.RedisError as exc:
+            return startup_error("audit", f"Redis failed while reading the trail: {exc}")
+        for event in events:
             print(json.dumps(event.to_dict(), sort_keys=True))
     return 0
 

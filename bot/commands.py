@@ -32,6 +32,8 @@ UNAVAILABLE = (
 class Reply:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    request_id: str | None = None  # the request the command created or acted on
+    in_channel: bool = False  # what follows is posted in the channel (card, progress, answer)
 
 
 def handle(
@@ -67,19 +69,33 @@ def _dispatch(
             text=(
                 f":inbox_tray: *{request.id}* ({kind} on {_hosts_named(command.change.hosts)}) "
                 "created. Running preflight now; the approval card follows in this channel."
-            )
+            ),
+            request_id=request.id,
+            in_channel=True,
         )
     if isinstance(command, READS):
         return _read(ctx, command, user=user, channel=channel, user_groups=user_groups)
     if isinstance(command, grammar.Cancel):
         request = service.cancel(command.request_id, user, user_groups)
         if request.state is State.RUNNING:
-            return Reply(text=f":octagonal_sign: Stopping {request.id} at the current step…")
-        return Reply(text=f":octagonal_sign: {request.id} cancelled.")
+            return Reply(
+                text=f":octagonal_sign: Stopping {request.id} at the current step…",
+                request_id=request.id,
+                in_channel=True,
+            )
+        return Reply(
+            text=f":octagonal_sign: {request.id} cancelled.",
+            request_id=request.id,
+            in_channel=True,
+        )
     if isinstance(command, grammar.Retry):
         request = service.retry(command.request_id, user, command.from_step, user_groups)
         start = f" from `{command.from_step}`" if command.from_step else ""
-        return Reply(text=f":repeat: {request.id} queued again{start}.")
+        return Reply(
+            text=f":repeat: {request.id} queued again{start}.",
+            request_id=request.id,
+            in_channel=True,
+        )
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))
@@ -152,14 +168,20 @@ def _read(
             if not reads.lead_or_join(store, ctx.read_limits, target, channel, user):
                 return Reply(
                     text=f":mag: A check of {command.host} is already running; "
-                    "you get its answer too."
+                    "you get its answer too.",
+                    in_channel=True,
                 )
             ctx.dispatcher.check(command.host, channel, user)
-            return Reply(text=f":mag: Checking {command.host} (read-only preflight)…")
+            return Reply(
+                text=f":mag: Checking {command.host} (read-only preflight)…", in_channel=True
+            )
         if not reads.lead_or_join(store, ctx.read_limits, reads.AGENTS_TARGET, channel, user):
-            return Reply(text=":mag: The agents are being read already; you get the answer too.")
+            return Reply(
+                text=":mag: The agents are being read already; you get the answer too.",
+                in_channel=True,
+            )
         ctx.dispatcher.fleet(channel, user)
-        return Reply(text=":mag: Reading the agent on every inventory host…")
+        return Reply(text=":mag: Reading the agent on every inventory host…", in_channel=True)
     if isinstance(command, grammar.Status) and command.request_id:
         request = store.require(command.request_id)
         if channel != request.channel and not _participant(ctx, request, user, user_groups):

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from bot import blocks, reads
+from bot.blocks.kit import divider, section
 from bot.blocks.words import merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
@@ -396,6 +397,19 @@ def home_viewers(store: RequestStore, now: float | None = None) -> dict[str, lis
     return {n: json.loads(g) if g else [] for n, g in zip(names, groups, strict=True)}
 
 
+HOME_NOTICE_TTL_S = 120  # a refused Home click's reason stays on top of the tab this long
+
+
+def _notice_key(store: RequestStore, user: str) -> str:
+    return f"{store.prefix}:home-notice:{user}"
+
+
+def set_home_notice(store: RequestStore, user: str, text: str) -> None:
+    """Show ``text`` at the top of ``user``'s App Home for HOME_NOTICE_TTL_S: a Home click has
+    no response_url, and a later refresh of the tab (a decision elsewhere) keeps the notice."""
+    store.redis.set(_notice_key(store, user), text, ex=HOME_NOTICE_TTL_S)
+
+
 def home_for(
     store: RequestStore, config: Config, user: str, user_groups: Collection[str] = ()
 ) -> dict[str, Any]:
@@ -420,4 +434,9 @@ def home_for(
         and not any(a.user == user for a in r.approvals)
     ]
     mine = store.recent_of_user(user, limit=10)
-    return blocks.home_view(pending, mine)
+    view = blocks.home_view(pending, mine)
+    notice = store.redis.get(_notice_key(store, user))
+    if notice:
+        text = notice.decode() if isinstance(notice, bytes) else str(notice)
+        view["blocks"] = [section(text), divider(), *view["blocks"]]
+    return view

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
+from bot.health import SlackProbe, bot_health
 from bot.local.stack import LocalStack
 from bot.projector import Projector
 from workers.domain.config import Config
@@ -54,6 +61,7 @@ class BotProcess:
         )
         self.threads: list[threading.Thread] = []
         self.metrics_server: MetricsServer | None = None
+        self.healthy = bot_health(self.ctx.redis, SlackProbe(client))
 
     def start_metrics(self) -> None:
         """/metrics and /healthz on CLOUDSYNC_METRICS_PORT (0 = off), once per process."""
@@ -65,7 +73,7 @@ class BotProcess:
         registry = bot_registry(self.ctx.store, self.ctx.outbox)
         self.metrics_server = MetricsServer(
             registry,
-            health=lambda: bool(self.ctx.redis.ping()),
+            health=self.healthy,  # Redis and Slack both reachable
             port=port,
             addr=self.settings.metrics_addr,
             token=self.settings.metrics_token,
@@ -131,13 +139,18 @@ def run_gunicorn(
     _Gunicorn(usage=None).run()
 
 
-def _with_healthz(handler: Callable[..., Any]) -> Callable[..., Any]:
+def _with_healthz(
+    handler: Callable[..., Any], healthy: Callable[[], bool] = lambda: True
+) -> Callable[..., Any]:
     """/healthz on the Slack port too (load balancers probe the port they route to)."""
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
+            if healthy():
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ok"]
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"redis or slack unreachable"]
         return handler(environ, start_response)
 
     return application
@@ -153,11 +166,39 @@ def serve_http(bot: BotProcess, bind: str, threads: int = 16) -> None:
         bot.start_metrics()
 
     run_gunicorn(
-        _with_healthz(slack_wsgi(bot.app, bot.settings.slack_signing_secret or "")),
+        _with_healthz(slack_wsgi(bot.app, bot.settings.slack_signing_secret or ""), bot.healthy),
         bind,
         threads=threads,
         post_worker_init=after_fork,
     )
+
+
+def startup_error(command: str, message: str) -> int:
+    """One paragraph on stderr, no traceback: what is wrong and what to do."""
+    print(f"cloudsync {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def redis_problem(url: str, timeout_s: float = 3.0) -> str | None:
+    """Why Redis at ``url`` cannot be used, or None (the password is never shown)."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        where = redis_where(url)
+        return (
+            f"cannot reach Redis at {where} ({type(exc).__name__}: {exc}). Start it, or set "
+            "REDIS_URL to the bot's Redis (redis://host:6379/0)."
+        )
+    finally:
+        client.close()
+    return None
+
+
+def redis_where(url: str) -> str:
+    """``url`` without its credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or 6379}{parts.path}"
 
 
 def serve(
@@ -169,13 +210,33 @@ def serve(
     concurrency: int = 2,
     threads: int = 16,
 ) -> int:
+    if not settings.slack_bot_token:
+        return startup_error(
+            "serve",
+            "SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE) is not set: it is the app's Bot User OAuth "
+            "Token (xoxb-...), under OAuth & Permissions once the app is installed. Without "
+            "Slack settings, `cloudsync run` starts the local console instead.",
+        )
     stack = LocalStack(config, settings, workers=local_workers, concurrency=concurrency)
     stack.start_redis()
+    problem = redis_problem(stack.redis_url)
+    if problem:
+        stack.stop()
+        return startup_error("serve", problem)
     if local_workers:  # only workers talk WinRM: the simulator is theirs
         stack.start_simulator()
         stack.start_workers(log_path=None)
     try:
-        bot = BotProcess(config, settings, stack.redis_url)
+        try:
+            bot = BotProcess(config, settings, stack.redis_url)
+        except (BoltError, SlackApiError, OSError) as exc:  # Bolt's auth.test at start-up
+            return startup_error(
+                "serve",
+                f"Slack did not accept or could not be reached to verify the bot token "
+                f"(auth.test at {settings.slack_api_url or 'https://slack.com/api/'}): "
+                f"{type(exc).__name__}: {exc}. Check SLACK_BOT_TOKEN, SLACK_API_URL and the "
+                "network or proxy; `cloudsync doctor` says more.",
+            )
         if http:
             if not settings.slack_signing_secret:
                 raise SystemExit("HTTP mode needs SLACK_SIGNING_SECRET")

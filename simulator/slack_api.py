@@ -16,7 +16,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +38,31 @@ BOT_IDENTITY: JsonDict = {
 # Fields slack_sdk may send as JSON strings in form bodies; decoded so records are uniform.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 _TRANSIENT_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
+# The scopes a correctly installed cloudsync app holds; Slack names them in the ``x-oauth-scopes``
+# header of every Web API answer (https://docs.slack.dev/authentication/tokens).
+DEFAULT_SCOPES = ("chat:write", "commands", "channels:read", "groups:read", "usergroups:read")
+# Per-method rate-limit tiers, requests per minute per workspace
+# (https://docs.slack.dev/apis/web-api/rate-limits: Tier 1 1+, Tier 2 20+, Tier 3 50+, Tier 4
+# 100+). chat.postMessage is "special" (about 1/s per channel): the per-channel bucket below.
+TIER_PER_MINUTE: dict[str, int] = {
+    "auth.test": 100,
+    "chat.update": 50,
+    "chat.postEphemeral": 100,
+    "conversations.info": 50,
+    "users.info": 100,
+    "usergroups.users.list": 20,
+    "views.open": 100,
+    "views.publish": 100,
+}
+# chat.postMessage: text beyond 40,000 characters answers ``msg_too_long``
+# (https://docs.slack.dev/reference/methods/chat.postMessage).
+MAX_TEXT_CHARS = 40_000
+# A response_url takes up to 5 posts within 30 minutes of the interaction
+# (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses).
+RESPONSE_URL_USES = 5
+RESPONSE_URL_TTL_S = 30 * 60
+MESSAGE_MAX_BLOCKS = 50  # Block Kit's limits: see block_kit_errors
+VIEW_MAX_BLOCKS = 100
 
 
 @dataclass
@@ -179,11 +204,53 @@ def _truthy(value: Any) -> bool:
 Subscriber = Callable[[Call, Message | None], None]
 
 
+class _TierLimiter:
+    """A sliding one-minute window per method, for Slack's per-method tiers (``window_s`` lets a
+    test compress the minute)."""
+
+    def __init__(self, per_minute: dict[str, int], window_s: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self.seen: dict[str, list[float]] = {}
+
+    def take(self, method: str, now: float) -> float:
+        """Count a call; return 0 when allowed, else seconds until the window has room."""
+        limit = self.per_minute.get(method)
+        if limit is None:
+            return 0.0
+        window = [t for t in self.seen.get(method, []) if now - t < self.window_s]
+        self.seen[method] = window
+        if len(window) >= limit:
+            return self.window_s - (now - window[0])
+        window.append(now)
+        return 0.0
+
+
 class LoopbackSlack:
     """The loopback Slack Web API server. All state is guarded by one re-entrant lock."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        member_of: Iterable[str] = (),
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+    ) -> None:
+        """``member_of``: the channels the bot has been invited to. As in a real workspace, the
+        bot posts only where it is a member (``not_in_channel`` elsewhere) unless it holds
+        ``chat:write.public`` (public channels only)."""
         self._host, self._port = host, port
+        self.member_of: set[str] = set(member_of)
+        self.archived_channels: set[str] = set()
+        self.private_channels: set[str] = set()
+        self.channel_names: dict[str, str] = {}
+        self.revoked_tokens: set[str] = set()
+        self.scopes: list[str] = list(scopes)
+        self.response_url_uses = RESPONSE_URL_USES
+        self.response_url_ttl_s: float = RESPONSE_URL_TTL_S
+        self._response_urls: dict[str, list[float]] = {}  # name -> [issued_at, uses]
+        self._tiers: _TierLimiter | None = None
         self._lock = threading.RLock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -248,8 +315,31 @@ class LoopbackSlack:
         return f"{self.base_url}/api/"
 
     def response_url(self, name: str) -> str:
-        """A response_url on this server; posts to it land in ``response_posts`` under ``name``."""
+        """A response_url on this server; posts to it land in ``response_posts`` under ``name``.
+        Like Slack's, it takes ``response_url_uses`` posts within ``response_url_ttl_s``."""
+        with self._lock:
+            self._response_urls.setdefault(name, [time.monotonic(), 0])
         return f"{self.base_url}/_response/{name}"
+
+    # -- workspace membership ------------------------------------------------------------
+    def invite(self, *channels: str) -> None:
+        """``/invite @cloudsync`` in each channel."""
+        with self._lock:
+            self.member_of.update(channels)
+
+    def kick(self, *channels: str) -> None:
+        """Remove the bot from each channel."""
+        with self._lock:
+            self.member_of.difference_update(channels)
+
+    def archive(self, *channels: str) -> None:
+        with self._lock:
+            self.archived_channels.update(channels)
+
+    def revoke(self, token: str) -> None:
+        """Revoke ``token`` (the app was uninstalled or the token rotated)."""
+        with self._lock:
+            self.revoked_tokens.add(token)
 
     # -- failure modes ---------------------------------------------------------------------
     def fail(
@@ -284,6 +374,15 @@ class LoopbackSlack:
         """Answer 429 to chat.postMessage beyond ``per_channel_per_s`` per channel (None: off)."""
         with self._lock:
             self._bucket = None if per_channel_per_s is None else _Bucket(per_channel_per_s, burst)
+
+    def enforce_tiers(
+        self, per_minute: dict[str, int] | None = None, on: bool = True, window_s: float = 60.0
+    ) -> None:
+        """Answer 429 with Retry-After beyond each method's tier (``TIER_PER_MINUTE`` updated
+        with ``per_minute``, per ``window_s``); ``on=False`` turns it off."""
+        with self._lock:
+            limits = {**TIER_PER_MINUTE, **(per_minute or {})}
+            self._tiers = _TierLimiter(limits, window_s) if on else None
 
     # -- inspection ------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:
@@ -327,6 +426,7 @@ class LoopbackSlack:
             self._rules.clear()
             self._unreachable_until = None
             self._bucket = None
+            self._tiers = None
 
     # -- request handling (called by the HTTP handler threads) ------------------------------
     def _record(self, call: Call, message: Message | None = None) -> None:
@@ -364,6 +464,8 @@ class LoopbackSlack:
                 return self._refuse(call, "not_authed")
             if not token.startswith("xox"):
                 return self._refuse(call, "invalid_auth")
+            if token in self.revoked_tokens:
+                return self._refuse(call, "token_revoked")
             for rule in self._rules:
                 if rule.method != "response_url" and rule.matches(method, now):
                     if rule.remaining is not None:
@@ -374,6 +476,10 @@ class LoopbackSlack:
                 wait = self._bucket.take(str(args["channel"]), now)
                 if wait > 0:
                     return self._failure(call, 429, max(1, math.ceil(wait)))
+            if self._tiers is not None:
+                wait = self._tiers.take(method, now)
+                if wait > 0:
+                    return self._failure(call, 429, max(1, math.ceil(wait)))
             handler = _METHODS.get(method)
             if handler is None:
                 return self._refuse(call, "unknown_method")
@@ -382,12 +488,15 @@ class LoopbackSlack:
                 return self._refuse(call, str(data.get("error")), data)
             call.ts = data.get("ts") or data.get("message_ts")
             self._record(call, copy.deepcopy(message) if message else None)
-            return _json_reply(200, data)
+            return _json_reply(200, data, self._scope_header())
+
+    def _scope_header(self) -> dict[str, str]:
+        return {"x-oauth-scopes": ",".join(self.scopes)}
 
     def _refuse(self, call: Call, error: str, data: JsonDict | None = None) -> _Reply:
         call.ok, call.error = False, error
         self._record(call)
-        return _json_reply(200, data or {"ok": False, "error": error})
+        return _json_reply(200, data or {"ok": False, "error": error}, self._scope_header())
 
     def _failure(self, call: Call, status: int, retry_after: float) -> _Reply:
         call.status, call.ok = status, False
@@ -414,6 +523,13 @@ class LoopbackSlack:
                     call.status, call.ok, call.error = rule.status, False, "failed"
                     self._record(call)
                     return _Reply(rule.status, b"failed", "text/plain")
+            issued = self._response_urls.setdefault(name, [time.monotonic(), 0])
+            expired = time.monotonic() - issued[0] > self.response_url_ttl_s
+            if expired or issued[1] >= self.response_url_uses:
+                call.status, call.ok, call.error = 404, False, "expired_url"
+                self._record(call)
+                return _Reply(404, b"expired_url", "text/plain")
+            issued[1] += 1
             self.response_posts.append(ResponsePost(name, body, call.at))
             self._record(call)
             return _Reply(200, b"ok", "text/plain")
@@ -443,6 +559,16 @@ class LoopbackSlack:
                     self.reachable()
                 elif verb == "POST" and action == "enforce_rate":
                     self.enforce_rate(**body)
+                elif verb == "POST" and action == "invite":
+                    self.invite(*body.get("channels", []))
+                elif verb == "POST" and action == "kick":
+                    self.kick(*body.get("channels", []))
+                elif verb == "POST" and action == "archive":
+                    self.archive(*body.get("channels", []))
+                elif verb == "POST" and action == "scopes":
+                    self.scopes = [str(x) for x in body.get("scopes", [])]
+                elif verb == "POST" and action == "enforce_tiers":
+                    self.enforce_tiers(**body)
                 elif verb == "POST" and action == "usergroups":
                     self.usergroups.update(body)
                 elif verb == "POST" and action == "reset":
@@ -457,19 +583,45 @@ class LoopbackSlack:
     def _auth_test(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         return {"ok": True, **BOT_IDENTITY}, None
 
-    def _channel_error(self, channel: Any) -> str | None:
+    def _channel_error(self, channel: Any, *, post: bool = False) -> str | None:
+        """Slack's answer for a channel the bot cannot use: a private channel it is not in is
+        invisible (``channel_not_found``); posting needs membership (``not_in_channel``) unless
+        the app holds ``chat:write.public`` and the channel is public; nothing may be posted in
+        an archived channel (``is_archived``). See the errors of
+        https://docs.slack.dev/reference/methods/chat.postMessage and
+        https://docs.slack.dev/reference/methods/chat.postEphemeral."""
         if not channel or channel in self.missing_channels:
             return "channel_not_found"
+        member = channel in self.member_of
+        if channel in self.private_channels and not member:
+            return "channel_not_found"
+        if channel in self.archived_channels:
+            return "is_archived"
+        if post and not member:
+            public_ok = "chat:write.public" in self.scopes and channel not in self.private_channels
+            if not public_ok:
+                return "not_in_channel"
+        return None
+
+    def _content_error(self, args: JsonDict, max_blocks: int = MESSAGE_MAX_BLOCKS) -> str | None:
+        text, blocks = args.get("text"), args.get("blocks")
+        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+            return "msg_too_long"
+        if blocks is not None and block_kit_errors(blocks, max_blocks):
+            return "invalid_blocks"
         return None
 
     def _post_message(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         channel = str(args.get("channel") or "")
-        error = self._channel_error(channel)
+        error = self._channel_error(channel, post=True)
         if error:
             return {"ok": False, "error": error}, None
         text, blocks = args.get("text"), args.get("blocks")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}, None
+        error = self._content_error(args)
+        if error:
+            return {"ok": False, "error": error}, None
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None:
             parent = self._by_ts.get((channel, str(thread_ts)))
@@ -498,6 +650,9 @@ class LoopbackSlack:
             return {"ok": False, "error": "message_not_found"}, None
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}, None
+        error = self._content_error(args)
+        if error:
+            return {"ok": False, "error": error}, None
         msg.edits.append({"text": msg.text, "blocks": msg.blocks, "at": time.time()})
         msg.text = args.get("text")
         msg.blocks = args.get("blocks")
@@ -512,7 +667,7 @@ class LoopbackSlack:
 
     def _post_ephemeral(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         channel, user = str(args.get("channel") or ""), str(args.get("user") or "")
-        error = self._channel_error(channel)
+        error = self._channel_error(channel, post=True)
         if error:
             return {"ok": False, "error": error}, None
         if not user:
@@ -520,6 +675,9 @@ class LoopbackSlack:
         text, blocks = args.get("text"), args.get("blocks")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}, None
+        error = self._content_error(args)
+        if error:
+            return {"ok": False, "error": error}, None
         ts = self._next_ts()
         self.ephemerals.append(Ephemeral(channel, user, text, blocks, ts, args.get("thread_ts")))
         return {"ok": True, "message_ts": ts}, None
@@ -535,6 +693,9 @@ class LoopbackSlack:
         view = self._view_answer(args.get("view"))
         if not user or view is None:
             return {"ok": False, "error": "invalid_arguments"}, None
+        # A Home tab takes up to 100 blocks (https://docs.slack.dev/reference/views/home-tab-views)
+        if block_kit_errors(view.get("blocks") or [], VIEW_MAX_BLOCKS):
+            return {"ok": False, "error": "invalid_arguments"}, None
         self.home_views[str(user)] = view
         return {"ok": True, "view": view}, None
 
@@ -544,6 +705,29 @@ class LoopbackSlack:
             return {"ok": False, "error": "invalid_arguments"}, None
         self.opened_views.append({"trigger_id": args["trigger_id"], "view": view})
         return {"ok": True, "view": view}, None
+
+    def _conversations_info(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        """https://docs.slack.dev/reference/methods/conversations.info: ``is_member`` says
+        whether the bot was invited; a private channel it is not in is ``channel_not_found``."""
+        if "channels:read" not in self.scopes and "groups:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:read"}, None
+        channel = str(args.get("channel") or "")
+        if not channel or channel in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}, None
+        private = channel in self.private_channels
+        member = channel in self.member_of
+        if private and not member:
+            return {"ok": False, "error": "channel_not_found"}, None
+        info = {
+            "id": channel,
+            "name": self.channel_names.get(channel, channel.lower()),
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_archived": channel in self.archived_channels,
+            "is_member": member,
+        }
+        return {"ok": True, "channel": info}, None
 
     def _usergroup_users(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         group = args.get("usergroup")
@@ -560,12 +744,83 @@ class LoopbackSlack:
         return {"ok": True, "user": info}, None
 
 
+# Block Kit's documented limits (https://docs.slack.dev/reference/block-kit/blocks): 50 blocks in
+# a message, 100 in a modal or Home tab; section text 3000 characters, up to 10 fields of 2000;
+# header text 150; context up to 10 elements; actions up to 25 elements; block_id and action_id
+# 255; button text 75, button value 2000.
+
+
+def _text_len(obj: Any) -> int:
+    return len(str(obj.get("text", ""))) if isinstance(obj, dict) else -1
+
+
+def _element_errors(element: Any, where: str) -> list[str]:
+    if not isinstance(element, dict):
+        return [f"{where}: not an object"]
+    out = []
+    if len(str(element.get("action_id", ""))) > 255:
+        out.append(f"{where}: action_id longer than 255")
+    if element.get("type") == "button":
+        if not 0 < _text_len(element.get("text")) <= 75:
+            out.append(f"{where}: button text must be 1..75 characters")
+        if len(str(element.get("value", ""))) > 2000:
+            out.append(f"{where}: button value longer than 2000")
+    return out
+
+
+def _block_errors(block: Any, where: str) -> list[str]:
+    if not isinstance(block, dict) or not block.get("type"):
+        return [f"{where}: a block needs a type"]
+    out = []
+    kind = block["type"]
+    if len(str(block.get("block_id", ""))) > 255:
+        out.append(f"{where}: block_id longer than 255")
+    if kind == "section":
+        text, fields = block.get("text"), block.get("fields")
+        if text is None and not fields:
+            out.append(f"{where}: a section needs text or fields")
+        if text is not None and not 0 < _text_len(text) <= 3000:
+            out.append(f"{where}: section text must be 1..3000 characters")
+        if fields is not None:
+            if len(fields) > 10:
+                out.append(f"{where}: more than 10 fields")
+            out += [f"{where}: field over 2000" for f in fields if not 0 < _text_len(f) <= 2000]
+        if block.get("accessory") is not None:
+            out += _element_errors(block["accessory"], f"{where}.accessory")
+    elif kind == "header":
+        if not 0 < _text_len(block.get("text")) <= 150:
+            out.append(f"{where}: header text must be 1..150 characters")
+    elif kind == "context":
+        elements = block.get("elements") or []
+        if not 0 < len(elements) <= 10:
+            out.append(f"{where}: context needs 1..10 elements")
+        out += [f"{where}: context text over 3000" for e in elements if _text_len(e) > 3000]
+    elif kind == "actions":
+        elements = block.get("elements") or []
+        if not 0 < len(elements) <= 25:
+            out.append(f"{where}: actions needs 1..25 elements")
+        for i, element in enumerate(elements):
+            out += _element_errors(element, f"{where}.elements[{i}]")
+    return out
+
+
+def block_kit_errors(blocks: Any, max_blocks: int = MESSAGE_MAX_BLOCKS) -> list[str]:
+    """Why Slack would answer ``invalid_blocks`` for ``blocks`` (empty: it would accept them)."""
+    if not isinstance(blocks, list):
+        return ["blocks must be an array"]
+    out = [f"more than {max_blocks} blocks"] if len(blocks) > max_blocks else []
+    for i, block in enumerate(blocks):
+        out += _block_errors(block, f"blocks[{i}]")
+    return out
+
+
 _Method = Callable[[LoopbackSlack, JsonDict], tuple[JsonDict, Message | None]]
 _METHODS: dict[str, _Method] = {
     "auth.test": LoopbackSlack._auth_test,
     "chat.postMessage": LoopbackSlack._post_message,
     "chat.update": LoopbackSlack._update,
     "chat.postEphemeral": LoopbackSlack._post_ephemeral,
+    "conversations.info": LoopbackSlack._conversations_info,
     "views.publish": LoopbackSlack._views_publish,
     "views.open": LoopbackSlack._views_open,
     "usergroups.users.list": LoopbackSlack._usergroup_users,

@@ -22,6 +22,7 @@ from workers.domain.model import ChangeKind, HostPreflight, Problem, Request, St
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import RequestStore
+from workers.logging_setup import current_request, log_context
 from workers.metrics import RunMetrics
 from workers.runbook import kerberos_login
 from workers.runbook.fleet import collect_preflight, read_fleet
@@ -104,13 +105,16 @@ class Engine:
         secrets: SecretsProvider,
         gmsa: str | None = None,
     ) -> dict[str, HostPreflight]:
+        request_id = current_request.get()  # pool threads do not inherit the task's context
+
+        def one(host: str) -> HostPreflight:
+            with log_context(request_id=request_id, host=host, step="preflight"):
+                return collect_preflight(
+                    self.config, secrets, host, require_agent=require_agent, gmsa=gmsa
+                )
+
         with ThreadPoolExecutor(max(1, min(8, len(change_hosts)))) as pool:
-            results = pool.map(
-                lambda h: collect_preflight(
-                    self.config, secrets, h, require_agent=require_agent, gmsa=gmsa
-                ),
-                change_hosts,
-            )
+            results = pool.map(one, change_hosts)
             return dict(zip(change_hosts, results, strict=True))
 
     def _bind(

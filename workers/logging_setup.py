@@ -1,4 +1,5 @@
-"""Logs as JSON lines, each with the request id in force, every line passed through redaction."""
+"""Logs as JSON lines, each with the request id, host and step in force (context variables set by
+the Celery task and the runner), every line passed through redaction."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ current_request: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+current_host: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "cloudsync_host", default=None
+)
+current_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "cloudsync_step", default=None
+)
+
+
 @contextmanager
 def request_context(request_id: str) -> Iterator[None]:
     token = current_request.set(request_id)
@@ -28,10 +37,42 @@ def request_context(request_id: str) -> Iterator[None]:
         current_request.reset(token)
 
 
+@contextmanager
+def log_context(
+    *, request_id: str | None = None, host: str | None = None, step: str | None = None
+) -> Iterator[None]:
+    """Name the request (when given), host and step for every line logged inside. A thread pool
+    does not carry context variables into its threads: the runner sets them in each host's
+    thread; on leaving, the previous values come back (a pool thread starts clean again)."""
+    tokens: list[tuple[contextvars.ContextVar[str | None], contextvars.Token[str | None]]] = []
+    if request_id is not None:
+        tokens.append((current_request, current_request.set(request_id)))
+    tokens.append((current_host, current_host.set(host)))
+    tokens.append((current_step, current_step.set(step)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def set_step(step: str | None) -> None:
+    """The step now running in this host's thread (undone when its ``log_context`` ends)."""
+    current_step.set(step)
+
+
 class RequestIdFilter(logging.Filter):
+    """Adds request_id, host and step from the context variables to each record (a value given
+    with ``extra=`` wins)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
             record.request_id = current_request.get()
+        for key, var in (("host", current_host), ("step", current_step)):
+            if getattr(record, key, None) is None:
+                value = var.get()
+                if value is not None:
+                    setattr(record, key, value)
         return True
 
 

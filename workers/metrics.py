@@ -406,18 +406,20 @@ def prepare(settings: Settings) -> None:
     prepare_multiprocess()
 
 
-def start_endpoint(engine: Any) -> MetricsServer | None:
-    """worker_ready, in the main process: serve every child's samples and the Redis view."""
+def start_endpoint(engine: Any, consumer: Any = None) -> MetricsServer | None:
+    """worker_ready, in the main process: serve every child's samples and the Redis view;
+    /healthz checks Redis, the broker connection and (with --beat) the scheduler."""
     settings: Settings = engine.settings
     if not settings.metrics_port:
         return None
+    from workers.health import worker_health
     from workers.notify.outbox import Outbox
 
     outbox = Outbox(engine.redis, prefix=settings.prefix)
     registry = worker_registry(engine.store, outbox)
     return MetricsServer(
         registry,
-        health=lambda: bool(engine.redis.ping()),
+        health=worker_health(engine.redis, settings.broker_url, consumer),
         port=settings.metrics_port,
         addr=settings.metrics_addr,
         token=settings.metrics_token,

@@ -28,7 +28,7 @@ from workers.celery_app import (
     app,
 )
 from workers.engine import Engine
-from workers.logging_setup import request_context
+from workers.logging_setup import log_context, request_context
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def run_request(request_id: str) -> None:
 
 @app.task(name=TASK_CHECK)
 def check_host(host: str, channel: str, user: str, token: str = "") -> None:
-    engine().check(host, channel, user, token)
+    with log_context(host=host):
+        engine().check(host, channel, user, token)
 
 
 @app.task(name=TASK_FLEET)
@@ -72,7 +73,7 @@ def recover() -> None:
 
 
 @worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
+def _on_worker_ready(sender: object = None, **_: object) -> None:
     """A restarted worker picks up runs whose worker died (their leases have lapsed)."""
     try:
         engine().recover()
@@ -81,7 +82,7 @@ def _on_worker_ready(**_: object) -> None:
         log.exception("recovery at worker start failed")
     from workers.metrics import start_endpoint
 
-    start_endpoint(engine())
+    start_endpoint(engine(), consumer=sender)  # the consumer: its broker connection, beat
 
 
 @worker_init.connect

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import secrets as pysecrets
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ from workers.settings import Settings
 LOCAL_TOKEN = "xoxb-local-console"
 
 
+def workspace_channels(config: Config) -> set[str]:
+    """The channels the configuration names (the policy's and the directory's)."""
+    return set(config.policy.channels) | set(config.channels)
+
+
 class LocalBot:
     def __init__(
         self,
@@ -38,12 +44,18 @@ class LocalBot:
         persist: bool = True,
         notifier_options: dict[str, Any] | None = None,
         worker_log: Path | None = None,
+        slack_member_of: Iterable[str] | None = None,
     ) -> None:
+        """``slack_member_of``: the channels the bot was invited to in the loopback workspace
+        (default: every configured channel, as after the README's ``/invite @cloudsync``)."""
         self.config = config
         self.settings = settings
         self.stack = stack or LocalStack(config, settings, persist=persist)
         self.signing_secret = pysecrets.token_hex(16)
-        self.slack = LoopbackSlack()
+        if slack_member_of is None:
+            slack_member_of = workspace_channels(config)
+        self.slack = LoopbackSlack(member_of=slack_member_of)
+        self.slack.channel_names.update(config.channels)
         self.notifier_options = dict(notifier_options or {})
         self.worker_log = worker_log
         self.stop_event = threading.Event()

@@ -10,6 +10,7 @@ Commands: ``/cloudsync ...`` (as the current user in #ops), ``:as NAME``, ``:cli
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -94,6 +95,9 @@ class Console:
             self.handle(line)
             if interactive:
                 self._prompt()
+        if interactive:  # Ctrl-D: end the prompt's line
+            self.out.write("\n")
+            self.out.flush()
         self.wait_idle(include_runs=True)
         return 0
 
@@ -310,9 +314,15 @@ def run_console(config: Config, settings: Settings, stdin: TextIO = sys.stdin) -
     console = Console(config, settings)
     try:
         console.start()
+        log.info("console started data_dir=%s (this log: console.log)", settings.data_dir)
         interactive = stdin.isatty()
         if interactive:
             console._prompt()
         return console.run(stdin, interactive=interactive)
+    except KeyboardInterrupt:  # Ctrl-C: stop quietly, no traceback
+        print(file=sys.stderr)
+        log.info("console interrupted")
+        return 0
     finally:
-        console.stop()
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while stopping
+            console.stop()

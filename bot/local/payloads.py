@@ -90,6 +90,32 @@ def button_click(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def home_click(*, user_id: str, user_name: str, action_id: str, value: str) -> str:
+    """A button click in the App Home tab: its container is the view, and (unlike a message
+    click) it carries neither a channel nor a response_url
+    (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload)."""
+    payload = {
+        "type": "block_actions",
+        "user": user_object(user_id, user_name),
+        "api_app_id": APP_ID,
+        "token": "unused",
+        "container": {"type": "view", "view_id": f"V{secrets.token_hex(4).upper()}"},
+        "trigger_id": f"trigger-{secrets.token_hex(4)}",
+        "team": TEAM,
+        "view": {"type": "home", "id": "VHOME", "callback_id": "", "private_metadata": ""},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": f"home:{value}",
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def view_submission(
     *,
     user_id: str,

@@ -100,7 +100,10 @@ class E2EStack:
         *,
         concurrency: int = 2,
         notifier_rate: float = 20.0,
+        slack_member_of: set[str] | None = None,
     ) -> None:
+        """``slack_member_of``: the channels the bot was invited to (default: every configured
+        one)."""
         self.config = load_config(config_dir)
         self.settings = Settings.from_env(
             {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
@@ -118,8 +121,13 @@ class E2EStack:
             self.config,
             self.settings,
             stack=stack,
-            notifier_options={"per_channel_rate": notifier_rate, "min_update_interval_s": 0.2},
+            notifier_options={
+                "per_channel_rate": notifier_rate,
+                "min_update_interval_s": 0.2,
+                "blocked_retry_s": 0.5,
+            },
             worker_log=self.worker_log,
+            slack_member_of=slack_member_of,
         )
         self.http: Any = None
         self.url = ""
@@ -214,6 +222,13 @@ class E2EStack:
                 value=request_id,
                 response_url=self.slack.response_url(f"{uid}-{time.time()}"),
             )
+        )
+
+    def click_home(self, user: str, action_id: str, request_id: str) -> requests.Response:
+        """A button click in the user's App Home (no channel, no response_url)."""
+        uid = USERS.get(user, user)
+        return self.post(
+            payloads.home_click(user_id=uid, user_name=user, action_id=action_id, value=request_id)
         )
 
     def submit_deny(self, user: str, request_id: str, reason: str) -> requests.Response:

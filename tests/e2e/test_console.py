@@ -92,3 +92,7 @@ def test_console_request_approve_run_and_deny(tmp_path: Path) -> None:
     assert "Requested by @alice in #ops" in trail, "ids shown as names, markup resolved"
     assert "SYNC02" in trail
     assert "Traceback" not in out + done.stderr
+    # the console's own log: JSON lines in the data folder, naming the requests it handled
+    console_log = (tmp_path / "data" / "console.log").read_text()
+    assert console_log.strip(), "the console writes its log"
+    assert "CS-0001" in console_log

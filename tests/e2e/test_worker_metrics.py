@@ -64,3 +64,31 @@ def test_worker_endpoint_uses_the_settings(tmp_path: Path) -> None:
         assert status == 200 and 'cloudsync_requests{state="running"}' in text
     finally:
         stack.stop()
+
+
+def test_worker_health_is_not_ok_without_its_broker(tmp_path: Path) -> None:
+    """Redis (store and broker) killed under a running worker: /healthz answers 503."""
+    port = _free_port()
+    settings = Settings.from_env({"CLOUDSYNC_DATA_DIR": str(tmp_path / "data")})
+    stack = LocalStack(
+        load_config(settings.config_dir),
+        settings,
+        persist=False,
+        concurrency=1,
+        extra_env={"CLOUDSYNC_METRICS_PORT": str(port)},
+    )
+    stack.start_redis()
+    try:
+        stack.start_workers(log_path=tmp_path / "worker.log")
+        stack.wait_workers_ready()
+        url = f"http://127.0.0.1:{port}/healthz"
+        _wait_listening(url)
+        assert _get(url) == (200, "ok")
+        assert stack.redis_server is not None
+        stack.redis_server.kill()
+        deadline = time.monotonic() + 15
+        while _get(url)[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _get(url)[0] == 503
+    finally:
+        stack.stop()

@@ -41,7 +41,8 @@ class Keys:
         return self._k("lane", lane)
 
     def lane_state(self, lane: str) -> str:
-        """HASH: tat (post pacing), pause_until, attempts (backoff)."""
+        """HASH: tat (post pacing), pause_until, attempts (backoff), blocked (since when Slack
+        refuses the lane for a reason a person must fix, e.g. ``not_in_channel``)."""
         return self._k("lanestate", lane)
 
     def lease(self, lane: str) -> str:

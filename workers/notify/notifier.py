@@ -66,7 +66,10 @@ class Notifier:
         poll_interval_s: float = 0.05,
         items_per_turn: int = 20,
         metrics_hook: MetricHook | None = None,
+        blocked_retry_s: float = 30.0,
     ) -> None:
+        """``blocked_retry_s``: how often a lane Slack refuses for a reason a person must fix
+        (the bot not invited, a revoked token) is tried again; its items wait, never lost."""
         self.redis = redis_client
         self.keys = Keys(prefix)
         self.outbox = Outbox(redis_client, prefix)
@@ -81,6 +84,7 @@ class Notifier:
         self.poll_interval_s = poll_interval_s
         self.items_per_turn = items_per_turn
         self.max_parallel_lanes = max_parallel_lanes
+        self.blocked_retry_s = blocked_retry_s
         self.metrics = NotifierMetrics(metrics_hook)
         self._finish = redis_client.register_script(scripts.FINISH)
         self._renew = redis_client.register_script(scripts.RENEW)
@@ -285,7 +289,32 @@ class Notifier:
             self._delivered(lane, item, outcome, now)
             self.metrics.inc("sent", outcome.method)
             log.debug("slack sent method=%s %s", outcome.method, _fmt(fields))
+            if outcome.degraded:
+                log.warning(
+                    "slack refused the blocks; sent as plain text method=%s %s",
+                    outcome.method,
+                    _fmt(fields),
+                )
             return None
+        if outcome.verdict == "blocked":
+            resume = now + self.blocked_retry_s
+            self._set_state(lane, pause_until=resume)
+            self.metrics.inc("retried", outcome.reason)
+            hint = (
+                "invite the bot: /invite @cloudsync"
+                if outcome.reason == "not_in_channel"
+                else "check SLACK_BOT_TOKEN (cloudsync doctor)"
+            )
+            first = self.redis.hsetnx(self.keys.lane_state(lane), "blocked", repr(now))
+            (log.error if first else log.debug)(  # once per blocked spell, not per retry
+                "slack refused method=%s error=%s; the lane waits (%s), retry in %.1fs %s",
+                outcome.method,
+                outcome.reason,
+                hint,
+                self.blocked_retry_s,
+                _fmt(fields),
+            )
+            return resume
         if outcome.verdict == "dead":
             dead = {"error": outcome.reason, "status": outcome.status}
             self._remove(lane, item.id, str(item.rev), item.coalesce_key, dead, item)
@@ -322,7 +351,7 @@ class Notifier:
         if item.kind == "update" and item.key:
             ttl = int(self.min_update_interval_s) + 60
             pipe.set(self.keys.last_update(item.key), repr(time.time()), ex=ttl)
-        pipe.hdel(self.keys.lane_state(lane), "attempts")
+        pipe.hdel(self.keys.lane_state(lane), "attempts", "blocked")
         pipe.execute()
         self._remove(lane, item.id, str(item.rev), item.coalesce_key, None)
 

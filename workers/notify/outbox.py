@@ -151,6 +151,10 @@ class Outbox:
             pipe.llen(self.keys.lane(lane))
         return sum(int(n) for n in pipe.execute())
 
+    def blocked(self, lane: str) -> bool:
+        """Slack refuses this lane (a channel) until a person acts (the bot not invited...)."""
+        return bool(self.redis.hexists(self.keys.lane_state(lane), "blocked"))
+
     def dead(self, limit: int = 100) -> list[dict[str, Any]]:
         """Dead-lettered items (summary, error, time), oldest first."""
         raw = self.redis.lrange(self.keys.dead, 0, limit - 1)

@@ -6,6 +6,7 @@ Retry-After), transient (back off and retry forever), or permanent (dead-letter)
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,13 +16,23 @@ from slack_sdk.errors import SlackApiError
 
 from workers.notify.items import OutboxItem
 
-Verdict = Literal["ok", "ratelimited", "retry", "dead"]
+Verdict = Literal["ok", "ratelimited", "retry", "blocked", "dead"]
 
 # ``ok: false`` errors Slack documents as transient: retry them like a 5xx.
 TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 DEFAULT_RETRY_AFTER_S = 1.0
+# Errors a person fixes outside the bot; the item waits (slowly retried) instead of being lost:
+# the bot was not invited to the channel (``/invite @cloudsync``), or its token is wrong, was
+# revoked or belongs to a deactivated workspace. https://docs.slack.dev/reference/methods/chat.postMessage
+BLOCKED_ERRORS = frozenset(
+    {"not_in_channel", "invalid_auth", "not_authed", "token_revoked", "account_inactive"}
+)
+# Content Slack refuses (msg_too_long: text over 40,000 characters; invalid_blocks: a Block Kit
+# limit broken): sent once more as clipped plain text, so the words still reach the channel.
+CONTENT_ERRORS = frozenset({"msg_too_long", "invalid_blocks"})
+PLAIN_TEXT_LIMIT = 3000
 
 
 @dataclass
@@ -33,6 +44,7 @@ class Outcome:
     channel: str | None = None
     retry_after: float = 0.0
     reason: str = ""  # ratelimited | server_error | connection_error | <slack error>
+    degraded: bool = False  # sent as plain text after Slack refused the blocks or the length
 
 
 class Unresolved(Exception):
@@ -87,7 +99,31 @@ def _retry_after(headers: Any) -> float:
         return DEFAULT_RETRY_AFTER_S
 
 
+def plain(item: OutboxItem) -> OutboxItem | None:
+    """``item`` as clipped text without blocks (None: nothing to degrade, e.g. a Home view)."""
+    if item.kind == "home" or not isinstance(item.content.get("text"), str):
+        return None
+    text = str(item.content["text"])
+    if len(text) > PLAIN_TEXT_LIMIT:
+        text = text[: PLAIN_TEXT_LIMIT - 1] + "…"
+    content = {k: v for k, v in item.content.items() if k != "blocks"}
+    content["text"] = text
+    return dataclasses.replace(item, content=content)
+
+
 def send(client: WebClient, item: OutboxItem, resolve: Any) -> Outcome:
+    """Send ``item``; content Slack refuses is sent once more as plain text."""
+    outcome = send_once(client, item, resolve)
+    if outcome.verdict == "dead" and outcome.reason in CONTENT_ERRORS:
+        fallback = plain(item)
+        if fallback is not None:
+            retried = send_once(client, fallback, resolve)
+            retried.degraded = True
+            return retried
+    return outcome
+
+
+def send_once(client: WebClient, item: OutboxItem, resolve: Any) -> Outcome:
     """Send ``item`` once. ``resolve(key) -> (channel, ts) | None`` looks up posted messages."""
     method = method_of(item)
     try:
@@ -103,6 +139,8 @@ def send(client: WebClient, item: OutboxItem, resolve: Any) -> Outcome:
             return Outcome("ratelimited", method, status, retry_after=retry_after, reason=error)
         if status >= 500 or status == 408 or error in TRANSIENT_ERRORS:
             return Outcome("retry", method, status, reason="server_error")
+        if error in BLOCKED_ERRORS:
+            return Outcome("blocked", method, status, reason=error)
         return Outcome("dead", method, status, reason=error)
     except (http.client.HTTPException, OSError):  # URLError, resets, timeouts
         return Outcome("retry", method, reason="connection_error")

@@ -48,6 +48,7 @@ from workers.domain.config import Config, HostConfig, TenantConfig
 from workers.domain.model import ChangeKind, Request, StepResult, StepStatus
 from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential, SecretError, SecretsProvider
+from workers.logging_setup import log_context, set_step
 from workers.runbook.hints import hint_for
 from workers.runbook.locks import FenceLost, Lease, LeaseBusy, Locks
 from workers.runbook.observer import NoObserver, RunObserver
@@ -178,12 +179,13 @@ class Runner:
         should_stop: Callable[[], bool],
         secrets: SecretsProvider,
     ) -> HostOutcome:
-        outcome = self._run_host_in_turn(request, host_name, should_stop, secrets)
-        if outcome.status != "busy":  # a busy request keeps its place in the host's queue
-            try:
-                self.locks.done(request.id, [host_name.upper()])
-            except Exception:
-                log.warning("could not remove %s from the %s queue", request.id, host_name)
+        with log_context(request_id=request.id, host=host_name):  # a pool thread: set them here
+            outcome = self._run_host_in_turn(request, host_name, should_stop, secrets)
+            if outcome.status != "busy":  # a busy request keeps its place in the host's queue
+                try:
+                    self.locks.done(request.id, [host_name.upper()])
+                except Exception:
+                    log.warning("could not remove %s from the %s queue", request.id, host_name)
         return outcome
 
     def _run_host_in_turn(
@@ -399,6 +401,7 @@ class _HostRun:
 
     def execute(self) -> HostOutcome:
         for index, step in enumerate(self.steps):
+            set_step(step.id)  # every line logged for this step names it
             if self.should_stop():
                 self._save(
                     self._result(
@@ -554,8 +557,10 @@ class _HostRun:
         started = self._now()
         self._save(self._result(step, StepStatus.RUNNING, started_at=started, attempt=attempt))
         effective = self._effective(step)
+        log.info("step started attempt=%d", attempt)  # request, host, step: from the context
         outcome = self._attempts(effective, step)
         finished = self._now()
+        log.info("step ended status=%s in %.1fs", outcome.status, finished - started)
         base: dict[str, Any] = {"started_at": started, "finished_at": finished, "attempt": attempt}
         if outcome.status in ("done", "skipped") and step.id == "preflight":
             self._judge_preflight(step, outcome, base)
