@@ -31,6 +31,8 @@ GLOBAL = ("global-admin@contoso.onmicrosoft.com", "Global-Pass-1!")
 
 
 def world(**host: object) -> World:
+    """A host set up for CredSSP: the seed runs the installer straight from the share."""
+    host.setdefault("credssp_delegation", True)
     return build_world(
         {
             "tenant": {
