@@ -334,6 +334,9 @@ class SimHost:
         # Windows authentication, which the network logon cannot give (the second hop again).
         self.downloads: dict[str, bytes] = {}
         self.windows_auth_hosts = [h.lower() for h in spec.get("windows_auth_hosts", [])]
+        # WinRM's MaxEnvelopeSizekb (default 500): a bigger request envelope is refused, so a
+        # client streaming a file must keep each Send under it.
+        self.max_envelope_kb = int(spec.get("max_envelope_kb", 500))
         self.installer_running = False
         self.processes: dict[int, dict[str, Any]] = {}
         self._pids = itertools.count(4100, 4)

@@ -321,8 +321,10 @@ class RunbookSession:
         secrets: dict[str, Credential],
         *,
         should_stop: Callable[[], bool] | None = None,
+        lead: bytes = b"",
     ) -> StepOutcome:
-        """Run ``step`` (its check first, inside the loader) and report what happened."""
+        """Run ``step`` (its check first, inside the loader) and report what happened.
+        ``lead``: data frames sent in the same Send, before the step's frames."""
         if step.upload is not None:
             return self._run_upload(step, secrets, should_stop=should_stop)
         if not self._alive:
@@ -344,7 +346,7 @@ class RunbookSession:
                 ensure_ascii=True,
             )
         )
-        data = "".join(f + "\n" for f in frames).encode("ascii")
+        data = lead + "".join(f + "\n" for f in frames).encode("ascii")
         self._results.pop(step.id, None)
         self._stderr = b""
         log_from = len(self.log)
@@ -420,26 +422,19 @@ class RunbookSession:
             )
             return outcome
         self._results.pop("frame", None)
-        deadline = started + step.timeout_s
-        for data in upload_sends(upload):
-            if (should_stop is not None and should_stop()) or self.clock() >= deadline:
-                self.terminate()
-                stopped = should_stop is not None and should_stop()
-                outcome.status = "cancelled" if stopped else "timeout"
-                outcome.error = f"{step.id} was stopped while sending the installer"
-                return outcome
-            try:
-                self._send(data)
-            except _TRANSPORT_ERRORS as exc:
-                self._drop()
-                raise SessionLost(
-                    f"{self.host.name}: WinRM session lost sending the installer: "
-                    f"{self._describe(exc)}",
-                    may_have_started=True,
-                ) from None
-        rest = max(1.0, deadline - self.clock())
-        final = self.run_step(
-            replace(step, check=None, upload=None, timeout_s=rest), secrets, should_stop=should_stop
+        try:
+            last = self._stream(step, upload, started + step.timeout_s, should_stop, outcome)
+        except OSError as exc:  # the file went away after it was hashed
+            outcome.error = f"cannot read the installer on the worker: {exc.strerror or exc}"
+            return outcome
+        if last is None:
+            return outcome
+        rest = max(1.0, started + step.timeout_s - self.clock())
+        final = self.run_step(  # the last data frames and the step's frame share one Send
+            replace(step, check=None, upload=None, timeout_s=rest),
+            secrets,
+            should_stop=should_stop,
+            lead=last,
         )
         broken = self._results.pop("frame", None)
         if final.status == "failed" and isinstance(broken, dict) and broken.get("error"):
@@ -452,6 +447,37 @@ class RunbookSession:
         final.duration_s = self.clock() - started
         final.requests = self.requests - before
         return final
+
+    def _stream(
+        self,
+        step: Step,
+        upload: Upload,
+        deadline: float,
+        should_stop: Callable[[], bool] | None,
+        outcome: StepOutcome,
+    ) -> bytes | None:
+        """Send every batch of frames but the last, which is returned to go with the step's
+        frame; None when stopped (``outcome`` then says why)."""
+        sends = upload_sends(upload)
+        last = next(sends)
+        for data in sends:
+            data, last = last, data
+            if (should_stop is not None and should_stop()) or self.clock() >= deadline:
+                self.terminate()
+                stopped = should_stop is not None and should_stop()
+                outcome.status = "cancelled" if stopped else "timeout"
+                outcome.error = f"{step.id} was stopped while sending the installer"
+                return None
+            try:
+                self._send(data)
+            except _TRANSPORT_ERRORS as exc:
+                self._drop()
+                raise SessionLost(
+                    f"{self.host.name}: WinRM session lost sending the installer: "
+                    f"{self._describe(exc)}",
+                    may_have_started=True,
+                ) from None
+        return last
 
     def terminate(self) -> None:
         """Stop the running command (terminate signal); the session is over after this."""
