@@ -5,6 +5,8 @@ PowerShell's FileSystem provider connects a UNC root given with -Credential (WNe
 so the share's server sees that user, not the network logon that has nothing to pass on
 (Microsoft Learn, "Making the second hop in PowerShell Remoting"; New-PSDrive). Until
 Remove-PSDrive, both ``X:`` and the UNC path work in this session; no other session gains it.
+(Public reports show this pattern working inside Invoke-Command; still to be checked on a real
+server, where PowerShell issue 11333 reports an intermittent "logon session does not exist".)
 """
 
 from __future__ import annotations
