@@ -131,7 +131,16 @@ def test_preflight_checks_the_source_where_it_is_read(
     sim_env: Callable[..., SimEnv], tmp_path: Path
 ) -> None:
     url = "https://intranet.contoso.com/AADConnectProvisioningAgentSetup.exe"
-    env = sim_env([{"name": "SYNC01", "windows_auth_hosts": ["intranet.contoso.com"]}])
+    public = "https://downloads.contoso.com/AADConnectProvisioningAgentSetup.exe"
+    env = sim_env(
+        [
+            {
+                "name": "SYNC01",
+                "windows_auth_hosts": ["intranet.contoso.com"],
+                "installer_urls": [public],
+            }
+        ]
+    )
     ok = collect_preflight(env.config, env.secrets, "SYNC01")
     assert ok.ok is True, ok.to_dict()
     missing = with_installer(env.config, path=str(tmp_path / "nowhere.exe"))
@@ -139,6 +148,8 @@ def test_preflight_checks_the_source_where_it_is_read(
     assert pre.ok is False and "is not on the worker" in _blockers(pre)
     wrong = with_installer(env.config, sha256="A" * 64)
     assert "not the pinned" in _blockers(collect_preflight(wrong, env.secrets, "SYNC01"))
+    reachable = with_installer(env.config, source="url", url=public)
+    assert collect_preflight(reachable, env.secrets, "SYNC01").ok is True
     intranet = with_installer(env.config, source="url", url=url)
     pre = collect_preflight(intranet, env.secrets, "SYNC01")
     assert pre.ok is False and "second hop" in _blockers(pre)
