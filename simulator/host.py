@@ -17,8 +17,11 @@ from typing import Any
 
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
 
-INSTALLER_SHARE_PATH = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
+INSTALLER_SHARE = "\\\\fs01\\install"
+INSTALLER_SHARE_PATH = INSTALLER_SHARE + "\\AADConnectProvisioningAgentSetup.exe"
 INSTALLER_URL = "https://fs01.contoso.com/install/AADConnectProvisioningAgentSetup.exe"
+# Who may read the file share (user -> password), as the file server's ACL would say.
+DEFAULT_SHARE_READERS = {"CONTOSO\\svc-fileshare": "Share-Pass-1!"}
 INSTALLER_CONTENT = (
     b"MZ-simulated AADConnectProvisioningAgentSetup.exe 1.1.2334.0 (cloudsync-bot test double)"
 )
@@ -347,6 +350,26 @@ class SimHost:
         # setting (a superset for the tests' secret scans); module bindings only when on.
         self.module_logging = bool(spec.get("module_logging", False))
         self.script_block_logging = bool(spec.get("script_block_logging", False))
+        # The second hop: a WinRM logon is a network logon and holds no credential it could pass
+        # on to a file server, so a UNC path is refused unless this session mapped the share
+        # with an explicit credential (New-PSDrive -Credential) or the host is set up for
+        # CredSSP / delegation (Microsoft Learn, "Making the second hop in PowerShell Remoting").
+        self.credssp_delegation = bool(spec.get("credssp_delegation", False))
+        self.share_readers: dict[str, str] = {
+            k.lower(): v for k, v in (spec.get("share_readers") or DEFAULT_SHARE_READERS).items()
+        }
+        # Authenticode lives in the file's bytes: content sha256 -> (signer, version), so a file
+        # written here (pushed over WinRM, downloaded) shows the signature of what it contains.
+        # sha256 -> (signer, version, chain): what a file with these bytes shows, wherever it
+        # was written (copied, pushed, downloaded)
+        self.signed_content: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {}
+        # Who answers an https download (url -> bytes); a host in ``windows_auth_hosts`` wants
+        # Windows authentication, which the network logon cannot give (the second hop again).
+        self.downloads: dict[str, bytes] = {}
+        self.windows_auth_hosts = [h.lower() for h in spec.get("windows_auth_hosts", [])]
+        # WinRM's MaxEnvelopeSizekb (default 500): a bigger request envelope is refused, so a
+        # client streaming a file must keep each Send under it.
+        self.max_envelope_kb = int(spec.get("max_envelope_kb", 500))
         self.installer_running = False
         self.processes: dict[int, dict[str, Any]] = {}
         self._pids = itertools.count(4100, 4)
@@ -387,16 +410,30 @@ class SimHost:
         ):
             self.files[file_key(d)] = FileEntry(d, is_dir=True)
         share = spec.get("installer_path", INSTALLER_SHARE_PATH)
+        content = (
+            spec["installer_content"].encode()
+            if isinstance(spec.get("installer_content"), str)
+            else INSTALLER_CONTENT
+        )
+        signer = spec.get("installer_signer", MICROSOFT_SIGNER)
+        chain = tuple(spec.get("installer_chain", MICROSOFT_CHAIN))
+        self.signed_content[hashlib.sha256(content).hexdigest()] = (
+            signer,
+            self.agent_version,
+            chain,
+        )
         if spec.get("installer_available", True):
+            folder = share.rsplit("\\", 1)[0]
+            self.files.setdefault(file_key(folder), FileEntry(folder, is_dir=True))
             self.files[file_key(share)] = FileEntry(
                 share,
-                spec.get("installer_content", INSTALLER_CONTENT).encode()
-                if isinstance(spec.get("installer_content"), str)
-                else INSTALLER_CONTENT,
+                content,
                 version=self.agent_version,
-                signer=spec.get("installer_signer", MICROSOFT_SIGNER),
-                chain=tuple(spec.get("installer_chain", MICROSOFT_CHAIN)),
+                signer=signer,
+                chain=chain,
             )
+            for url in spec.get("installer_urls", []):
+                self.downloads[url.lower()] = content
         self.set_reg(
             "HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full",
             {"Release": int(spec.get("dotnet_release", 533320)), "Version": "4.8.09032"},
@@ -526,6 +563,21 @@ class SimHost:
     def put_file(self, entry: FileEntry) -> None:
         with self.lock:
             self.files[file_key(entry.path)] = entry
+
+    def signature_of(self, content: bytes) -> dict[str, Any]:
+        """The FileEntry fields (signer, version, chain) a file with these bytes shows
+        (unsigned when unknown)."""
+        known = self.signed_content.get(hashlib.sha256(content).hexdigest())
+        if known is None:
+            return {"signer": None, "version": None, "chain": ()}
+        signer, version, chain = known
+        return {"signer": signer, "version": version, "chain": chain}
+
+    def share_login(self, root: str, user: str, password: str) -> bool:
+        """Would the file server behind ``root`` accept this user and password?"""
+        if self.file(root) is None:
+            return False
+        return self.share_readers.get(user.lower()) == password
 
     def remove_file(self, path: str) -> bool:
         with self.lock:

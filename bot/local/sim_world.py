@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.domain.config import Config
+from workers.domain.config import Config, InstallerSource
 from workers.domain.secrets import SecretsProvider
 
 ENTRA_ROLES = {
@@ -58,6 +58,20 @@ def _domains(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, An
     return domains
 
 
+def _staging(inst: InstallerSource, secrets: SecretsProvider) -> dict[str, Any]:
+    """Where the simulated host finds the installer: the share (whose ACL lets the share
+    credential read it) or the download URL. A pushed installer needs nothing here."""
+    spec: dict[str, Any] = {}
+    if inst.share_path:
+        spec["installer_path"] = inst.share_path
+    if inst.share_credential:
+        cred = secrets.get(inst.share_credential)
+        spec["share_readers"] = {cred.user: cred.password}
+    if inst.url:
+        spec["installer_urls"] = [inst.url]
+    return spec
+
+
 def simulated_world(
     config: Config, secrets: SecretsProvider, *, startup_cost_s: float | None = None
 ) -> dict[str, Any]:
@@ -74,7 +88,7 @@ def simulated_world(
             "accounts": [f"{login.user}:{login.password}"],
             "login_user": login.user.lower(),
             "domain": first_domain,
-            "installer_path": tenant.installer.path,
+            **_staging(tenant.installer, secrets),
         }
         if host.fqdn:
             spec["fqdn"] = host.fqdn  # its SPN HTTP/<fqdn>, when sim gives it a keytab

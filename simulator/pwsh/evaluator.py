@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tree_sitter import Node
 
-from . import members
+from . import filestream, members
 from .commands import CommandRunner, format_error
 from .operators import arithmetic, comparison, format_op
 from .parser import first_error, parse
@@ -106,6 +106,8 @@ class Session:
         self.functions: dict[str, ScriptBlockValue] = {}
         self.modules: dict[str, str] = {}
         self.aad_account: str | None = None
+        self.psdrives: dict[str, str] = {}  # New-PSDrive: NAME -> root (simulator.pwsh.paths)
+        self.share_logons: dict[str, str] = {}  # share root -> the user it was mapped with
         self.env = CIDict(
             {
                 "COMPUTERNAME": host.name,
@@ -188,6 +190,10 @@ class Session:
 
     def read_stdin_line(self) -> str | None:
         return self.io.read_stdin_line()
+
+    def create_file(self, path: str) -> filestream.FileStream:
+        """[System.IO.File]::Create(path)."""
+        return filestream.create(self, path)
 
     def check_cancel(self) -> None:
         if self.io.cancel.is_set():

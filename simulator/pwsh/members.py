@@ -194,6 +194,8 @@ def get_member(obj: Any, name: str) -> Any:
         return 0 if low == "count" else None
     if isinstance(obj, LiveObject):
         obj.ps_touch(low)
+    if isinstance(obj, bytes) and low in ("length", "count", "longlength"):
+        return len(obj)
     bag = props_of(obj)
     if bag is not None and name in bag:
         return bag[name]
@@ -559,6 +561,8 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
             return ntpath.splitext(a[0])[1]
         if low == "gettemppath":
             return "C:\\Windows\\TEMP\\"
+    if t == "io.file" and low in ("create", "openwrite"):
+        return session.create_file(to_str(args[0]))
     if t == "io.file" and low == "exists":
         return session.host.file_exists(to_str(args[0]))
     if t == "string":

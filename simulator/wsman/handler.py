@@ -221,6 +221,9 @@ class WsmanHandler(BaseHTTPRequestHandler):
 
     def _soap(self, body: bytes, principal: str) -> tuple[int, bytes]:
         host = self.wsman.host
+        limit_kb = int(getattr(host, "max_envelope_kb", 500))  # WinRM MaxEnvelopeSizekb
+        if len(body) > limit_kb * 1024:
+            return 500, soap.fault_body(soap.envelope_too_large(limit_kb), "", host.name)
         try:
             req = soap.parse_request(body)
         except soap.SoapParseError as exc:

@@ -342,6 +342,17 @@ def action_not_supported(action: str) -> WsmanFault:
     )
 
 
+def envelope_too_large(max_kb: int) -> WsmanFault:
+    """A request over MaxEnvelopeSizekb (code and wording modelled on w:EncodingLimit; still to
+    be checked against a real server)."""
+    return WsmanFault(
+        2150858817,
+        "w:EncodingLimit",
+        "The WS-Management service cannot process the request because the request envelope "
+        f"is larger than the MaxEnvelopeSizekb quota ({max_kb} KB).",
+    )
+
+
 def internal_error(message: str | None = None) -> WsmanFault:
     return WsmanFault(
         2147500037,

@@ -44,6 +44,8 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
         "slack_calls_per_install",
         "worker_peak_rss_mb",
         "bot_peak_rss_mb",
+        "stage_push_mb_per_s",
+        "stage_push_requests_per_mb",
         "machine",
         "targets",
     ):

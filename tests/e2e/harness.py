@@ -46,7 +46,21 @@ EXTRA_HOSTS: dict[str, Any] = {
     "SECRET01": {"simulated": True, "sim": {"module_logging": True, "script_block_logging": True}},
     "FLAKY01": {"simulated": True, "sim": {"installer_exit_codes": [1618, 0]}},
     "LAB01": {"simulated": True, "tags": ["lab"]},
+    # share staging with the share credential, on a hardened host (the secret scan reads it)
+    "SHARE02": {
+        "simulated": True,
+        "installer_source": "share",
+        "sim": {"module_logging": True, "script_block_logging": True},
+    },
+    # share staging in a tenant whose installer entry has no share credential (the second hop)
+    "NOCRED01": {"simulated": True, "tenant": "nocred"},
 }
+
+
+def _nocred_tenant(contoso: dict[str, Any]) -> dict[str, Any]:
+    """The demo tenant, staging from the share without a share credential."""
+    installer = {k: v for k, v in contoso["installer"].items() if k != "share_credential"}
+    return {**contoso, "installer": {**installer, "source": "share"}}
 
 
 def make_config_dir(target: Path, mutate: Callable[[dict, dict], None] | None = None) -> Path:
@@ -54,6 +68,7 @@ def make_config_dir(target: Path, mutate: Callable[[dict, dict], None] | None = 
     shutil.copytree(DEMO, target)
     inventory = yaml.safe_load((target / "inventory.yaml").read_text())
     inventory["hosts"].update(EXTRA_HOSTS)
+    inventory["tenants"]["nocred"] = _nocred_tenant(inventory["tenants"]["contoso"])
     policy = yaml.safe_load((target / "policy.yaml").read_text())
     policy["users"]["U09MALLORY"] = "mallory"
     if mutate is not None:

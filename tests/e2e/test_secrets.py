@@ -17,7 +17,8 @@ from workers.domain.model import State
 
 def _secret_values() -> list[str]:
     values = [p.read_text() for p in sorted((DEMO / "secrets").glob("*.txt"))]
-    assert len(values) >= 5 and all(len(v) >= 8 for v in values)
+    assert len(values) >= 6 and all(len(v) >= 8 for v in values)
+    assert (DEMO / "secrets" / "fileshare_reader.txt").read_text() in values  # share credential
     return values
 
 
@@ -66,12 +67,19 @@ def test_no_secret_anywhere(e2e: E2EStack, captured_logs: _Capture) -> None:
     assert e2e.click("bob", "approve", mfa.id).status_code == 200
     failed = e2e.wait_state(mfa.id, State.FAILED, State.SUCCEEDED, timeout=60)
     assert failed.state is State.FAILED
+    # share staging: the share credential travels as a secret frame (preflight and stage)
+    shared = e2e.submit("alice", "install SHARE02 --domain contoso.com")
+    assert e2e.click("bob", "approve", shared.id).status_code == 200
+    staged = e2e.wait_state(shared.id, State.SUCCEEDED, State.FAILED, timeout=60)
+    assert staged.state is State.SUCCEEDED, staged.reason
     e2e.wait_quiet()
+    share_events = [e["event"] for e in e2e.sim_host("SHARE02").record.to_dict()["events"]]
+    assert "share_mapped" in share_events, "the share credential was used"
 
     places: dict[str, str] = {}
     record = e2e.sim_host("SECRET01").record.to_dict()
     assert record["script_blocks"] and record["command_lines"] and record["module_log"]
-    for name in ("SECRET01", "MFA01"):
+    for name in ("SECRET01", "MFA01", "SHARE02"):
         rec = e2e.sim_host(name).record.to_dict()
         places[f"{name} script blocks"] = "\n".join(rec["script_blocks"])
         places[f"{name} command lines"] = "\n".join(rec["command_lines"])

@@ -90,8 +90,9 @@ def write_config(
                     "fabrikam.com": {"admin": "domain_admin_fabrikam"},
                 },
                 "installer": {
-                    "path": "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe",
-                    # the simulator's fixed installer bytes
+                    # pushed over WinRM from the worker: the simulator's fixed installer bytes
+                    "source": "push",
+                    "path": "AADConnectProvisioningAgentSetup.exe",
                     "sha256": hashlib.sha256(INSTALLER_CONTENT).hexdigest().upper(),
                 },
             }
@@ -119,6 +120,7 @@ def write_config(
         "policy": {"requesters": {"users": ["U1"]}, "approvers": [{"users": ["U2"]}]},
     }
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "AADConnectProvisioningAgentSetup.exe").write_bytes(INSTALLER_CONTENT)
     (folder / "inventory.yaml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
     (folder / "secrets.yaml").write_text(yaml.safe_dump({"secrets": secrets}), encoding="utf-8")
     (folder / "policy.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")

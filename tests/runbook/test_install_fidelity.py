@@ -27,7 +27,9 @@ SETUP = "\\\\fs01\\install\\AADConnectProvisioningAgentSetup.exe"
 
 
 def _host(**spec: Any) -> Any:
-    full = {"name": "SIM01", "startup_cost_s": 0, "install_s": 0, **spec}
+    # these tests start the installer straight from the share: a delegated (CredSSP) logon may
+    full = {"name": "SIM01", "startup_cost_s": 0, "install_s": 0, "credssp_delegation": True}
+    full.update(spec)
     return build_world({"hosts": [full]}).hosts["SIM01"]
 
 

@@ -57,7 +57,8 @@ def _runner(env: SimEnv, client: Any, observer: RunObserver) -> tuple[Runner, In
 
 
 def _drop_before_stage(env: SimEnv) -> Fault:
-    fault = Fault(kind="drop", cmdlet="Copy-Item", operation="Receive")
+    # the stage step's last check of what was pushed
+    fault = Fault(kind="drop", cmdlet="Get-AuthenticodeSignature", operation="Receive")
     env.host("SYNC01").faults.add(fault)
     return fault
 

@@ -482,7 +482,8 @@ def test_transport_fault_before_a_checked_step_is_retried(
 ) -> None:
     env = sim_env([{"name": "SYNC01"}])
     runner, progress = make_runner(env, rclient)
-    fault = Fault(kind=kind, cmdlet="Copy-Item", operation="Receive")  # type: ignore[arg-type]
+    # in the stage step, once the installer was pushed
+    fault = Fault(kind=kind, cmdlet="Get-AuthenticodeSignature", operation="Receive")  # type: ignore[arg-type]
     env.host("SYNC01").faults.add(fault)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()

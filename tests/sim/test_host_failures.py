@@ -31,7 +31,9 @@ DOMAIN = cred("CONTOSO\\Administrator", "Domain-Pass-1!")
 
 
 def make(**host: Any) -> World:
+    """A host set up for CredSSP: these scripts read the installer straight from the share."""
     tenant = host.pop("tenant", None)
+    host.setdefault("credssp_delegation", True)
     return build_world(
         {
             "tenant": tenant,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
 
 from simulator.host import (
     AGENT_SERVICE,
+    INSTALLER_CONTENT,
     INSTALLER_SHA256,
     INSTALLER_SHARE_PATH,
     SimHost,
@@ -31,6 +33,8 @@ GLOBAL = ("global-admin@contoso.onmicrosoft.com", "Global-Pass-1!")
 
 
 def world(**host: object) -> World:
+    """A host set up for CredSSP: the seed runs the installer straight from the share."""
+    host.setdefault("credssp_delegation", True)
     return build_world(
         {
             "tenant": {
@@ -312,6 +316,35 @@ def test_a_bad_frame_is_answered_and_the_loader_goes_on() -> None:
     assert [r["id"] for r in results] == ["frame", "frame", STEPS[0]["id"]]
     assert results[0]["status"] == results[1]["status"] == "failed"
     assert results[2]["status"] == "done"
+
+
+def test_upload_frames_write_a_file_as_data_and_a_broken_one_is_answered() -> None:
+    host = world(script_block_logging=True).hosts["SIM01"]
+    dest = "C:\\Windows\\TEMP\\pushed.exe"
+    b64 = base64.b64encode
+    frames: list[dict[str, object] | str] = [
+        "D " + b64(b"ignored: no file is open").decode(),
+        "U " + b64(dest.encode()).decode(),
+        "D " + b64(INSTALLER_CONTENT[:40]).decode(),
+        "D " + b64(INSTALLER_CONTENT[40:]).decode(),
+        {"type": "step", "id": "hash", "check": "", "script": f"(Get-FileHash '{dest}').Hash"},
+        "U " + b64(b"C:\\nowhere\\x.exe").decode(),
+        "D !!!",
+        {"type": "step", "id": "after", "check": "", "script": "'still reading'"},
+        {"type": "exit"},
+    ]
+    results, _, code = run_bootstrap(host, frames)
+    assert code == 0
+    assert [(r["id"], r["status"]) for r in results] == [
+        ("hash", "done"),
+        ("frame", "failed"),  # the folder does not exist
+        ("after", "done"),  # the D frame after it was dropped, the loader read on
+    ]
+    assert results[0]["output"] == INSTALLER_SHA256
+    pushed = host.file(dest)
+    assert pushed is not None and pushed.content == INSTALLER_CONTENT
+    blocks = "\n".join(host.record.script_blocks)
+    assert b64(INSTALLER_CONTENT[:40]).decode() not in blocks
 
 
 def test_bootstrap_ends_when_stdin_closes() -> None:

@@ -28,6 +28,8 @@ from workers.runbook.steps import stage_step
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "workers" / "runbook" / "bootstrap.ps1"
 SILENCE = "$ProgressPreference = 'SilentlyContinue'"
 DOWNLOAD = (
+    # TLS 1.2 forced first, as the runbook does: Windows PowerShell 5.1 does not offer it unasked
+    "[Net.ServicePointManager]::SecurityProtocol = [Net.SecurityProtocolType]::Tls12; "
     f"Invoke-WebRequest -Uri '{INSTALLER_URL}' -OutFile 'C:\\Windows\\TEMP\\x.exe' -UseBasicParsing"
 )
 
@@ -94,7 +96,7 @@ def _stage_from_url() -> dict[str, Any]:
         enterprise_admin_secret=None,
         forest_admin_secret=None,
         domains={},
-        installer=InstallerSource(path=INSTALLER_URL, sha256=INSTALLER_SHA256),
+        installer=InstallerSource(source="url", url=INSTALLER_URL, sha256=INSTALLER_SHA256),
     )
     step = stage_step(tenant)
     return {"type": "step", "id": step.id, "check": "", "script": step.script}

@@ -26,6 +26,11 @@ MODULE = (
 # The seed's sequence; (Get-Credential) replaced by a PSCredential built from a password.
 SEED = [
     r"New-Item -ItemType Directory -Path 'C:\ProgramData\cloudsync' -Force | Out-Null",
+    # A WinRM logon cannot reach the share on its own (the second hop): map it with a credential.
+    "$share = New-Object System.Management.Automation.PSCredential('CONTOSO\\svc-fileshare', "
+    "(ConvertTo-SecureString 'Share-Pass-1!' -AsPlainText -Force))",
+    r"New-PSDrive -Name S -PSProvider FileSystem -Root '\\fs01\install' -Credential $share"
+    " | Out-Null",
     r"Copy-Item -Path '\\fs01\install\AADConnectProvisioningAgentSetup.exe' "
     r"-Destination 'C:\ProgramData\cloudsync\AADConnectProvisioningAgentSetup.exe' -Force",
     f'Start-Process "{SETUP}" -ArgumentList "/quiet" -NoNewWindow -Wait',

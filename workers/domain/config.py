@@ -11,7 +11,7 @@ first against ``config_schema``, then the values. Secret *values* never live her
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from workers.domain.validation import (
     validate_kerberos_fqdn,
     validate_path,
     validate_realm,
+    validate_share_path,
+    validate_url,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,7 @@ class HostConfig:
     sim: dict[str, Any] = field(default_factory=dict)  # simulator state for this host
     fqdn: str | None = None  # DNS name: the Kerberos SPN is HTTP/<fqdn>
     realm: str | None = None  # Kerberos realm of the tenant's domain (kerberos transport)
+    installer_source: str | None = None  # overrides the tenant's installer source (push|share|url)
 
     @property
     def ntlm(self) -> bool:
@@ -73,12 +76,36 @@ class HostConfig:
         return self.scheme == "https" and self.cert_validation == "ignore"
 
 
+STAGING_SOURCES = ("push", "share", "url")
+
+
 @dataclass(frozen=True)
 class InstallerSource:
-    path: str  # UNC path or http(s) URL of AADConnectProvisioningAgentSetup.exe
+    """Where AADConnectProvisioningAgentSetup.exe comes from and how it reaches the host.
+
+    A WinRM logon is a network logon with no credential to pass on (the second hop), so the
+    host cannot read a share as the WinRM user. ``push`` (default): the worker reads ``path``
+    (a file it can see, e.g. a mounted volume) and streams it into the session over WinRM.
+    ``share``: the host copies ``share_path`` after mapping the share for this session with
+    ``share_credential`` (a secret name). ``url``: the host downloads ``url`` over HTTPS.
+    """
+
     sha256: str
+    source: str = "push"  # push | share | url
+    path: str | None = None  # push: the installer on the worker (absolute)
+    share_path: str | None = None  # share: \\server\share\...\AADConnectProvisioningAgentSetup.exe
+    share_credential: str | None = None  # share: secret name of a reader of that share
+    url: str | None = None  # url: https://... (no credentials in it, no Windows auth)
     signer: str = "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
     staging_dir: str = r"C:\ProgramData\cloudsync"
+
+
+def installer_for(tenant: TenantConfig, host: HostConfig) -> InstallerSource:
+    """The tenant's installer entry with the host's ``installer_source`` override applied."""
+    inst = tenant.installer
+    if host.installer_source and host.installer_source != inst.source:
+        return replace(inst, source=host.installer_source)
+    return inst
 
 
 @dataclass(frozen=True)
@@ -267,20 +294,8 @@ def _parse_tenants(
             clean = _checked(validate_domain, str(fqdn), dwhere)
             admin = _secret_name(_require(dentry or {}, "admin", dwhere), dwhere, secrets)
             domains[clean] = DomainConfig(fqdn=clean, admin_secret=admin)
-        inst = _require(entry, "installer", where)
-        iwhere = f"{where}.installer"
-        sha = str(_require(inst, "sha256", iwhere)).upper()
-        if len(sha) != 64 or any(c not in "0123456789ABCDEF" for c in sha):
-            raise ConfigError(f"{iwhere}.sha256: must be 64 hex digits")
-        installer = InstallerSource(
-            path=_checked(validate_path, str(_require(inst, "path", iwhere)), f"{iwhere}.path"),
-            sha256=sha,
-            signer=str(inst.get("signer", InstallerSource.signer)),
-            staging_dir=_checked(
-                validate_path,
-                str(inst.get("staging_dir", InstallerSource.staging_dir)),
-                f"{iwhere}.staging_dir",
-            ),
+        installer = _parse_installer(
+            _require(entry, "installer", where), f"{where}.installer", path.parent, secrets
         )
         tenants[str(name)] = TenantConfig(
             name=str(name),
@@ -300,6 +315,72 @@ def _parse_tenants(
             ),
         )
     return tenants
+
+
+def _parse_installer(
+    inst: dict[str, Any], iwhere: str, root: Path, secrets: dict[str, SecretRef]
+) -> InstallerSource:
+    sha = str(_require(inst, "sha256", iwhere)).upper()
+    if len(sha) != 64 or any(c not in "0123456789ABCDEF" for c in sha):
+        raise ConfigError(f"{iwhere}.sha256: must be 64 hex digits")
+    inst = _legacy_path(inst)
+    source = str(inst.get("source", "push"))
+    if source not in STAGING_SOURCES:
+        raise ConfigError(f"{iwhere}.source: must be push, share or url")
+    local: str | None = None
+    if inst.get("path") not in (None, ""):
+        raw = str(inst["path"])
+        if raw.startswith("\\\\") or re.match(r"^[A-Za-z]:\\", raw) or "://" in raw:
+            raise ConfigError(
+                f"{iwhere}.path: is the installer's file on the worker (push staging), e.g. "
+                "/data/installer/AADConnectProvisioningAgentSetup.exe; a share path goes in "
+                "share_path (source: share), a download in url (source: url)"
+            )
+        local = str((root / raw).resolve()) if not Path(raw).is_absolute() else raw
+    share = inst.get("share_path")
+    url = inst.get("url")
+    installer = InstallerSource(
+        sha256=sha,
+        source=source,
+        path=local,
+        share_path=_checked(validate_share_path, str(share), f"{iwhere}.share_path")
+        if share not in (None, "")
+        else None,
+        share_credential=_optional_secret(inst, "share_credential", iwhere, secrets),
+        url=_checked(validate_url, str(url), f"{iwhere}.url") if url not in (None, "") else None,
+        signer=str(inst.get("signer", InstallerSource.signer)),
+        staging_dir=_checked(
+            validate_path,
+            str(inst.get("staging_dir", InstallerSource.staging_dir)),
+            f"{iwhere}.staging_dir",
+        ),
+    )
+    _require_source_fields(installer, source, iwhere)
+    return installer
+
+
+def _legacy_path(inst: dict[str, Any]) -> dict[str, Any]:
+    """An entry without ``source`` whose ``path`` is a UNC path or a URL is read as before this
+    field existed: share (resp. url) staging from it."""
+    raw = str(inst.get("path") or "")
+    if "source" in inst or not raw:
+        return inst
+    if raw.startswith("\\\\") or re.match(r"^[A-Za-z]:\\", raw):
+        rest = {k: v for k, v in inst.items() if k != "path"}
+        return {**rest, "source": "share", "share_path": raw}
+    if "://" in raw:
+        rest = {k: v for k, v in inst.items() if k != "path"}
+        return {**rest, "source": "url", "url": raw}
+    return inst
+
+
+def _require_source_fields(inst: InstallerSource, source: str, where: str) -> None:
+    """The installer entry has what ``source`` needs (the tenant's, or a host's override)."""
+    needs = {"push": ("path", inst.path), "share": ("share_path", inst.share_path)}
+    needs["url"] = ("url", inst.url)
+    key, value = needs[source]
+    if value is None:
+        raise ConfigError(f"{where}.{key}: is required for source: {source}")
 
 
 def _parse_hosts(
@@ -352,6 +433,13 @@ def _parse_hosts(
             if not named:
                 raise ConfigError(f"{where}.fqdn: kerberos needs the server's DNS name")
             fqdn = _checked(validate_kerberos_fqdn, str(named), f"{where}.fqdn")
+        override = entry.get("installer_source")
+        if override is not None:
+            if override not in STAGING_SOURCES:
+                raise ConfigError(f"{where}.installer_source: must be push, share or url")
+            _require_source_fields(
+                tenants[tenant].installer, str(override), f"{path}: tenants.{tenant}.installer"
+            )
         hosts[clean] = HostConfig(
             name=clean,
             address=address,
@@ -370,6 +458,7 @@ def _parse_hosts(
             tags=tuple(str(t) for t in entry.get("tags", ())),
             simulated=simulated,
             sim=dict(entry.get("sim") or {}),
+            installer_source=str(override) if override is not None else None,
         )
     if not hosts:
         raise ConfigError(f"{path}: no hosts under 'hosts'")

@@ -194,7 +194,11 @@ _NAMES = ListOf(Str())
 
 INSTALLER = Fields(
     {
-        "path": Key(Str(), required=True),
+        "source": Key(Str()),  # push (default) | share | url
+        "path": Key(Str()),  # push: the installer's file on the worker
+        "share_path": Key(Str()),  # share: \\server\share\...\AADConnectProvisioningAgentSetup.exe
+        "share_credential": Key(Str()),  # share: secret name that may read the share
+        "url": Key(Str()),  # url: https://... (no credentials, no Windows authentication)
         "sha256": Key(Str(), required=True),
         "signer": Key(Str()),
         "staging_dir": Key(Str()),
@@ -228,6 +232,7 @@ HOST = Fields(
         "tags": Key(_NAMES),
         "simulated": Key(Bool()),
         "fqdn": Key(Str()),
+        "installer_source": Key(Str()),  # overrides the tenant's installer source here
         "sim": Key(FreeMap()),  # the simulator's host scenario: its keys are the simulator's
     },
     nullable=True,

@@ -25,6 +25,15 @@ PATH_RE = re.compile(r"^(?:[A-Za-z]:\\|\\\\[A-Za-z0-9][A-Za-z0-9.-]*\\)[A-Za-z0-
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
 ADDRESS_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|(?:\d{{1,3}}\.){{3}}\d{{1,3}})$")
 REQUEST_ID_RE = re.compile(r"^CS-\d{4,9}$")
+# \\server\share\...: the server a host name or FQDN, then at least a share and a file.
+SHARE_PATH_RE = re.compile(
+    rf"^\\\\{_LABEL}(?:\.{_LABEL})*\\[A-Za-z0-9 _.$-]+(?:\\[A-Za-z0-9 _.$()-]+)+$"
+)
+# https://fqdn[:port]/path[?query]: no user info (user:password@), no fragment, no spaces.
+HTTPS_URL_RE = re.compile(
+    rf"^https://{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?(?:/[A-Za-z0-9._~%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~%=&-]*)?$"
+)
 
 
 def _show(value: str) -> str:
@@ -102,6 +111,42 @@ def validate_path(value: str) -> str:
         raise ValidationError(
             f"{_show(value)} is not an accepted path: use C:\\folder\\file, "
             "\\\\server\\share\\file or an http(s) URL without quotes or spaces in the host"
+        )
+    return value
+
+
+def validate_share_path(value: str) -> str:
+    """A UNC path (or, for an installer already on the host, a local path such as C:\\x)."""
+    local = value[1:3] == ":\\" and PATH_RE.match(value)
+    if len(value) > 260 or not (SHARE_PATH_RE.match(value) or local):
+        raise ValidationError(
+            f"{_show(value)} is not an accepted share path: use \\\\server\\share\\file "
+            "(letters, digits, ' ', '_', '.', '$', '-') or a path on the host (C:\\folder\\file)"
+        )
+    return value
+
+
+def validate_url(value: str) -> str:
+    """An installer download URL: HTTPS only, to a DNS name, no credentials inside.
+
+    Plain http is refused (the installer could be swapped on the way; the SHA-256 check would
+    then fail every time) and so are ``user:password@`` URLs (a secret in script text). An
+    intranet URL that needs Windows authentication cannot work either: the WinRM logon has no
+    credential to present (the second hop); preflight says so when the server answers 401."""
+    low = value.lower()
+    if low.startswith("http://"):
+        raise ValidationError(
+            f"{_show(value)} is plain http: the installer must be downloaded over https"
+        )
+    if "@" in value.split("?", 1)[0]:
+        raise ValidationError(
+            f"{_show(value)} carries credentials: a URL must not hold a user or password "
+            "(it would be script text); use push or share staging with share_credential"
+        )
+    if len(value) > 2000 or not HTTPS_URL_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not an accepted URL: use https://host.example.com/path/file.exe "
+            "(letters, digits and ._~%/- in the path)"
         )
     return value
 

@@ -6,10 +6,16 @@
 #          the SecureString is built one character at a time, so no cmdlet ever receives the
 #          password: Module Logging (event 4103) records cmdlet parameter bindings, and
 #          ConvertFrom-Json $line or ConvertTo-SecureString -AsPlainText would put it there.
+#   U <path>                         (base64 of UTF-8)
+#       -> creates that file and holds it open for the D frames that follow (push staging)
+#   D <bytes>                        (base64)
+#       -> appended to the open file with FileStream.Write: the installer's bytes stay data,
+#          never script text (Script Block Logging) nor a cmdlet argument (Module Logging)
 #   {"type":"step","id":"install","check":"<ps text or empty>","script":"<ps text>"}
 #       -> check (read-only) runs first; if it returns $true the step is skipped,
 #          otherwise the script runs; one result line is written either way
 #   {"type":"exit"}
+# A step frame first closes an open U file, so its script hashes exactly what was written.
 # Each result is one stdout line: @@CLOUDSYNC@@{"id":...,"status":"done|skipped|failed",...}
 # (no banner: the first step's result proves the loader runs, and saves a WinRM round trip).
 # The line is pure ASCII: any other character is written as a JSON \uXXXX escape, so what the
@@ -22,6 +28,7 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $Secrets = @{}
+$upload = $null
 $utf8 = [System.Text.Encoding]::UTF8
 while ($true) {
     $line = [Console]::In.ReadLine()
@@ -45,6 +52,21 @@ while ($true) {
             $secure = $null
             continue
         }
+        if ($line.StartsWith('D ')) {
+            if ($null -eq $upload) { continue }
+            $bytes = [System.Convert]::FromBase64String($line.Substring(2))
+            $line = $null
+            $upload.Write($bytes, 0, $bytes.Length)
+            $bytes = $null
+            continue
+        }
+        if ($line.StartsWith('U ')) {
+            if ($null -ne $upload) { $upload.Dispose() }
+            $upload = $null
+            $upload = [System.IO.File]::Create($utf8.GetString([System.Convert]::FromBase64String($line.Substring(2))))
+            continue
+        }
+        if ($null -ne $upload) { $upload.Dispose(); $upload = $null }
         $frame = ConvertFrom-Json $line
         if ($frame.type -eq 'exit') { break }
         $result.id = $frame.id
@@ -56,6 +78,7 @@ while ($true) {
             $result.output = & ([scriptblock]::Create($frame.script))
         }
     } catch {
+        if ($null -ne $upload) { try { $upload.Dispose() } catch { }; $upload = $null }
         $result.status = 'failed'
         $result.error = [ordered]@{
             message  = $_.Exception.Message

@@ -13,13 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.domain.config import Config, HostConfig
-from workers.domain.model import HostPreflight
+from workers.domain.config import Config, HostConfig, InstallerSource, installer_for
+from workers.domain.model import HostPreflight, Problem
 from workers.domain.redact import default_redactor
 from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
 from workers.runbook.preflight import evaluate, gmsa_script, judge_gmsa
 from workers.runbook.session import RunbookSession, SessionLost, StepFailed, run_readonly
+from workers.runbook.staging import (
+    host_check,
+    judge_host_check,
+    second_hop_problem,
+    worker_problems,
+)
 from workers.runbook.steps import (
     AGENT_EXE,
     AGENT_KEY,
@@ -165,12 +171,17 @@ def collect_preflight(
     gmsa: str | None = None,
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
+    stage: bool | None = None,
 ) -> HostPreflight:
     """Preflight facts and verdict for one host, the entry of ``Request.preflight[host]``;
     on an unreachable host ``ok`` False with the ``error``. ``gmsa``: also read whether that
-    gMSA exists (``--gmsa NAME``)."""
+    gMSA exists (``--gmsa NAME``). ``stage`` (default: for an install, i.e. when the agent is
+    not required): also check that the installer is reachable where the stage step reads it."""
     conf = config.host(host)
     gmsa_facts: dict[str, Any] = {}
+    staging: list[Problem] = []
+    inst = installer_for(config.tenants[conf.tenant], conf)
+    check_stage = (not require_agent) if stage is None else stage
     try:
         login = secrets.get(conf.credential)
         session = session_factory(conf, login, operation_timeout_s=operation_timeout_s)
@@ -182,6 +193,8 @@ def collect_preflight(
                 gmsa_facts = run_readonly(
                     conf, login, gmsa_script(gmsa), session=session, step_id="gmsa-check"
                 )
+            if check_stage and not facts.get("agent_installed"):
+                staging = _staging_problems(inst, conf, secrets, session)
         finally:
             session.close()
     except Exception as exc:
@@ -189,4 +202,35 @@ def collect_preflight(
     verdict = evaluate(facts, require_agent=require_agent)
     if gmsa:
         judge_gmsa(verdict, gmsa, gmsa_facts)
+    if staging:
+        verdict.blockers.extend(staging)
+        verdict.ok = False
     return verdict.for_host(facts)
+
+
+def _staging_problems(
+    inst: InstallerSource, host: HostConfig, secrets: SecretsProvider, session: RunbookSession
+) -> list[Problem]:
+    """Is the installer reachable from where the stage step will read it (worker or host)?"""
+    hop = second_hop_problem(inst, host)
+    if hop is not None:  # refused before the host is asked anything about the share
+        return [hop]
+    problems = worker_problems(inst)
+    step = host_check(inst)
+    if step is None:
+        return problems
+    try:
+        creds = {name: secrets.get(name) for name in step.credentials}
+    except SecretError:  # reported as a blocker with the plan's secrets (engine._bind)
+        return problems
+    outcome = session.run_step(step, creds)
+    if outcome.status != "done" or not isinstance(outcome.output, dict):
+        problems.append(
+            Problem(
+                f"could not check the installer source from {host.name}: "
+                f"{outcome.error or outcome.status}",
+                "ask again; if it persists, check the share or URL from the server",
+            )
+        )
+        return problems
+    return problems + judge_host_check(inst, host.name, outcome.output)

@@ -130,8 +130,8 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         r"SHA-256 mismatch|signature is not valid|unexpected subject|Microsoft root",
         lambda s: (
-            "the staged installer is not the approved one: check the share and the sha256 / "
-            "signer in inventory.yaml"
+            "the staged installer is not the approved one: check its source (the worker's "
+            "file, the share or the URL) and the sha256 / signer in inventory.yaml"
         ),
     ),
     _rule(

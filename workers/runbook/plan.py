@@ -26,9 +26,12 @@ class PlanStep:
     check: str | None
     credentials: tuple[tuple[str, str], ...]  # (secret name, user name)
     registration: bool
+    # push staging: the file the worker streams to the host (source, dest, pinned sha256), so
+    # the approval binds to exactly which bytes go where
+    upload: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "kind": self.kind,
@@ -37,6 +40,9 @@ class PlanStep:
             "credentials": [{"secret": n, "user": u} for n, u in self.credentials],
             "registration": self.registration,
         }
+        if self.upload:
+            out["upload"] = dict(self.upload)
+        return out
 
 
 @dataclass
@@ -123,6 +129,15 @@ def render_plan(change: ChangeSpec, config: Config, *, from_step: str | None = N
                     check=step.check.strip() if step.check else None,
                     credentials=creds,
                     registration=step.registration,
+                    upload=(
+                        (
+                            ("source", step.upload.source),
+                            ("dest", step.upload.dest),
+                            ("sha256", step.upload.sha256),
+                        )
+                        if step.upload
+                        else ()
+                    ),
                 )
             )
         hosts.append(plan)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential
 from workers.runbook import kerberos_login
 from workers.runbook.powershell import encode_command, parse_clixml
-from workers.runbook.steps import Step
+from workers.runbook.steps import Step, Upload
 
 MARKER = "@@CLOUDSYNC@@"
 # Windows PowerShell 5.1 by its full path: with WINRS_SKIP_CMD_SHELL=TRUE no cmd.exe searches the
@@ -41,6 +42,14 @@ MARKER = "@@CLOUDSYNC@@"
 POWERSHELL = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.ps1")
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMTransportError, WinRMError, OSError)
+
+# Push staging: each D frame carries UPLOAD_CHUNK bytes (base64 in the frame); one Send carries
+# UPLOAD_FRAMES_PER_SEND of them. pywinrm base64-encodes a Send's stdin bytes once more into the
+# SOAP envelope, so a Send is ~4/3 * 4/3 * 48 KiB * 3 = 256 KiB, half of WinRM's default
+# MaxEnvelopeSizekb (500; Microsoft Learn, "Installation and configuration for Windows Remote
+# Management"): well within it, with room for the envelope and the encryption framing.
+UPLOAD_CHUNK = 48 * 1024
+UPLOAD_FRAMES_PER_SEND = 3
 
 OutcomeStatus = Literal["done", "skipped", "failed", "timeout", "cancelled"]
 
@@ -80,6 +89,32 @@ def secret_frame(name: str, cred: Credential) -> str:
     methods only, so the password never binds to a cmdlet parameter (Module Logging)."""
     fields = (name, cred.user, cred.password)
     return "S " + " ".join(base64.b64encode(f.encode("utf-8")).decode("ascii") for f in fields)
+
+
+def file_sha256(path: str) -> str:
+    """The upper-case hex SHA-256 of a file on the worker, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest().upper()
+
+
+def upload_sends(upload: Upload) -> Iterator[bytes]:
+    """The stdin bytes of each Send that streams ``upload``: ``U <dest>``, then ``D`` frames."""
+    head = "U " + base64.b64encode(upload.dest.encode("utf-8")).decode("ascii") + "\n"
+    batch = [head.encode("ascii")]
+    with open(upload.source, "rb") as fh:
+        while True:
+            chunk = fh.read(UPLOAD_CHUNK)
+            if not chunk:
+                break
+            batch.append(b"D " + base64.b64encode(chunk) + b"\n")
+            if len(batch) >= UPLOAD_FRAMES_PER_SEND:
+                yield b"".join(batch)
+                batch = []
+    if batch:
+        yield b"".join(batch)
 
 
 def bootstrap_script() -> str:
@@ -311,8 +346,12 @@ class RunbookSession:
         secrets: dict[str, Credential],
         *,
         should_stop: Callable[[], bool] | None = None,
+        lead: bytes = b"",
     ) -> StepOutcome:
-        """Run ``step`` (its check first, inside the loader) and report what happened."""
+        """Run ``step`` (its check first, inside the loader) and report what happened.
+        ``lead``: data frames sent in the same Send, before the step's frames."""
+        if step.upload is not None:
+            return self._run_upload(step, secrets, should_stop=should_stop)
         if not self._alive:
             raise SessionLost(f"{self.host.name}: the session is closed", may_have_started=False)
         started = self.clock()
@@ -332,7 +371,7 @@ class RunbookSession:
                 ensure_ascii=True,
             )
         )
-        data = "".join(f + "\n" for f in frames).encode("ascii")
+        data = lead + "".join(f + "\n" for f in frames).encode("ascii")
         self._results.pop(step.id, None)
         self._stderr = b""
         log_from = len(self.log)
@@ -371,6 +410,99 @@ class RunbookSession:
         outcome.duration_s = self.clock() - started
         outcome.requests = self.requests - before
         return outcome
+
+    def _send(self, data: bytes) -> None:
+        self._call(lambda: self._proto.send_command_input(self._shell, self._command, data))
+
+    def _run_upload(
+        self,
+        step: Step,
+        secrets: dict[str, Credential],
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> StepOutcome:
+        """Push staging: the check (with the prepare script), then the file streamed as U/D
+        data frames, then the step's script, which hashes and checks what arrived."""
+        upload = step.upload
+        assert upload is not None
+        started = self.clock()
+        before = self.requests
+        prepare = Step(
+            step.id + ":prepare", step.title, upload.prepare, check=step.check, kind="read"
+        )
+        first = self.run_step(prepare, secrets, should_stop=should_stop)
+        if first.status != "done":
+            first.step_id = step.id
+            return first
+        outcome = StepOutcome(step_id=step.id, status="failed")
+        try:
+            local = file_sha256(upload.source)
+        except OSError as exc:
+            outcome.error = f"cannot read the installer on the worker: {exc.strerror or exc}"
+            return outcome
+        if local != upload.sha256.upper():
+            outcome.error = (
+                f"the installer on the worker ({upload.source}) has SHA-256 {local}, not the "
+                f"pinned {upload.sha256.upper()}: nothing was sent"
+            )
+            return outcome
+        self._results.pop("frame", None)
+        try:
+            last = self._stream(step, upload, started + step.timeout_s, should_stop, outcome)
+        except OSError as exc:  # the file went away after it was hashed
+            outcome.error = f"cannot read the installer on the worker: {exc.strerror or exc}"
+            return outcome
+        if last is None:
+            return outcome
+        rest = max(1.0, started + step.timeout_s - self.clock())
+        final = self.run_step(  # the last data frames and the step's frame share one Send
+            replace(step, check=None, upload=None, timeout_s=rest),
+            secrets,
+            should_stop=should_stop,
+            lead=last,
+        )
+        broken = self._results.pop("frame", None)
+        if final.status == "failed" and isinstance(broken, dict) and broken.get("error"):
+            err = broken["error"]
+            detail = str(err.get("message") if isinstance(err, dict) else err)
+            final.error = (
+                f"{final.error} (writing the upload failed: {self.redactor.redact(detail)})"
+            )
+        final.log = first.log + final.log
+        final.duration_s = self.clock() - started
+        final.requests = self.requests - before
+        return final
+
+    def _stream(
+        self,
+        step: Step,
+        upload: Upload,
+        deadline: float,
+        should_stop: Callable[[], bool] | None,
+        outcome: StepOutcome,
+    ) -> bytes | None:
+        """Send every batch of frames but the last, which is returned to go with the step's
+        frame; None when stopped (``outcome`` then says why)."""
+        sends = upload_sends(upload)
+        last = next(sends)
+        for data in sends:
+            data, last = last, data
+            if (should_stop is not None and should_stop()) or self.clock() >= deadline:
+                self.terminate()
+                stopped = should_stop is not None and should_stop()
+                outcome.status = "cancelled" if stopped else "timeout"
+                outcome.error = f"{step.id} was stopped while sending the installer"
+                return None
+            try:
+                self._send(data)
+            except _TRANSPORT_ERRORS as exc:
+                self._drop()
+                raise SessionLost(
+                    f"{self.host.name}: WinRM session lost sending the installer: "
+                    f"{self._describe(exc)}",
+                    may_have_started=True,
+                ) from None
+        return last
 
     def terminate(self) -> None:
         """Stop the running command (terminate signal); the session is over after this."""

@@ -12,10 +12,11 @@ Step ids are an interface (progress, retry --from, Slack): ``preflight``, ``stag
 
 from __future__ import annotations
 
+import ntpath
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from workers.domain.config import HostConfig, TenantConfig
+from workers.domain.config import HostConfig, InstallerSource, TenantConfig, installer_for
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
 from workers.runbook.powershell import render
 
@@ -70,6 +71,24 @@ ORDER = (
 )
 
 
+STAGE_DRIVE = "CloudSyncStage"  # the session-only PSDrive that maps the installer share
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the session streams to the host before the step's script runs (push staging).
+
+    ``source``: the file on the worker; ``dest``: where the loader writes it on the host;
+    ``sha256``: the pinned hash, checked on the worker before sending (and by the script on the
+    host after). ``prepare``: run first with the step's check: makes the folder, or says the
+    step is already done (then nothing is sent)."""
+
+    source: str
+    dest: str
+    sha256: str
+    prepare: str
+
+
 class StepBuildError(ValueError):
     """The change cannot be turned into steps for this host (message is safe to show)."""
 
@@ -100,6 +119,7 @@ class Step:
     needs_connect: bool = False
     needs_import: bool = False
     check_when_idle: str | None = None
+    upload: Upload | None = None
 
 
 # --- templates (values only through <<slots>>) ------------------------------------------------
@@ -138,19 +158,59 @@ if ($null -eq $facts['free_disk_bytes']) { try { $facts['free_disk_bytes'] = (Ge
 $facts
 """
 
-STAGE = r"""
+# Staging: how the installer gets to the host (InstallerSource). The WinRM logon cannot read a
+# share on its own (the second hop, Microsoft Learn "Making the second hop in PowerShell
+# Remoting"): push streams it through the session, share maps the share with an explicit
+# credential for this session only, url downloads it over HTTPS.
+STAGE_PREPARE = r"""
+$dir = <<staging_dir>>
+$dest = [IO.Path]::Combine($dir, <<name>>)
+if (-not (Test-Path -Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+if (Test-Path -Path $dest) { Remove-Item -Path $dest -Force }
+'ready to receive ' + $dest
+"""
+
+STAGE_PUSH = r"""
+$dest = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
+$how = 'pushed over WinRM'
+"""
+
+STAGE_SHARE = r"""
 $src = <<source>>
 $dir = <<staging_dir>>
 $dest = [IO.Path]::Combine($dir, <<name>>)
 if (-not (Test-Path -Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
-if ($src -like 'http*') { Invoke-WebRequest -Uri $src -OutFile $dest -UseBasicParsing } else { Copy-Item -Path $src -Destination $dest -Force }
+New-PSDrive -Name <<drive>> -PSProvider FileSystem -Root <<root>> -Credential $Secrets[<<secret>>] | Out-Null
+try { Copy-Item -Path $src -Destination $dest -Force } finally { Remove-PSDrive -Name <<drive>> -Force }
+$how = 'copied from ' + $src
+"""
+
+STAGE_SHARE_DELEGATED = r"""
+$src = <<source>>
+$dir = <<staging_dir>>
+$dest = [IO.Path]::Combine($dir, <<name>>)
+if (-not (Test-Path -Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+Copy-Item -Path $src -Destination $dest -Force
+$how = 'copied from ' + $src
+"""
+
+STAGE_URL = r"""
+$dir = <<staging_dir>>
+$dest = [IO.Path]::Combine($dir, <<name>>)
+if (-not (Test-Path -Path $dir)) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+[Net.ServicePointManager]::SecurityProtocol = [Net.SecurityProtocolType]::Tls12
+Invoke-WebRequest -Uri <<url>> -OutFile $dest -UseBasicParsing
+$how = 'downloaded from ' + <<url>>
+"""
+
+STAGE_VERIFY = r"""
 $hash = [string](Get-FileHash -Path $dest -Algorithm SHA256).Hash
 if ($hash -ne <<sha256>>) { Remove-Item -Path $dest -Force; throw ('installer SHA-256 mismatch: expected ' + <<sha256>> + ', got ' + $hash) }
 $sig = Get-AuthenticodeSignature -FilePath $dest
 if ([string]$sig.Status -ne 'Valid') { throw ('installer signature is not valid: ' + [string]$sig.Status) }
 #SIGNER_VERDICT#
 if ($signerProblem) { throw $signerProblem }
-[ordered]@{ summary = ('installer staged at ' + $dest + ', SHA-256 and signature verified'); path = $dest; sha256 = $hash }
+[ordered]@{ summary = ('installer ' + $how + ' to ' + $dest + ', SHA-256 and signature verified'); path = $dest; sha256 = $hash }
 """
 
 STAGE_CHECK = r"""
@@ -355,18 +415,74 @@ def _with_signer_verdict(template: str, signer: str) -> str:
     return template.replace("#SIGNER_VERDICT#", verdict)
 
 
-def stage_step(tenant: TenantConfig) -> Step:
-    inst = tenant.installer
-    common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME, "sha256": inst.sha256}
-    return Step(
+def share_root(unc: str) -> str:
+    """``\\\\server\\share`` of a validated UNC path."""
+    server, share = unc[2:].split("\\")[:2]
+    return "\\\\" + server + "\\" + share
+
+
+def stage_step(tenant: TenantConfig, host: HostConfig | None = None) -> Step:
+    """Get the installer onto the host as the inventory says (push, share or url)."""
+    inst = installer_for(tenant, host) if host is not None else tenant.installer
+    common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME}
+    verify = render(_with_signer_verdict(STAGE_VERIFY, inst.signer), sha256=inst.sha256)
+    check = render(
+        _with_signer_verdict(STAGE_CHECK, inst.signer),
+        agent_key=AGENT_KEY,
+        sha256=inst.sha256,
+        **common,
+    )
+    step = Step(
         "stage",
         "Stage and verify the installer",
-        render(_with_signer_verdict(STAGE, inst.signer), source=inst.path, **common),
-        check=render(_with_signer_verdict(STAGE_CHECK, inst.signer), agent_key=AGENT_KEY, **common),
+        "",
+        check=check,
         timeout_s=900,
         retries=2,
         backoff_s=5,
     )
+    if inst.source == "share":
+        return _share_stage(step, inst, host, verify)
+    if inst.source == "url":
+        assert inst.url is not None  # config requires it for this source
+        script = render(STAGE_URL, url=inst.url, **common)
+        return replace(
+            step, title="Download over HTTPS and verify the installer", script=script + verify
+        )
+    if inst.path is None:
+        raise StepBuildError(f"tenant '{tenant.name}': installer.path is needed for push staging")
+    upload = Upload(
+        source=inst.path,
+        dest=ntpath.join(inst.staging_dir, INSTALLER_NAME),
+        sha256=inst.sha256,
+        prepare=render(STAGE_PREPARE, **common),
+    )
+    return replace(
+        step,
+        title="Push the installer over WinRM and verify it",
+        script=render(STAGE_PUSH, **common) + verify,
+        upload=upload,
+    )
+
+
+def _share_stage(step: Step, inst: InstallerSource, host: HostConfig | None, verify: str) -> Step:
+    assert inst.share_path is not None  # config requires it for this source
+    common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME, "source": inst.share_path}
+    title = "Copy the installer from the share and verify it"
+    if inst.share_credential and inst.share_path.startswith("\\\\"):
+        script = render(
+            STAGE_SHARE,
+            drive=STAGE_DRIVE,
+            root=share_root(inst.share_path),
+            secret=inst.share_credential,
+            **common,
+        )
+        return replace(
+            step, title=title, script=script + verify, credentials=(inst.share_credential,)
+        )
+    # Works only where the WinRM login is delegated (CredSSP); preflight blocks it elsewhere
+    # with the second-hop explanation (workers.runbook.staging), before anything runs.
+    return replace(step, title=title, script=render(STAGE_SHARE_DELEGATED, **common) + verify)
 
 
 def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
@@ -601,14 +717,14 @@ def verify_step() -> Step:
     )
 
 
-def _full_steps(change: ChangeSpec, tenant: TenantConfig) -> list[Step]:
+def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> list[Step]:
     kind = change.kind
     if kind is ChangeKind.INSTALL:
         if not change.domains:
             raise StepBuildError("an install needs at least one domain")
         steps = [
             preflight_step(),
-            stage_step(tenant),
+            stage_step(tenant, host),
             install_step(tenant, change.cloud),
             import_step(),
             connect_step(tenant),
@@ -667,7 +783,7 @@ def build_steps(
     """
     if host.tenant != tenant.name:
         raise StepBuildError(f"host {host.name} belongs to tenant '{host.tenant}'")
-    steps = _full_steps(change, tenant)
+    steps = _full_steps(change, tenant, host)
     if from_step is not None:
         ids = [s.id for s in steps]
         if from_step not in ids:

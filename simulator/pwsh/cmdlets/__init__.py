@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each module registers its cmdlets)
     cim,
     core,
     directory,
+    drives,
     filesystem,
     items,
     modules,

@@ -11,7 +11,7 @@ from ...host import FileEntry
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..values import CIDict, PSObject, as_list, to_str
-from .providers import path_not_found
+from .providers import path_not_found, reach
 
 
 class FileView(LiveObject):
@@ -63,10 +63,10 @@ class FileView(LiveObject):
     ],
 )
 def copy_item(ctx: Ctx) -> list[Any]:
-    dest = to_str(ctx.get("Destination"))
+    dest = reach(ctx, to_str(ctx.get("Destination")), "CopyItemCommand")
     out = []
     for p in as_list(ctx.get("Path")):
-        src = ctx.host.file(to_str(p))
+        src = ctx.host.file(reach(ctx, to_str(p), "CopyItemCommand"))
         if src is None:
             raise path_not_found(ctx, to_str(p), "CopyItemCommand")
         d = ctx.host.file(dest)
@@ -112,7 +112,7 @@ def copy_item(ctx: Ctx) -> list[Any]:
 def remove_item(ctx: Ctx) -> list[Any]:
     for p in as_list(ctx.get("Path")) if ctx.has("Path") else list(ctx.input or []):
         path = to_str(p) if not isinstance(p, FileView) else p.entry.path
-        if not ctx.host.remove_file(path):
+        if not ctx.host.remove_file(reach(ctx, path, "RemoveItemCommand")):
             raise path_not_found(ctx, path, "RemoveItemCommand")
     return []
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from ...host import FileEntry, is_registry_path, reg_key
 from ..commands import Ctx, Param, cmdlet
+from ..paths import ShareDenied, resolve
 from ..values import PSObject, as_list, to_str
 from .filesystem import FileView
-from .providers import long_reg, path_not_found
+from .providers import long_reg, path_not_found, reach
 
 
 @cmdlet(
@@ -29,7 +30,10 @@ def test_path(ctx: Ctx) -> list[Any]:
         if is_registry_path(path):
             out.append(ctx.host.get_reg(path) is not None)
             continue
-        f = ctx.host.file(path)
+        try:
+            f = ctx.host.file(resolve(ctx.session, path))
+        except ShareDenied:  # the second hop: Test-Path just says False
+            f = None
         kind = to_str(ctx.get("PathType", "Any")).lower()
         if f is None:
             out.append(False)
@@ -66,7 +70,7 @@ def get_item(ctx: Ctx) -> list[Any]:
                 )
             )
             continue
-        f = ctx.host.file(path)
+        f = ctx.host.file(reach(ctx, path, "GetItemCommand"))
         if f is None:
             raise path_not_found(ctx, path, "GetItemCommand")
         out.append(FileView(f))
@@ -92,6 +96,7 @@ def new_item(ctx: Ctx) -> list[Any]:
             ctx.host.set_reg(path, ctx.host.get_reg(path) or {} if not ctx.switch("Force") else {})
         return [PSObject({"Name": long_reg(path)}, type_name="Microsoft.Win32.RegistryKey")]
     is_dir = to_str(ctx.get("ItemType", "File")).lower() == "directory"
+    path = reach(ctx, path, "NewItemCommand")
     existing = ctx.host.file(path)
     if existing is not None and not ctx.switch("Force"):
         raise ctx.non_terminating(

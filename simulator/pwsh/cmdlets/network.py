@@ -3,14 +3,16 @@ contacted."""
 
 from __future__ import annotations
 
-import dataclasses
-import ntpath
 from typing import Any
+from urllib.parse import urlsplit
 
+from ...host import FileEntry
 from ..commands import Ctx, Param, cmdlet
 from ..values import PSObject, to_number, to_str
 from .progress import emit_progress
+from .providers import reach
 
+DOTNET_KEY = "HKLM\\SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319"
 PROGRESS_CHUNKS = 8  # records written for one download while its progress bar is on
 
 
@@ -39,6 +41,26 @@ def test_net_connection(ctx: Ctx) -> list[Any]:
     ]
 
 
+def _web_error(ctx: Ctx, message: str) -> Exception:
+    return ctx.error(
+        message,
+        "WebCmdletWebResponseException,Microsoft.PowerShell.Commands.InvokeWebRequestCommand",
+        "InvalidOperation",
+        "System.Net.WebException",
+    )
+
+
+def _content(ctx: Ctx, uri: str) -> bytes | None:
+    """What the URL serves: the scenario's ``downloads`` (url -> bytes), else ``web_files``
+    (url -> a file on the simulated disk)."""
+    content = ctx.host.downloads.get(uri.lower())
+    if content is not None:
+        return content
+    source = ctx.host.web_files.get(uri.lower())
+    entry = ctx.host.file(source) if source else None
+    return None if entry is None or entry.is_dir else entry.content
+
+
 @cmdlet(
     "Invoke-WebRequest",
     [
@@ -54,62 +76,56 @@ def test_net_connection(ctx: Ctx) -> list[Any]:
     ],
 )
 def invoke_web_request(ctx: Ctx) -> list[Any]:
-    """A download from the scenario's ``web_files``. With the progress preference on, Windows
-    PowerShell 5.1 redraws its progress bar for every chunk it reads, which makes large
-    downloads orders of magnitude slower (PowerShell issue 2138): the modelled time is
-    ``download_s`` times ``progress_slowdown``, and each chunk is a progress record."""
+    """A download as Windows PowerShell 5.1 makes it:
+
+    - TLS 1.2 is negotiated only when the session forces it (ServicePointManager) or .NET's
+      SchUseStrongCrypto is set;
+    - a server asking for Windows authentication gets nothing a network logon could forward
+      (the second hop: 401);
+    - with the progress preference on, the progress bar is redrawn for every chunk read, which
+      makes large downloads orders of magnitude slower (PowerShell issue 2138): the modelled
+      time is ``download_s`` times ``progress_slowdown``, and each chunk is a progress record.
+    """
     host = ctx.host
     uri = to_str(ctx.get("Uri"))
-    source = host.web_files.get(uri.lower())
-    entry = host.file(source) if source else None
-    if not host.outbound_443 or entry is None or entry.is_dir:
-        message = (
-            "The remote server returned an error: (404) Not Found."
-            if host.outbound_443
-            else "Unable to connect to the remote server"
-        )
-        raise ctx.error(
-            message,
-            "WebCmdletWebResponseException,Microsoft.PowerShell.Commands.InvokeWebRequestCommand",
-            "InvalidOperation",
-            "System.Net.WebException",
-            uri,
-        )
+    parsed = urlsplit(uri)
+    if not host.outbound_443:
+        raise _web_error(ctx, "Unable to connect to the remote server")
+    if (parsed.hostname or "").lower() in host.windows_auth_hosts:
+        raise _web_error(ctx, "The remote server returned an error: (401) Unauthorized.")
+    strong = (host.get_reg(DOTNET_KEY) or {}).get("SchUseStrongCrypto") == 1
+    if (
+        parsed.scheme == "https"
+        and "tls12" not in ctx.session.security_protocol.lower()
+        and not strong
+    ):
+        raise _web_error(ctx, "The request was aborted: Could not create SSL/TLS secure channel.")
+    content = _content(ctx, uri)
+    if content is None:
+        raise _web_error(ctx, "The remote server returned an error: (404) Not Found.")
     seconds = host.download_s
-    size = len(entry.content)
+    size = len(content)
     for i in range(1, PROGRESS_CHUNKS + 1):
-        shown = emit_progress(
-            ctx,
-            "Web request status",
-            f"Number of bytes read: {size * i // PROGRESS_CHUNKS}",
-        )
-        if not shown:
+        if not emit_progress(
+            ctx, "Web request status", f"Number of bytes read: {size * i // PROGRESS_CHUNKS}"
+        ):
             break
     if emit_progress(ctx, "Web request status", "Completed", completed=True):
         seconds *= host.progress_slowdown
     ctx.session.runner.add_modelled(seconds)
-    out = ctx.get("OutFile")
-    if out is not None:
-        path = to_str(out)
-        parent = ntpath.dirname(path)
-        if parent and host.file(parent) is None:
-            raise ctx.error(
-                f"Could not find a part of the path '{path}'.",
-                "System.IO.DirectoryNotFoundException,Microsoft.PowerShell.Commands.InvokeWebRequestCommand",
-                "NotSpecified",
-                "System.IO.DirectoryNotFoundException",
+    if not ctx.has("OutFile"):
+        return [
+            PSObject(
+                {
+                    "StatusCode": 200,
+                    "StatusDescription": "OK",
+                    "Content": content,
+                    "RawContentLength": size,
+                    "Headers": {"Content-Length": str(size)},
+                },
+                type_name="Microsoft.PowerShell.Commands.WebResponseObject",
             )
-        host.put_file(dataclasses.replace(entry, path=path))
-        return []
-    return [
-        PSObject(
-            {
-                "StatusCode": 200,
-                "StatusDescription": "OK",
-                "Content": entry.content,
-                "RawContentLength": size,
-                "Headers": {"Content-Length": str(size)},
-            },
-            type_name="Microsoft.PowerShell.Commands.WebResponseObject",
-        )
-    ]
+        ]
+    out = reach(ctx, to_str(ctx.get("OutFile")), "InvokeWebRequestCommand")
+    host.put_file(FileEntry(out, content, **host.signature_of(content)))
+    return []

@@ -12,6 +12,7 @@ from typing import Any
 from ...host import FileEntry, SimHost
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
+from ..paths import ShareDenied, resolve
 from ..values import CIDict, as_list, to_number, to_str
 
 
@@ -209,7 +210,15 @@ def start_process(ctx: Ctx) -> list[Any]:
     host = ctx.host
     path = to_str(ctx.get("FilePath"))
     args = [to_str(a) for a in as_list(ctx.get("ArgumentList"))]
-    entry = host.file(path)
+    try:
+        entry = host.file(resolve(ctx.session, path))
+    except ShareDenied:  # the second hop (simulator.pwsh.paths)
+        raise ctx.error(
+            "This command cannot be run due to the error: Access is denied.",
+            "InvalidOperationException,Microsoft.PowerShell.Commands.StartProcessCommand",
+            "InvalidOperation",
+            "System.InvalidOperationException",
+        ) from None
     base = ntpath.basename(path).lower()
     known = {"powershell.exe", "cmd.exe", "msiexec.exe", "hostname.exe", "whoami.exe"}
     if entry is None and base not in known:

@@ -10,7 +10,7 @@ from typing import Any
 from ..commands import Ctx, Param, cmdlet
 from ..members import ChainedCertificate
 from ..values import PSObject, as_list, to_str
-from .providers import path_not_found
+from .providers import path_not_found, reach
 
 
 @cmdlet(
@@ -36,7 +36,7 @@ def get_file_hash(ctx: Ctx) -> list[Any]:
         )
     out = []
     for p in as_list(ctx.get("Path")):
-        f = ctx.host.file(to_str(p))
+        f = ctx.host.file(reach(ctx, to_str(p), "GetFileHashCommand"))
         if f is None or f.is_dir:
             raise path_not_found(ctx, to_str(p), "GetFileHashCommand")
         out.append(
@@ -60,7 +60,7 @@ def get_file_hash(ctx: Ctx) -> list[Any]:
 def get_authenticode_signature(ctx: Ctx) -> list[Any]:
     out = []
     for p in as_list(ctx.get("FilePath")):
-        f = ctx.host.file(to_str(p))
+        f = ctx.host.file(reach(ctx, to_str(p), "GetAuthenticodeSignatureCommand"))
         if f is None or f.is_dir:
             raise path_not_found(ctx, to_str(p), "GetAuthenticodeSignatureCommand")
         if f.signer:
