@@ -21,12 +21,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench.load import closed_loop, open_loop, percentile
 from bench.naive import run_naive
 from bench.procs import tree_peak_mb
 from bench.stack import USERS, BenchStack
+from workers import redis_connect
 from workers.dispatch import CeleryDispatcher
 from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request, State
 from workers.domain.secrets import SecretsProvider
@@ -59,7 +58,7 @@ class Bench:
     def __init__(self, stack: BenchStack, quick: bool) -> None:
         self.stack = stack
         self.quick = quick
-        self.redis = redis.Redis.from_url(stack.local.redis_url)
+        self.redis = redis_connect.connect(stack.local.redis_url)
         self.store = RequestStore(self.redis, prefix=stack.settings.prefix)
         self.config = stack.config
         self.slack_methods: dict[str, int] = {}

@@ -9,6 +9,7 @@ import uuid
 import redis
 from celery import Celery
 
+from workers import redis_connect
 from workers.celery_app import TASK_CHECK, TASK_FLEET, TASK_PREFLIGHT, TASK_RUN, make_celery
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class CeleryDispatcher:
         client: redis.Redis | None = None,
     ) -> None:
         self.celery = celery or make_celery(redis_url)
-        self.redis = client if client is not None else redis.Redis.from_url(redis_url)
+        self.redis = client if client is not None else redis_connect.connect(redis_url)
         self.prefix = prefix
 
     def warm(self) -> None:

@@ -25,6 +25,7 @@ from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
 from bot.local.stack import LocalStack
 from tests.support import eventually
+from workers import redis_connect
 from workers.domain.config import REPO_ROOT, load_config
 from workers.domain.model import Request, State
 from workers.settings import Settings
@@ -128,7 +129,7 @@ class E2EStack:
         """Every command any process sends to Redis (Celery messages included), for the
         secret scan."""
         while not self._monitor_stop.is_set():
-            client = redis.Redis.from_url(self.redis_url)
+            client = redis_connect.connect(self.redis_url)
             try:
                 with client.monitor() as monitor:
                     for command in monitor.listen():
