@@ -81,10 +81,15 @@ class E2EStack:
         *,
         concurrency: int = 2,
         notifier_rate: float = 20.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config = load_config(config_dir)
         self.settings = Settings.from_env(
-            {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
+            {
+                "CLOUDSYNC_DATA_DIR": str(workdir / "data"),
+                "CLOUDSYNC_LOG_FORMAT": "json",
+                **(env or {}),  # e.g. REDIS_URL of a Sentinel group instead of an embedded Redis
+            }
         )
         self.worker_log = workdir / "worker.log"
         stack = LocalStack(
