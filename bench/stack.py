@@ -63,12 +63,22 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 class BenchStack:
-    def __init__(self, workdir: Path, hosts: dict[str, dict[str, Any]], worker_env: dict[str, str]):
+    def __init__(
+        self,
+        workdir: Path,
+        hosts: dict[str, dict[str, Any]],
+        worker_env: dict[str, str],
+        redis_url: str | None = None,  # a Sentinel group's (the failover figures); else embedded
+    ):
         self.workdir = workdir
         config_dir = make_config(workdir / "config", hosts)
         self.config: Config = load_config(config_dir)
         self.settings = Settings.from_env(
-            {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
+            {
+                "CLOUDSYNC_DATA_DIR": str(workdir / "data"),
+                "CLOUDSYNC_LOG_FORMAT": "json",
+                **({"REDIS_URL": redis_url} if redis_url else {}),
+            }
         )
         self.worker_metrics_port = free_port()
         env = {"CLOUDSYNC_METRICS_PORT": str(self.worker_metrics_port), **worker_env}

@@ -116,10 +116,12 @@ class SentinelGroup:
     ) -> None:
         self.folder = folder
         self.master = master
-        self.servers: list[EmbeddedRedis] = [EmbeddedRedis(appendonly=False)]
+        # a folder each: a full resync writes an RDB file there (else into the cwd)
+        self.servers: list[EmbeddedRedis] = [EmbeddedRedis(folder / "redis-0", appendonly=False)]
         primary = self.servers[0].port
         self.servers += [
-            EmbeddedRedis(appendonly=False, replica_of=primary) for _ in range(replicas)
+            EmbeddedRedis(folder / f"redis-{i}", appendonly=False, replica_of=primary)
+            for i in range(1, replicas + 1)
         ]
         quorum = sentinels // 2 + 1
         self.sentinels = [

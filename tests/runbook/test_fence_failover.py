@@ -4,6 +4,7 @@ lease taken on the promoted replica is larger than every lease the old primary g
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,9 +17,11 @@ from workers.runbook.locks import Locks
 
 
 @pytest.fixture()
-def pair() -> Iterator[tuple[redis.Redis, redis.Redis]]:
-    primary = EmbeddedRedis(appendonly=False).start()
-    replica = EmbeddedRedis(appendonly=False, replica_of=primary.port).start()
+def pair(tmp_path: Path) -> Iterator[tuple[redis.Redis, redis.Redis]]:
+    # folders of their own: the replica's full sync writes RDB files there
+    primary = EmbeddedRedis(tmp_path / "primary", appendonly=False).start()
+    replica = EmbeddedRedis(tmp_path / "replica", appendonly=False, replica_of=primary.port)
+    replica.start()
     clients = (redis.Redis(port=primary.port), redis.Redis(port=replica.port))
     try:
         eventually(
