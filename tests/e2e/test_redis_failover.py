@@ -20,7 +20,10 @@ import redis
 from bot.local.redis_sentinel import SentinelGroup
 from tests.e2e.harness import CHANNEL, E2EStack, make_config_dir
 from tests.e2e.slack_helpers import card, run_count
+from workers import redis_connect
 from workers.domain.model import Request, State, StepStatus
+from workers.redis_retry import retrying
+from workers.runbook.locks import Locks
 
 HOSTS = [f"HA{i:02d}" for i in range(10)]
 STEP_LINE = re.compile(r"(?P<host>HA\d\d) · (?P<step>\S+)")
@@ -77,6 +80,7 @@ class FailoverRun:
     parent_ts: str
     failover_s: float  # from the kill until the sentinels name the new primary
     recovery_s: float  # from the kill until the run saves a step result again
+    tokens: tuple[int, int]  # a lease's fencing token taken before the kill, and one after
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +98,9 @@ def failover_run(group: SentinelGroup, stack: E2EStack) -> FailoverRun:
 
     stack.wait_for(installing, timeout=30, what="the install running")
     progress = _finished(stack, request.id)
+    locks = Locks(redis_connect.connect(stack.redis_url), ttl_s=30, prefix="failover-probe")
+    before = locks.host_lease("PROBE01", "before")  # its token is the key's last one
+    before.release()
     old = group.primary_port()
     assert old is not None
     killed = time.monotonic()
@@ -104,10 +111,15 @@ def failover_run(group: SentinelGroup, stack: E2EStack) -> FailoverRun:
         lambda: _finished(stack, request.id) > progress, timeout=40, what="progress again"
     )
     recovery_s = time.monotonic() - killed
+    after = retrying(lambda: locks.try_acquire(locks.host_key("PROBE01"), "after"))
+    assert after is not None
+    after.release()
     print(f"failover {failover_s:.1f} s, run progressing again {recovery_s:.1f} s after the kill")
     stack.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=60)
     stack.wait_quiet(timeout=30)
-    return FailoverRun(request, pending, parent.ts, failover_s, recovery_s)
+    return FailoverRun(
+        request, pending, parent.ts, failover_s, recovery_s, (before.token, after.token)
+    )
 
 
 @pytest.mark.timeout(120)
@@ -119,6 +131,11 @@ def test_the_run_finishes_with_every_installer_run_once(
     assert failover_run.recovery_s < 30, failover_run
     # the simulator's own record: the installer ran once on every host
     assert {h: run_count(stack, h) for h in HOSTS} == dict.fromkeys(HOSTS, 1)
+
+
+def test_a_lease_after_the_failover_outranks_the_ones_before(failover_run: FailoverRun) -> None:
+    before, after = failover_run.tokens
+    assert after > before
 
 
 def test_no_request_is_lost(stack: E2EStack, failover_run: FailoverRun) -> None:
