@@ -7,6 +7,7 @@ stack on loopback (see docs/benchmarks.md for what each key means).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,11 @@ from bench.load import closed_loop, open_loop, percentile
 from bench.naive import run_naive
 from bench.procs import tree_peak_mb
 from bench.stack import USERS, BenchStack
+from bot.local.redis_sentinel import SentinelGroup
 from simulator.host import MICROSOFT_CHAIN
+from workers import redis_connect
 from workers.dispatch import CeleryDispatcher
-from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request, State
+from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request, State, StepStatus
 from workers.domain.secrets import SecretsProvider
 from workers.domain.service import RequestService
 from workers.domain.store import RequestStore
@@ -41,6 +45,7 @@ from workers.runbook.session import RunbookSession
 from workers.runbook.steps import INSTALLER_NAME, build_steps, stage_step
 
 RESULTS = Path(__file__).with_name("results.json")
+STEP_LINE = re.compile(r"(?P<host>[A-Z0-9-]+) · (?P<step>[^\s—]+)")  # a step result post
 ACK_COMMAND = "status"
 FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DENIED, State.EXPIRED}
 
@@ -65,7 +70,7 @@ class Bench:
     def __init__(self, stack: BenchStack, quick: bool) -> None:
         self.stack = stack
         self.quick = quick
-        self.redis = redis.Redis.from_url(stack.local.redis_url)
+        self.redis = redis_connect.connect(stack.local.redis_url)
         self.store = RequestStore(self.redis, prefix=stack.settings.prefix)
         self.config = stack.config
         self.slack_methods: dict[str, int] = {}
@@ -437,6 +442,78 @@ class Bench:
         }
 
     # --- memory and metrics ------------------------------------------------------------------
+    # --- Redis Sentinel failover mid-install ---------------------------------------------------
+    def failover(self, hosts: list[str], group: SentinelGroup) -> dict[str, Any]:
+        """Kill the primary while ``hosts`` install: seconds until the run saves a step result
+        again, step posts lost or doubled (one post per step_finished event), installers that
+        ran more than once."""
+        change = ChangeSpec(ChangeKind.INSTALL, tuple(hosts), (DomainSpec("contoso.com"),))
+        request = self.service.submit(change, USERS["alice"], "C01OPS")
+        self.preflighted(request.id)
+        assert self.stack.post(*self.stack.click_body("bob", "approve", request.id)) == 200
+
+        def finished() -> int:
+            try:
+                return sum(
+                    1
+                    for host in hosts
+                    for s in self.store.load_steps(request.id, host).values()
+                    if s.status is not StepStatus.RUNNING
+                )
+            except redis.RedisError:  # the failover: no primary yet
+                return -1
+
+        def installing() -> bool:
+            step = self.store.load_steps(request.id, hosts[0]).get("install")
+            return step is not None and step.status is StepStatus.RUNNING
+
+        wait_for(installing, 60, "the install running")
+        progress = finished()
+        old = group.primary_port()
+        assert old is not None
+        killed = time.monotonic()
+        group.kill_primary()
+        group.wait_failover(old, timeout=30)
+        failover_s = time.monotonic() - killed
+        wait_for(lambda: finished() > progress, 60, "progress after the failover")
+        recovery_s = time.monotonic() - killed
+        done = wait_for(
+            lambda: (r := self.store.get(request.id)) and r.state in FINAL and r, 120, "the end"
+        )
+        events = Counter(
+            (e.data["host"], e.data["step"])
+            for e in self.store.events(request_id=request.id)
+            if e.name == "step_finished"
+        )
+        posted: Counter[tuple[str, str]] = Counter()
+
+        def all_posted() -> bool:
+            posted.clear()
+            for message in self.stack.slack.messages("C01OPS"):
+                for found in STEP_LINE.finditer(message.text or "") if message.thread_ts else ():
+                    if found["host"] in hosts:  # (paced posts may batch lines)
+                        posted[(found["host"], found["step"])] += 1
+            return posted == events
+
+        # the bot posts at Slack's pace (one a second per channel): let the outbox drain
+        self.wait_slack_quiet(timeout=240)
+        with contextlib.suppress(RuntimeError):
+            wait_for(all_posted, 5, "every step result posted", every=0.2)
+        runs = {h: self.host_runs(h) for h in hosts}
+        return {
+            "failover_hosts": len(hosts),
+            "failover_state": done.state.value,
+            "failover_sentinel_s": round(failover_s, 2),
+            "failover_recovery_s": round(recovery_s, 2),
+            "failover_lost": sum((events - posted).values()),
+            "failover_doubled": sum((posted - events).values()),
+            "failover_installer_reruns": sum(max(0, n - 1) for n in runs.values()),
+        }
+
+    def host_runs(self, host: str) -> int:
+        events = self.host(host).record.to_dict()["events"]
+        return sum(1 for e in events if e["event"] == "installer_run")
+
     def memory(self) -> dict[str, Any]:
         workers = [tree_peak_mb(p.pid) for p in self.stack.local.workers]
         assert self.stack.bot is not None
@@ -528,6 +605,7 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
         "slack_calls_per_install": ok(
             "slack_calls_per_install", lambda v: v <= r["steps_per_install"] + 5
         ),
+        "failover_recovery_s": ok("failover_recovery_s", lambda v: v <= 10),
     }
 
 
@@ -546,14 +624,31 @@ def hosts_for(quick: bool) -> tuple[dict[str, dict[str, Any]], list[str], list[s
     return hosts, zero, fan
 
 
+def measure_failover(quick: bool, worker_env: dict[str, str]) -> dict[str, Any]:
+    """The failover figures, on a stack of their own whose REDIS_URL is a loopback Sentinel
+    group (a primary, a replica, three sentinels; the primary is declared down after 1 s)."""
+    names = [f"FO{i:02d}" for i in range(1, 3 if quick else 11)]
+    hosts = {h: {"simulated": True, "sim": {"install_s": 1.5}} for h in names}
+    with (
+        tempfile.TemporaryDirectory(prefix="cloudsync-bench-failover-") as tmp,
+        SentinelGroup(Path(tmp) / "sentinel") as group,
+    ):
+        stack = BenchStack(Path(tmp), hosts, worker_env, redis_url=group.url).start()
+        try:
+            return Bench(stack, quick).failover(names, group)
+        finally:
+            stack.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--quick", action="store_true", help="tiny load (smoke test only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--only",
-        choices=["fanout", "fleet", "stage_push"],
-        help="run one part (diagnosis); fleet = 300 hosts over 3 tenants",
+        choices=["fanout", "fleet", "stage_push", "failover"],
+        help="run one part: fanout, fleet (300 hosts over 3 tenants) and stage_push print it; "
+        "failover updates its keys in --out",
     )
     args = parser.parse_args(argv)
     # killed (a CI timeout): leave through the finally below, which stops every process started
@@ -563,8 +658,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_fleet(2 if args.quick else 100), indent=2))
         return 0
     hosts, zero, fan = hosts_for(args.quick)
+    worker_env = {"CLOUDSYNC_HOST_WAIT": "30", "CLOUDSYNC_LOG_FORMAT": "json"}
+    if args.only == "failover":
+        figures = measure_failover(args.quick, worker_env)
+        kept = json.loads(args.out.read_text()) if args.out.exists() else {}
+        args.out.write_text(json.dumps({**kept, **figures}, indent=2, sort_keys=True) + "\n")
+        print(json.dumps(figures, indent=2))
+        return 0
     with tempfile.TemporaryDirectory(prefix="cloudsync-bench-") as tmp:
-        worker_env = {"CLOUDSYNC_HOST_WAIT": "30", "CLOUDSYNC_LOG_FORMAT": "json"}
         stack = BenchStack(Path(tmp), hosts, worker_env).start()
         try:
             bench = Bench(stack, args.quick)
@@ -592,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stack.stop()
     results.update(run_fleet(2 if args.quick else 100))  # a stack of its own: two workers
+    results.update(measure_failover(args.quick, worker_env))
     results["targets"] = targets(results)
     results["bench_s"] = round(time.monotonic() - began, 1)
     results["quick"] = args.quick

@@ -79,12 +79,17 @@ class BenchStack:
         tenants: tuple[str, ...] = (),
         workers: int = 1,
         concurrency: int = 2,
+        redis_url: str | None = None,  # a Sentinel group's (the failover figures); else embedded
     ):
         self.workdir = workdir
         config_dir = make_config(workdir / "config", hosts, tenants)
         self.config: Config = load_config(config_dir)
         self.settings = Settings.from_env(
-            {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
+            {
+                "CLOUDSYNC_DATA_DIR": str(workdir / "data"),
+                "CLOUDSYNC_LOG_FORMAT": "json",
+                **({"REDIS_URL": redis_url} if redis_url else {}),
+            }
         )
         self.worker_metrics_port = free_port()
         env = {"CLOUDSYNC_METRICS_PORT": str(self.worker_metrics_port), **worker_env}

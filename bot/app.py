@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
@@ -14,6 +13,7 @@ from bot.context import BotContext
 from bot.groups import GroupResolver
 from bot.listeners import actions, commands, events, views
 from bot.membership import ChannelAccess
+from workers import redis_connect
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,7 @@ def replay_guard(ctx: BotContext) -> Callable[..., Any]:
     anything else HTTP 503, which Slack retries for events and shows as a failed click)."""
 
     # Runs before the ack: a short timeout keeps a slow Redis from delaying Slack's 3 s answer.
-    pool = ctx.redis.connection_pool
-    fast = redis.Redis(
-        connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "socket_timeout": REPLAY_STORE_TIMEOUT_S},
-        )
-    )
+    fast = redis_connect.like(ctx.redis, socket_timeout=REPLAY_STORE_TIMEOUT_S)
 
     def middleware(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
         signature = (req.headers.get("x-slack-signature") or [""])[0]

@@ -161,6 +161,7 @@ def _worker(args: Any, settings: Settings) -> int:
 def _audit(args: Any, config: Any, settings: Settings) -> int:
     import redis
 
+    from workers import redis_connect
     from workers.domain.store import RequestStore
 
     since = None
@@ -183,7 +184,7 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
         problem = redis_problem(url)
         if problem:
             return startup_error("audit", problem)
-        store = RequestStore(redis.Redis.from_url(url), prefix=settings.prefix)
+        store = RequestStore(redis_connect.connect(url), prefix=settings.prefix)
         try:
             events = store.events(request_id=args.request, since=since)
         except redis.RedisError as exc:
@@ -200,6 +201,7 @@ def _audit_redis(settings: Settings) -> Iterator[str | None]:
     import redis
 
     from bot.local.redis_embedded import EmbeddedRedis
+    from workers import redis_connect
 
     if settings.redis_url:
         yield settings.redis_url
@@ -209,7 +211,7 @@ def _audit_redis(settings: Settings) -> Iterator[str | None]:
     if marker.is_file():
         url = marker.read_text().strip()
         try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            redis_connect.connect(url, socket_connect_timeout=1).ping()
             yield url
             return
         except redis.RedisError:

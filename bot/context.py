@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bot.reads import ReadLimits
+from workers import redis_connect
 from workers.dispatch import CeleryDispatcher
 from workers.domain.config import Config
 from workers.domain.service import RequestService
@@ -26,7 +27,7 @@ class BotContext:
 
 
 def build_context(config: Config, redis_url: str, prefix: str = "cs") -> BotContext:
-    client = redis.Redis.from_url(redis_url)
+    client = redis_connect.connect(redis_url)
     store = RequestStore(client, prefix=prefix)
     dispatcher = CeleryDispatcher(redis_url, prefix=prefix, client=client)
     return BotContext(

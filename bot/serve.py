@@ -26,6 +26,7 @@ from bot.context import BotContext, build_context
 from bot.health import SlackProbe, bot_health
 from bot.local.stack import LocalStack
 from bot.projector import Projector
+from workers import redis_connect
 from workers.domain.config import Config
 from workers.metrics import MetricsServer, bot_registry, notifier_hook
 from workers.notify.notifier import Notifier
@@ -181,7 +182,7 @@ def startup_error(command: str, message: str) -> int:
 
 def redis_problem(url: str, timeout_s: float = 3.0) -> str | None:
     """Why Redis at ``url`` cannot be used, or None (the password is never shown)."""
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    client = redis_connect.connect(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         client.ping()
     except redis.RedisError as exc:

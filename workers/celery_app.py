@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from workers import redis_connect
 from workers.settings import Settings
 
 TASK_RUN = "cloudsync.run_request"
@@ -28,7 +29,13 @@ def make_celery(
     replace the worker's current app (a worker whose current app changed cannot reconnect)."""
     settings = settings or Settings.from_env()
     url = redis_url or settings.broker_url
-    app = Celery("cloudsync", broker=url, include=["workers.tasks"], set_as_current=current)
+    # a Sentinel REDIS_URL becomes kombu's sentinel list plus its master_name option
+    app = Celery(
+        "cloudsync",
+        broker=redis_connect.broker_url(url),
+        include=["workers.tasks"],
+        set_as_current=current,
+    )
     visibility = settings.visibility_timeout_s
     app.conf.update(
         task_default_queue=QUEUE,
@@ -46,6 +53,7 @@ def make_celery(
             "visibility_timeout": visibility,
             "socket_keepalive": True,
             "retry_on_timeout": True,
+            **redis_connect.broker_transport_options(url),
         },
         beat_schedule={
             "expire-approvals": {"task": TASK_EXPIRE, "schedule": 30.0},

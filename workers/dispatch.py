@@ -10,6 +10,7 @@ import uuid
 import redis
 from celery import Celery
 
+from workers import redis_connect
 from workers.celery_app import (
     TASK_CHECK,
     TASK_FLEET,
@@ -36,7 +37,7 @@ class CeleryDispatcher:
         client: redis.Redis | None = None,
     ) -> None:
         self.celery = celery or make_celery(redis_url)
-        self.redis = client if client is not None else redis.Redis.from_url(redis_url)
+        self.redis = client if client is not None else redis_connect.connect(redis_url)
         self.prefix = prefix
 
     def warm(self) -> None:

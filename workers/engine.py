@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 
+from workers import redis_connect
 from workers.cancel_watch import CancelWatch
 from workers.dispatch import CeleryDispatcher, busy_key
 from workers.domain.config import Config, load_config, with_endpoints
@@ -70,7 +71,7 @@ class Engine:
         if settings.sim_endpoints:
             config = with_endpoints(config, settings.sim_endpoints)
         url = settings.broker_url
-        client = redis.Redis.from_url(url)
+        client = redis_connect.connect(url)
         store = RequestStore(client, prefix=settings.prefix)
         secrets = SecretsProvider(
             config, vault_addr=settings.vault_addr, vault_token=settings.vault_token

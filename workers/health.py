@@ -13,14 +13,17 @@ from typing import Any
 
 import redis
 
+from workers import redis_connect
+
 log = logging.getLogger(__name__)
 PING_TIMEOUT_S = 1.0
 
 
 def _broker_client(broker_url: str) -> redis.Redis | None:
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+    """A client of the broker's Redis (a Sentinel URL through its master), None for others."""
+    if not broker_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
         return None
-    return redis.Redis.from_url(
+    return redis_connect.connect(
         broker_url, socket_timeout=PING_TIMEOUT_S, socket_connect_timeout=PING_TIMEOUT_S
     )
 

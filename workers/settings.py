@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.domain.config import DEFAULT_CONFIG_DIR
+from workers.redis_connect import validate_url as validate_redis_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"  # a worker or dispatcher without REDIS_URL
 
@@ -74,7 +75,14 @@ KNOBS: tuple[Knob, ...] = (
     ),
     Knob("SLACK_API_URL", "slack_api_url", None, "Web API base URL (proxy, loopback server)"),
     # --- storage and broker
-    Knob("REDIS_URL", "redis_url", None, "Redis for broker and store; unset: embedded (local)"),
+    Knob(
+        "REDIS_URL",
+        "redis_url",
+        None,
+        "Redis for broker and store (redis://, or sentinel://H1:P,H2:P/MASTER/DB for Sentinel); "
+        "unset: embedded (local)",
+        validate_redis_url,
+    ),
     Knob("CLOUDSYNC_DATA_DIR", "data_dir", Path(".cloudsync"), "embedded Redis data, logs", Path),
     Knob("CLOUDSYNC_PREFIX", "prefix", "cs", "Redis key prefix"),
     Knob("CLOUDSYNC_CONFIG", "config_dir", DEFAULT_CONFIG_DIR, "inventory/policy/secrets", Path),
@@ -191,5 +199,6 @@ def _read(env: Mapping[str, str], knob: Knob) -> Any:
     try:
         return knob.parse(text)
     except ValueError:
-        shown = "(hidden)" if knob.secret else repr(text)
+        # a URL's user part may hold a password (REDIS_URL): never echo it either
+        shown = "(hidden)" if knob.secret or "@" in text else repr(text)
         raise ValueError(f"{knob.env}={shown} is not a valid value: {knob.doc}") from None

@@ -58,10 +58,12 @@ class EmbeddedRedis:
         *,
         port: int | None = None,
         appendonly: bool = True,
+        replica_of: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else None
         self.port = port or free_port()
         self.appendonly = appendonly and self.data_dir is not None
+        self.replica_of = replica_of  # the port of a loopback primary to replicate (fault tests)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +91,8 @@ class EmbeddedRedis:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        if self.replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self.process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import redis
-
 from bot.local.child_process import ends_with_parent
 from bot.local.redis_embedded import EmbeddedRedis
+from workers import redis_connect
 from workers.domain.config import Config
 from workers.domain.secrets import SecretsProvider
 from workers.settings import Settings, format_endpoints
@@ -106,7 +105,7 @@ class LocalStack:
 
     def start_workers(self, log_path: Path | None = None) -> None:
         self.worker_log = log_path
-        redis.Redis.from_url(self.redis_url).delete(f"{self.settings.prefix}:workers-ready")
+        redis_connect.connect(self.redis_url).delete(f"{self.settings.prefix}:workers-ready")
         for index in range(self.worker_count):
             self.workers.append(self.spawn_worker(index))
         self.supervising = True
@@ -151,7 +150,7 @@ class LocalStack:
 
     def wait_workers_ready(self, timeout: float = 60.0) -> None:
         """Until a worker consumes from the queue (its ``ready`` key is set at start)."""
-        client = redis.Redis.from_url(self.redis_url)
+        client = redis_connect.connect(self.redis_url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if client.exists(f"{self.settings.prefix}:workers-ready"):

@@ -48,7 +48,11 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
         "stage_push_requests_per_mb",
         "machine",
         "targets",
+        "failover_recovery_s",
+        "failover_lost",
+        "failover_doubled",
     ):
         assert key in results, key
     assert results["fanout_state"] == "succeeded"
     assert results["naive_failed_steps"] == []
+    assert results["failover_state"] == "succeeded"

@@ -25,6 +25,7 @@ from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
 from bot.local.stack import LocalStack
 from tests.support import eventually
+from workers import redis_connect
 from workers.domain.config import REPO_ROOT, load_config
 from workers.domain.model import Request, State
 from workers.settings import Settings
@@ -116,12 +117,17 @@ class E2EStack:
         concurrency: int = 2,
         notifier_rate: float = 20.0,
         slack_member_of: set[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``slack_member_of``: the channels the bot was invited to (default: every configured
         one)."""
         self.config = load_config(config_dir)
         self.settings = Settings.from_env(
-            {"CLOUDSYNC_DATA_DIR": str(workdir / "data"), "CLOUDSYNC_LOG_FORMAT": "json"}
+            {
+                "CLOUDSYNC_DATA_DIR": str(workdir / "data"),
+                "CLOUDSYNC_LOG_FORMAT": "json",
+                **(env or {}),  # e.g. REDIS_URL of a Sentinel group instead of an embedded Redis
+            }
         )
         self.worker_log = workdir / "worker.log"
         stack = LocalStack(
@@ -171,7 +177,7 @@ class E2EStack:
         """Every command any process sends to Redis (Celery messages included), for the
         secret scan."""
         while not self._monitor_stop.is_set():
-            client = redis.Redis.from_url(self.redis_url)
+            client = redis_connect.connect(self.redis_url)
             try:
                 with client.monitor() as monitor:
                     for command in monitor.listen():

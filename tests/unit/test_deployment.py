@@ -28,6 +28,9 @@ def test_each_service_command_exists(name: str) -> None:
     if name == "redis":
         assert command[0] == "redis-server" and "--appendonly" in command
         return
+    if name.startswith("redis-"):  # the sentinel profile's replica and sentinels
+        assert service["profiles"] == ["sentinel"] and "redis-server" in " ".join(command)
+        return
     if command[0] == "cloudsync":
         assert command[1] in _subcommands(), command
         _parser().parse_args(command[1:])  # the flags exist too
@@ -79,3 +82,22 @@ def test_manifest_declares_what_the_bot_uses() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_the_sentinel_profile_matches_the_documented_url() -> None:
+    """Optional: one replica and three sentinels watching `redis` under the master name the
+    README's REDIS_URL names; the default deployment does not start them."""
+    from workers.redis_connect import parse_sentinel
+
+    services = COMPOSE["services"]
+    optional = sorted(n for n, s in services.items() if "sentinel" in s.get("profiles", []))
+    assert optional == ["redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"]
+    readme = (REPO_ROOT / "README.md").read_text()
+    url = re.search(r"REDIS_URL=(sentinel://redis-sentinel\S+)", readme)
+    assert url is not None
+    target = parse_sentinel(url[1].strip("`"))
+    assert [h for h, _ in target.sentinels] == optional[1:]
+    for name in optional[1:]:
+        assert f"monitor {target.master} redis 6379 2" in services[name]["command"][2]
+    for name in ("bot", "worker", "beat"):
+        assert services[name]["environment"]["REDIS_URL"].startswith("${REDIS_URL:-")

@@ -1,9 +1,20 @@
 """Redis leases with fencing tokens, and the per-host FIFO of approved requests.
 
 A lease is a key holding ``owner|token`` with a TTL, renewed by one keeper thread per Locks;
-the token is an INCR counter, so a worker that stalled past its TTL and a newer holder can
-always be told apart: ``check()`` fails for the old holder and the progress store refuses its
-smaller token.
+a newer lease always has a larger token, so a worker that stalled past its TTL and a newer
+holder can always be told apart: ``check()`` fails for the old holder and the progress store
+refuses its smaller token.
+
+Tokens survive a failover (Redis Sentinel promoting a replica). Replication is asynchronous,
+so the promoted replica may lack the last writes of the old primary, the last token taken
+included: a plain ``INCR`` counter would then hand out the same token a second time. A token
+is therefore ``max(last token + 1, the server's TIME in microseconds)``, taken in the acquire
+script: on one server it grows strictly (even when the clock steps back, the counter wins);
+across a failover the new primary's clock has moved on by the whole failover (Sentinel waits
+``down-after-milliseconds``, seconds, before it even elects), so its first token exceeds every
+token the old primary gave, the lost ones included. The one assumption: the clocks of the Redis
+servers agree to within the failover time (NTP keeps them within milliseconds). Tokens stay
+below 2^53, so Lua's numbers hold them exactly (until the year 2255).
 Release and renewal are compare-and-delete / compare-and-extend Lua scripts, so a worker never
 removes or extends a lease that is no longer its own.
 """
@@ -30,10 +41,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# replicate_commands: Redis 6 refuses writes after TIME without it (a no-op from Redis 7 on);
+# string.format('%d'): Lua's own number-to-text would print 16 digits as 1.79e+15
 _ACQUIRE = """
+redis.replicate_commands()
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+local now = redis.call('TIME')
+local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local token = math.max(clock, tonumber(redis.call('GET', KEYS[2]) or '0') + 1)
+local text = string.format('%d', token)
+redis.call('SET', KEYS[2], text)
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. text, 'PX', ARGV[2])
 return token
 """
 _EXTEND = """
