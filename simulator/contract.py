@@ -53,7 +53,9 @@ class Fault:
     - ``cmdlet`` set: fires when that cmdlet runs on this host. ``latency`` adds ``seconds`` to
       the cmdlet, ``hang`` blocks it until terminated, ``fail`` makes it throw ``message``;
       ``drop``/``http500``/``restart_service`` are armed and fire at the next WS-Man request
-      (optionally only of ``operation``) while or after that cmdlet runs.
+      (optionally only of ``operation``) while or after that cmdlet runs; with
+      ``after="done"`` they are armed only once the cmdlet has done its work, so the request
+      they hit is one that would carry its result (a lost answer to a finished step).
     - ``cmdlet`` None: fires on the next WS-Man request (of ``operation`` if given): ``latency``
       delays the response, ``drop`` closes the connection without answering, ``http500`` answers
       500 with an internal-error fault, ``restart_service`` drops every shell (their processes are
@@ -68,6 +70,7 @@ class Fault:
     seconds: float = 0.0
     times: int = 1
     message: str | None = None
+    after: str = "start"  # HTTP-level cmdlet faults: armed at the cmdlet's start, or "done"
     fired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +81,7 @@ class Fault:
             "seconds": self.seconds,
             "times": self.times,
             "message": self.message,
+            "after": self.after,
             "fired": self.fired,
         }
 
@@ -88,6 +92,7 @@ class Fault:
             cmdlet=data.get("cmdlet"),
             operation=data.get("operation"),
             seconds=float(data.get("seconds", 0.0)),
+            after=str(data.get("after", "start")),
             times=int(data.get("times", 1)),
             message=data.get("message"),
         )
@@ -120,9 +125,9 @@ class FaultPlan:
             self._faults.remove(fault)
 
     def take_cmdlet(self, cmdlet: str) -> tuple[list[Fault], list[Fault]]:
-        """Called by the engine when ``cmdlet`` starts: (the cmdlet-level faults to apply now:
-        latency, hang, fail; the HTTP-level ones to :meth:`arm` once the cmdlet has done its
-        work, so that the request they hit is the one that would carry its result)."""
+        """Called by the engine when ``cmdlet`` starts: arms its HTTP-level faults for the
+        server and returns (the cmdlet-level faults to apply now: latency, hang, fail; the
+        HTTP-level ones with ``after="done"``, to :meth:`arm` once the cmdlet has done its work)."""
         now: list[Fault] = []
         later: list[Fault] = []
         with self._lock:
@@ -130,7 +135,12 @@ class FaultPlan:
                 if fault.cmdlet is None or fault.cmdlet.lower() != cmdlet.lower():
                     continue
                 self._fire(fault)
-                (later if fault.kind in HTTP_FAULT_KINDS else now).append(fault)
+                if fault.kind not in HTTP_FAULT_KINDS:
+                    now.append(fault)
+                elif fault.after == "done":
+                    later.append(fault)
+                else:
+                    self._armed.append(fault)
         return now, later
 
     def arm(self, faults: list[Fault]) -> None:

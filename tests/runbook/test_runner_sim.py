@@ -483,7 +483,7 @@ def test_transport_fault_before_a_checked_step_is_retried(
     env = sim_env([{"name": "SYNC01"}])
     runner, progress = make_runner(env, rclient)
     # in the stage step, once the installer was pushed
-    fault = Fault(kind=kind, cmdlet="Get-AuthenticodeSignature", operation="Receive")  # type: ignore[arg-type]
+    fault = Fault(kind=kind, cmdlet="Get-AuthenticodeSignature", operation="Receive", after="done")  # type: ignore[arg-type]
     env.host("SYNC01").faults.add(fault)
     out = runner.run(request(install_change("SYNC01")), should_stop=never)
     assert out.status == "succeeded", out.to_dict()
