@@ -47,6 +47,7 @@ EXTRA_HOSTS: dict[str, Any] = {
     "SECRET01": {"simulated": True, "sim": {"module_logging": True, "script_block_logging": True}},
     "FLAKY01": {"simulated": True, "sim": {"installer_exit_codes": [1618, 0]}},
     "LAB01": {"simulated": True, "tags": ["lab"]},
+    "LOG01": {"simulated": True},  # test_logs installs it (no other test does)
     # share staging with the share credential, on a hardened host (the secret scan reads it)
     "SHARE02": {
         "simulated": True,

@@ -21,11 +21,11 @@ def _lines(e2e: E2EStack) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_step_lines_carry_request_host_and_step(e2e: E2EStack) -> None:
-    request = e2e.submit("alice", "install TWIN01 --domain contoso.com")
+    request = e2e.submit("alice", "install LOG01 --domain contoso.com")
     assert e2e.click("bob", "approve", request.id).status_code == 200
     done = e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED)
     assert done.state is State.SUCCEEDED, done.reason
-    steps = {s.step_id for s in e2e.store.all_steps(done)["TWIN01"] if s.status is StepStatus.DONE}
+    steps = {s.step_id for s in e2e.store.all_steps(done)["LOG01"] if s.status is StepStatus.DONE}
     assert "install" in steps
 
     def step_lines() -> list[dict]:  # type: ignore[type-arg]
@@ -40,7 +40,7 @@ def test_step_lines_carry_request_host_and_step(e2e: E2EStack) -> None:
         timeout=15,
         what="a step line per step in the worker log",
     )
-    assert all(line.get("host") == "TWIN01" for line in lines)
+    assert all(line.get("host") == "LOG01" for line in lines)
     assert {line["step"] for line in lines} >= steps
     ended = [line for line in lines if line["msg"].startswith("step ended")]
     assert len(ended) >= len(steps)
