@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         "process's KRB5_CONFIG (needs gssapi: pip install 'cloudsync-bot-simulator[kerberos]')",
     )
     ap.add_argument(
+        "--credssp",
+        action="store_true",
+        help="also accept CredSSP (Enable-WSManCredSSP -Role Server): its logons hold the "
+        "user's credential and reach file shares; NTLM inside it, so not with --no-ntlm",
+    )
+    ap.add_argument(
         "--no-ntlm",
         action="store_true",
         help="refuse NTLM logons, as a server built to the cloud sync prerequisites does",
@@ -65,7 +71,10 @@ def _cluster(args: argparse.Namespace) -> tuple[SimCluster, bool]:
         allow_ntlm=not args.no_ntlm,
         fqdn=args.fqdn,
         keytab=args.keytab,
+        allow_credssp=args.credssp,
     )
+    if args.credssp and args.no_ntlm:
+        raise ValueError("--credssp authenticates with NTLM inside it here: not with --no-ntlm")
     if args.keytab and not args.fqdn:
         raise ValueError("--keytab needs --fqdn (the SPN is HTTP/<fqdn>)")
     if args.scenario:

@@ -38,7 +38,9 @@ class SimProcess(Protocol):
 
 
 class ProcessFactory(Protocol):
-    def __call__(self, command: str, arguments: list[str]) -> SimProcess:
+    def __call__(
+        self, command: str, arguments: list[str], *, delegated: bool = False
+    ) -> SimProcess:
         """Start ``command`` with ``arguments`` as WS-Man's CommandLine gave them."""
 
 

@@ -490,8 +490,12 @@ class SimHost:
         self.set_reg(dotnet32, dict(dotnet) if spec.get("tls12_wow64", True) else {})
 
     # ---- API promised to the WS-Man server ---------------------------------------------
-    def start_process(self, command: str, arguments: list[str]) -> SimProcess:
-        proc = self._start(command, arguments)
+    def start_process(
+        self, command: str, arguments: list[str], *, delegated: bool = False
+    ) -> SimProcess:
+        """``delegated``: the logon holds the user's credential (CredSSP), not a network
+        logon, so the process may reach file shares as that user."""
+        proc = self._start(command, arguments, delegated=delegated)
         with self.lock:
             self._live = [p for p in self._live if not getattr(p, "finished", False)]
             self._live.append(proc)

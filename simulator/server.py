@@ -4,8 +4,9 @@ Per-host listener keys in a scenario host dict (the engine ignores them):
 ``listen`` ("127.0.0.1:PORT", port 0 = any free port), ``https`` (bool), ``allow_basic`` (bool),
 ``accounts`` (list of "DOMAIN\\user:password"), ``operation_quota`` (int), ``ntlm`` (bool,
 default true; false = a host that refuses NTLM, as the cloud sync prerequisites ask), ``fqdn``
-(the host's DNS name, for its Kerberos SPN ``HTTP/<fqdn>``) and ``keytab`` (a keytab holding
-that SPN's keys: the host then accepts Kerberos).
+(the host's DNS name, for its Kerberos SPN ``HTTP/<fqdn>``), ``keytab`` (a keytab holding
+that SPN's keys: the host then accepts Kerberos) and ``credssp`` (bool: the host accepts CredSSP,
+whose logons reach file shares).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ListenerSpec:
     allow_ntlm: bool = True
     fqdn: str | None = None
     keytab: str | None = None
+    allow_credssp: bool = False
 
     @classmethod
     def from_host_dict(
@@ -50,6 +52,7 @@ class ListenerSpec:
             allow_ntlm=bool(data.get("ntlm", base.allow_ntlm)),
             fqdn=str(data["fqdn"]) if data.get("fqdn") else base.fqdn,
             keytab=str(data["keytab"]) if data.get("keytab") else base.keytab,
+            allow_credssp=bool(data.get("credssp", base.allow_credssp)),
         )
 
 
@@ -94,6 +97,7 @@ class SimCluster:
                 allow_ntlm=spec.allow_ntlm,
                 fqdn=spec.fqdn,
                 keytab=spec.keytab,
+                allow_credssp=spec.allow_credssp,
             )
 
     @classmethod

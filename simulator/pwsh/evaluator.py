@@ -108,6 +108,7 @@ class Session:
         self.aad_account: str | None = None
         self.psdrives: dict[str, str] = {}  # New-PSDrive: NAME -> root (simulator.pwsh.paths)
         self.share_logons: dict[str, str] = {}  # share root -> the user it was mapped with
+        self.delegated = False  # a CredSSP logon: the user's credential reaches file shares
         self.env = CIDict(
             {
                 "COMPUTERNAME": host.name,

@@ -50,6 +50,7 @@ def resolve(session: Session, path: str) -> str:
         rest = p[2:].lstrip("\\/")
         p = mapped.rstrip("\\") + ("\\" + rest if rest else "")
     share = share_root(p)
-    if share is None or session.host.credssp_delegation or share in session.share_logons:
+    delegated = session.delegated or session.host.credssp_delegation
+    if share is None or delegated or share in session.share_logons:
         return p
     raise ShareDenied(p)

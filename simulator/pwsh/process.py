@@ -291,7 +291,7 @@ class _ProcessBase:
 class PwshProcess(_ProcessBase):
     """powershell.exe: a runspace driven by -EncodedCommand, -Command or stdin."""
 
-    def __init__(self, host: SimHost, args: PowerShellArgs) -> None:
+    def __init__(self, host: SimHost, args: PowerShellArgs, *, delegated: bool = False) -> None:
         super().__init__(host)
         self.args = args
         self._progress_refs = 0
@@ -299,6 +299,7 @@ class PwshProcess(_ProcessBase):
         self.session = Session(
             host, self, self.session_id, interactive=not args.flags.get("NonInteractive")
         )
+        self.session.delegated = delegated
         self.thread = threading.Thread(
             target=self._main, name=f"pwsh-{self.session_id}", daemon=True
         )
@@ -471,7 +472,9 @@ def _base(token: str) -> str:
     return b[:-4] if b.endswith(".exe") else b
 
 
-def start_process(host: SimHost, command: str, arguments: list[str]) -> _ProcessBase:
+def start_process(
+    host: SimHost, command: str, arguments: list[str], *, delegated: bool = False
+) -> _ProcessBase:
     """Start powershell.exe or a cmd.exe builtin on ``host`` (what ``process_factory`` binds)."""
     # WinRM hands Windows one command line (pywinrm even joins all Arguments into one element);
     # the process re-splits it with CommandLineToArgvW, so do the same.
@@ -479,14 +482,14 @@ def start_process(host: SimHost, command: str, arguments: list[str]) -> _Process
     tokens = split_command_line(line)
     host.log_command_line(line)
     if tokens and _base(tokens[0]) in ("powershell", "pwsh"):
-        return PwshProcess(host, PowerShellArgs(tokens[1:]))
+        return PwshProcess(host, PowerShellArgs(tokens[1:]), delegated=delegated)
     return CmdProcess(host, tokens)
 
 
 def process_factory(host: SimHost) -> ProcessFactory:
     """The ProcessFactory a SimHost is given: each process starts on that host."""
 
-    def start(command: str, arguments: list[str]) -> SimProcess:
-        return start_process(host, command, arguments)
+    def start(command: str, arguments: list[str], *, delegated: bool = False) -> SimProcess:
+        return start_process(host, command, arguments, delegated=delegated)
 
     return start

@@ -129,12 +129,17 @@ class Authenticator:
         allow_basic: bool,
         allow_ntlm: bool = True,
         kerberos: Any = None,
+        allow_credssp: bool = False,
     ) -> None:
         self.accounts = {a.key: a for a in accounts}
         self.allow_basic = allow_basic
         self.allow_ntlm = allow_ntlm
+        # WinRM's Auth/CredSSP (off by default on Windows; Enable-WSManCredSSP -Role Server).
+        # Its inner authentication here is NTLM (Kerberos inside CredSSP is not modelled), so
+        # a host that refuses NTLM refuses CredSSP too: the stricter answer.
+        self.allow_credssp = allow_credssp and allow_ntlm
         self.kerberos = kerberos  # KerberosAcceptor | None (imported only when used)
-        if accounts and allow_ntlm:
+        if accounts and (allow_ntlm or allow_credssp):
             USER_FILE.register(accounts)
 
     def challenge_header(self) -> list[str]:
@@ -143,6 +148,8 @@ class Authenticator:
         offers = ["Negotiate"]
         if self.kerberos is not None:
             offers.append("Kerberos")
+        if self.allow_credssp:
+            offers.append("CredSSP")
         if self.allow_basic:
             offers.append('Basic realm="WSMAN"')
         return offers

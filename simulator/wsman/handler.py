@@ -145,7 +145,7 @@ class WsmanHandler(BaseHTTPRequestHandler):
             return
         sealed = encryption.is_encrypted(self.headers.get("Content-Type", ""))
         if sealed:
-            if self.ntlm is None or method not in ("ntlm", "kerberos"):
+            if self.ntlm is None or method not in ("ntlm", "kerberos", "credssp"):
                 self._respond(400, b"")
                 return
             try:
@@ -153,14 +153,18 @@ class WsmanHandler(BaseHTTPRequestHandler):
             except (AuthError, encryption.FramingError, ValueError):
                 self._respond(400, b"")
                 return
-        elif method in ("ntlm", "kerberos") and self.wsman.cert is None:
+        elif method in ("ntlm", "kerberos", "credssp") and self.wsman.cert is None:
             # AllowUnencrypted=false: a plain body over http is refused as Windows does.
             fault = soap.fault_body(soap.access_denied(), "", self.wsman.host.name)
             self._respond(401, fault, SOAP_TYPE, [("WWW-Authenticate", "Negotiate")])
             return
         status, answer = self._soap(body, principal)
         if sealed and self.ntlm is not None:
-            self._respond(status, encryption.encrypt(answer, self.ntlm), encryption.CONTENT_TYPE)
+            self._respond(
+                status,
+                encryption.encrypt(answer, self.ntlm, method),
+                encryption.content_type(method),
+            )
         else:
             self._respond(status, answer, SOAP_TYPE)
 
@@ -182,6 +186,14 @@ class WsmanHandler(BaseHTTPRequestHandler):
                 self._challenge()
                 return None, ""
             return self._negotiate(scheme, raw)
+        if scheme.lower() == "credssp" and auth.allow_credssp:
+            try:
+                raw = base64.b64decode(token.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                self.ntlm = None
+                self._challenge()
+                return None, ""
+            return self._credssp(raw)
         if scheme.lower() == "basic" and auth.allow_basic:
             try:
                 return auth.check_basic(token.strip()), "basic"
@@ -219,6 +231,23 @@ class WsmanHandler(BaseHTTPRequestHandler):
             self._auth_reply = f"{scheme} {base64.b64encode(out).decode('ascii')}"
         return self.ntlm.principal, self._method()
 
+    def _credssp(self, token: bytes) -> tuple[str | None, str]:
+        """One leg of CredSSP: every leg but the last is answered 401 with the next token."""
+        if self.ntlm is None or self.ntlm.complete or self.ntlm.method != "credssp":
+            from simulator.wsman.credssp import CredSspSession
+
+            self.ntlm = CredSspSession(self.wsman.authenticator)
+        try:
+            out = self.ntlm.step(token)
+        except AuthError:
+            self.ntlm = None
+            self._challenge()
+            return None, ""
+        if not self.ntlm.complete:
+            self._challenge(base64.b64encode(out or b"").decode("ascii"), "CredSSP")
+            return None, ""
+        return self.ntlm.principal, "credssp"
+
     def _soap(self, body: bytes, principal: str) -> tuple[int, bytes]:
         host = self.wsman.host
         limit_kb = int(getattr(host, "max_envelope_kb", 500))  # WinRM MaxEnvelopeSizekb
@@ -236,7 +265,8 @@ class WsmanHandler(BaseHTTPRequestHandler):
             if early is not None:
                 return early
         try:
-            return 200, self.wsman.shells.handle(req, principal)
+            delegated = self._method() == "credssp"
+            return 200, self.wsman.shells.handle(req, principal, delegated=delegated)
         except soap.WsmanFault as exc:
             return 500, soap.fault_body(exc, req.message_id, host.name)
         except Exception as exc:

@@ -59,6 +59,7 @@ class WsmanServer:
         allow_ntlm: bool = True,
         fqdn: str | None = None,
         keytab: str | None = None,
+        allow_credssp: bool = False,
     ) -> None:
         self.host = host
         self.listen = listen
@@ -75,7 +76,11 @@ class WsmanServer:
 
             kerberos = KerberosAcceptor(fqdn, keytab, parsed)
         self.authenticator = Authenticator(
-            parsed, allow_basic=allow_basic, allow_ntlm=allow_ntlm, kerberos=kerberos
+            parsed,
+            allow_basic=allow_basic,
+            allow_ntlm=allow_ntlm,
+            kerberos=kerberos,
+            allow_credssp=allow_credssp,
         )
         self.shells = ShellService(host, operation_quota=operation_quota)
         self.cert: ServerCert | None = None

@@ -71,7 +71,9 @@ class HostLike(Protocol):
     record: HostRecord
     faults: FaultPlan
 
-    def start_process(self, command: str, arguments: list[str]) -> SimProcess: ...
+    def start_process(
+        self, command: str, arguments: list[str], *, delegated: bool = False
+    ) -> SimProcess: ...
 
     def kill_all_processes(self) -> None: ...
 
@@ -107,6 +109,9 @@ class Shell:
     input_streams: str
     output_streams: str
     commands: dict[str, Command] = field(default_factory=dict)
+    # the logon holds the user's credential (CredSSP delegated it), so its processes can reach
+    # a file share; a network logon (NTLM, Kerberos without delegation) cannot
+    delegated: bool = False
     operations: int = 0
 
 
@@ -157,7 +162,7 @@ class ShellService:
         return cmd
 
     # -- dispatch ----------------------------------------------------------------------------
-    def handle(self, req: Request, principal: str) -> bytes:
+    def handle(self, req: Request, principal: str, *, delegated: bool = False) -> bytes:
         """Answer one request; raise soap.WsmanFault for a fault.
 
         The catalog holds only the cmd shell: any other resource URI (PowerShell Remoting's
@@ -167,7 +172,7 @@ class ShellService:
         if req.resource_uri.lower() != soap.RESOURCE_CMD.lower():
             raise soap.resource_not_found(req.resource_uri)
         if req.action == soap.ACTION_CREATE:
-            return self.create(req, principal)
+            return self.create(req, principal, delegated=delegated)
         if req.action == soap.ACTION_DELETE:
             return self.delete(req)
         if req.action == soap.ACTION_COMMAND:
@@ -180,13 +185,15 @@ class ShellService:
             return self.signal(req)
         raise soap.action_not_supported(req.action)
 
-    def create(self, req: Request, principal: str) -> bytes:
+    def create(self, req: Request, principal: str, *, delegated: bool = False) -> bytes:
         spec = req.body.find("rsp:Shell", NS)
         ins = (spec.findtext("rsp:InputStreams", "stdin", NS) if spec is not None else "") or ""
         outs = spec.findtext("rsp:OutputStreams", "", NS) if spec is not None else ""
         idle = spec.findtext("rsp:IdleTimeOut", None, NS) if spec is not None else None
         folder = spec.findtext("rsp:WorkingDirectory", None, NS) if spec is not None else None
-        shell = Shell(str(uuid.uuid4()).upper(), principal, ins, outs or "stdout stderr")
+        shell = Shell(
+            str(uuid.uuid4()).upper(), principal, ins, outs or "stdout stderr", delegated=delegated
+        )
         shell.operations = 1
         with self._lock:
             self._shells[shell.shell_id] = shell
@@ -243,7 +250,7 @@ class ShellService:
         if skip_cmd and not found_on_disk(executable_of(command)):
             raise soap.file_not_found()
         try:
-            process = self.host.start_process(command, arguments)
+            process = self.host.start_process(command, arguments, delegated=shell.delegated)
         except Exception as exc:
             # Type only, fixed fault text: the command line may carry secrets.
             log.error("%s: starting a process failed: %s", self.host.name, type(exc).__name__)

@@ -76,7 +76,9 @@ class StandInHost:
         self.processes: list[StandInProcess] = []
         self._lock = threading.Lock()
 
-    def start_process(self, command: str, arguments: list[str]) -> StandInProcess:
+    def start_process(
+        self, command: str, arguments: list[str], *, delegated: bool = False
+    ) -> StandInProcess:
         words = (command + " " + " ".join(arguments)).split()
         with self.record.lock:
             self.record.command_lines.append(" ".join(words))

@@ -17,6 +17,7 @@ import pytest
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
 
+from bot.local.child_process import ends_with_parent
 from simulator.wsman import WsmanServer
 from simulator.wsman.standin import StandInHost
 from tests.kerberos.conftest import KerberosLab
@@ -151,7 +152,12 @@ def sim_process(lab: KerberosLab, clock: str | None = None) -> Iterator[str]:
             pytest.skip("the clock-skew test needs libfaketime: apt-get install faketime")
         env.update(LD_PRELOAD=lib, FAKETIME=clock, FAKETIME_DONT_RESET="1")
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=ends_with_parent(),
     )
     try:
         assert proc.stdout is not None

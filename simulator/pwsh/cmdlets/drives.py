@@ -61,7 +61,7 @@ def new_psdrive(ctx: Ctx) -> list[Any]:
         ctx.session.share_logons[share] = cred.user
         ctx.host.record.event("share_mapped", host=ctx.host.name, root=share, user=cred.user)
     elif share is not None and not (
-        ctx.host.credssp_delegation or share in ctx.session.share_logons
+        ctx.session.delegated or ctx.host.credssp_delegation or share in ctx.session.share_logons
     ):
         # Without a credential the drive root is checked with the network logon: refused.
         raise ctx.error(
