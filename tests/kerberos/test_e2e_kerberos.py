@@ -102,3 +102,44 @@ def test_a_kerberos_host_refuses_the_ntlm_login(
     )
     with pytest.raises((InvalidCredentialsError, PermissionError)):
         session.run_cmd("hostname")
+
+
+def test_the_kerberos_password_is_nowhere(kerberos_lab: KerberosLab, kstack: E2EStack) -> None:
+    """After the Kerberos install: the WinRM password the worker took its ticket with is in no
+    host record, worker log, Redis value or Slack call (the secret scan of the NTLM path, for
+    this one)."""
+    import base64
+    import json
+
+    import redis
+
+    secret = kerberos_lab.password
+    forms = [
+        secret,
+        json.dumps(secret)[1:-1],
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(secret.encode("utf-16-le")).decode(),
+    ]
+    record = kstack.sim_host("KERB01").record.to_dict()
+    assert record["script_blocks"], "the install ran on KERB01"
+    places = {
+        "host record": json.dumps({k: v for k, v in record.items() if k != "events"}),
+        "worker log": kstack.worker_log.read_text(errors="replace"),
+        "slack calls": json.dumps([c.to_dict() for c in kstack.slack.calls], default=str),
+    }
+    client = redis.Redis.from_url(kstack.redis_url)
+    dump = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        if kind == "string":
+            dump.append(repr(client.get(key)))
+        elif kind == "hash":
+            dump.append(repr(client.hgetall(key)))
+        elif kind == "list":
+            dump.append(repr(client.lrange(key, 0, -1)))
+        elif kind == "stream":
+            dump.append(repr(client.xrange(key)))
+    places["redis"] = "\n".join(dump)
+    for where, text in places.items():
+        for form in forms:
+            assert form not in text, f"the Kerberos password appears in the {where}"
