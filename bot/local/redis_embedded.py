@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -47,6 +48,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_answering(
+    process: subprocess.Popen[bytes],
+    client: redis.Redis,
+    timeout: float,
+    what: str,
+    stop: Callable[[], None],
+) -> None:
+    """Wait until a just-started server answers PING; stop it and say why when it does not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RedisUnavailable(f"{what} exited with {process.returncode}")
+        try:
+            if client.ping():
+                return
+        except redis.RedisError:
+            time.sleep(0.05)
+    stop()
+    raise RedisUnavailable(f"{what} did not answer within {timeout:.0f} s")
 
 
 class EmbeddedRedis:
@@ -101,17 +123,8 @@ class EmbeddedRedis:
             preexec_fn=ends_with_parent(),
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RedisUnavailable(f"redis-server exited with {self.process.returncode}")
-            try:
-                if client.ping():
-                    return self
-            except redis.RedisError:
-                time.sleep(0.05)
-        self.stop()
-        raise RedisUnavailable(f"redis-server did not answer within {timeout:.0f} s")
+        wait_until_answering(self.process, client, timeout, "redis-server", self.stop)
+        return self
 
     def stop(self) -> None:
         if self.process is None:

@@ -16,7 +16,13 @@ from pathlib import Path
 import redis
 
 from bot.local.child_process import ends_with_parent
-from bot.local.redis_embedded import EmbeddedRedis, RedisUnavailable, find_redis_server, free_port
+from bot.local.redis_embedded import (
+    EmbeddedRedis,
+    RedisUnavailable,
+    find_redis_server,
+    free_port,
+    wait_until_answering,
+)
 
 MASTER_NAME = "cloudsync"
 
@@ -72,18 +78,8 @@ class EmbeddedSentinel:
             start_new_session=True,
             preexec_fn=ends_with_parent(),
         )
-        client = self.client()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RedisUnavailable(f"redis sentinel exited with {self.process.returncode}")
-            try:
-                if client.ping():
-                    return self
-            except redis.RedisError:
-                time.sleep(0.05)
-        self.stop()
-        raise RedisUnavailable(f"redis sentinel did not answer within {timeout:.0f} s")
+        wait_until_answering(self.process, self.client(), timeout, "redis sentinel", self.stop)
+        return self
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0)

@@ -4,14 +4,13 @@ anything sent to Slack."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 
 import pytest
-import redis
 
 from tests.e2e.harness import DEMO, E2EStack
+from tests.e2e.secret_scan import forms, redis_contents
 from workers.domain.model import State
 
 
@@ -20,16 +19,6 @@ def _secret_values() -> list[str]:
     assert len(values) >= 6 and all(len(v) >= 8 for v in values)
     assert (DEMO / "secrets" / "fileshare_reader.txt").read_text() in values  # share credential
     return values
-
-
-def _forms(secret: str) -> list[str]:
-    """The secret as text and in the encodings a careless path would carry it."""
-    return [
-        secret,
-        json.dumps(secret)[1:-1],
-        base64.b64encode(secret.encode()).decode(),
-        base64.b64encode(secret.encode("utf-16-le")).decode(),
-    ]
 
 
 class _Capture(logging.Handler):
@@ -86,26 +75,12 @@ def test_no_secret_anywhere(e2e: E2EStack, captured_logs: _Capture) -> None:
         places[f"{name} module log (event 4103)"] = json.dumps(rec["module_log"])
     places["redis commands (celery messages included)"] = "\n".join(e2e.monitor_lines)
     assert any("cloudsync.run_request" in line for line in e2e.monitor_lines)
-    client = redis.Redis.from_url(e2e.redis_url)
-    dump = []
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
-        if kind == "string":
-            dump.append(repr(client.get(key)))
-        elif kind == "hash":
-            dump.append(repr(client.hgetall(key)))
-        elif kind == "list":
-            dump.append(repr(client.lrange(key, 0, -1)))
-        elif kind == "stream":
-            dump.append(repr(client.xrange(key)))
-        elif kind in ("set", "zset"):
-            dump.append(repr(client.zrange(key, 0, -1) if kind == "zset" else client.smembers(key)))
-    places["redis contents"] = "\n".join(dump)
+    places["redis contents"] = redis_contents(e2e.redis_url)
     places["worker log"] = e2e.worker_log.read_text(errors="replace")
     places["bot log"] = "\n".join(captured_logs.lines)
     places["slack calls"] = json.dumps([c.to_dict() for c in e2e.slack.calls], default=str)
 
     for secret in _secret_values():
-        for form in _forms(secret):
+        for form in forms(secret):
             for where, text in places.items():
                 assert form not in text, f"a secret appeared in {where}"

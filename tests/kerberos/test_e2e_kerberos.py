@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.harness import E2EStack, start_stack
+from tests.e2e.secret_scan import forms, redis_contents
 from tests.e2e.slack_helpers import card_text, reply_to, wait_card
 from tests.kerberos.conftest import KerberosLab
 from workers.domain.model import State
@@ -108,18 +109,9 @@ def test_the_kerberos_password_is_nowhere(kerberos_lab: KerberosLab, kstack: E2E
     """After the Kerberos install: the WinRM password the worker took its ticket with is in no
     host record, worker log, Redis value or Slack call (the secret scan of the NTLM path, for
     this one)."""
-    import base64
     import json
 
-    import redis
-
     secret = kerberos_lab.password
-    forms = [
-        secret,
-        json.dumps(secret)[1:-1],
-        base64.b64encode(secret.encode()).decode(),
-        base64.b64encode(secret.encode("utf-16-le")).decode(),
-    ]
     record = kstack.sim_host("KERB01").record.to_dict()
     assert record["script_blocks"], "the install ran on KERB01"
     places = {
@@ -127,19 +119,7 @@ def test_the_kerberos_password_is_nowhere(kerberos_lab: KerberosLab, kstack: E2E
         "worker log": kstack.worker_log.read_text(errors="replace"),
         "slack calls": json.dumps([c.to_dict() for c in kstack.slack.calls], default=str),
     }
-    client = redis.Redis.from_url(kstack.redis_url)
-    dump = []
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
-        if kind == "string":
-            dump.append(repr(client.get(key)))
-        elif kind == "hash":
-            dump.append(repr(client.hgetall(key)))
-        elif kind == "list":
-            dump.append(repr(client.lrange(key, 0, -1)))
-        elif kind == "stream":
-            dump.append(repr(client.xrange(key)))
-    places["redis"] = "\n".join(dump)
+    places["redis"] = redis_contents(kstack.redis_url)
     for where, text in places.items():
-        for form in forms:
+        for form in forms(secret):
             assert form not in text, f"the Kerberos password appears in the {where}"
