@@ -41,6 +41,7 @@ def test_status_and_audit_cli_show_the_trail(e2e: E2EStack, tmp_path: Path) -> N
     assert "requested by <@U01ALICE>" in trail
     assert "denied by <@U03CAROL>" in trail
     assert "wrong domain" in trail
+    assert re.search(r"Denied by <@U03CAROL> at \d{4}-\d\d-\d\dT[\d:.]+Z", trail), trail
 
     done = _audit(e2e, tmp_path, "--request", request.id)
     assert done.returncode == 0, done.stderr

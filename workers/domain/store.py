@@ -19,8 +19,9 @@ import redis
 
 from workers.domain.model import Request, State, StepResult, may_transition
 
-# The stream is trimmed by age only (RequestStore.trim_events, from the beat sweep), never by
-# length: a length cap would drop audit events silently, and every trim must itself be audited.
+# The stream is trimmed by age only (RequestStore.trim_events, from the expiry sweeps of beat,
+# the bot and the console), never by length: a length cap would drop audit events silently, and
+# every trim must itself be audited.
 DAY_S = 86_400.0
 
 _TRIM_EVENTS = """
