@@ -6,13 +6,14 @@ console  the local console (embedded Redis, simulated hosts, real Bolt and Celer
 serve    only the Slack side (Socket Mode, or HTTP with --http HOST:PORT)
 worker   a Celery worker
 sim      the Windows host simulator
-audit    the audit trail as JSON lines
+audit    the audit trail as JSON lines or CSV
 doctor   what the Slack installation lacks (token, scopes, channels the bot is not in)
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Iterator
@@ -26,8 +27,37 @@ from workers.logging_setup import setup_logging
 from workers.settings import Settings
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject's), not a second copy kept by hand."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloudsync-bot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+AUDIT_CSV_COLUMNS = ("id", "at", "event", "request", "actor", "data")
+
+
+def write_audit(events: Any, fmt: str, out: Any) -> None:
+    """The trail as JSON lines (one object per event) or CSV (header row, one row per event,
+    ``data`` a JSON string so every event fits the same columns)."""
+    if fmt == "jsonl":
+        for event in events:
+            print(json.dumps(event.to_dict(), sort_keys=True), file=out)
+        return
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(AUDIT_CSV_COLUMNS)
+    for event in events:
+        row = event.to_dict()
+        row["data"] = json.dumps(row.get("data") or {}, sort_keys=True)
+        writer.writerow(["" if row.get(c) is None else row[c] for c in AUDIT_CSV_COLUMNS])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudsync", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"cloudsync {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="the main job (console when no Slack tokens are set)")
@@ -51,7 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="the Windows host simulator", add_help=False)
     sim.add_argument("rest", nargs=argparse.REMAINDER)
 
-    audit = sub.add_parser("audit", help="print the audit trail as JSON lines")
+    audit = sub.add_parser("audit", help="print the audit trail as JSON lines or CSV")
+    audit.add_argument(
+        "--format",
+        choices=["jsonl", "csv"],
+        default="jsonl",
+        help="jsonl: one JSON object per event (default); csv: a header row, then one row per "
+        "event with its data as a JSON string",
+    )
     audit.add_argument("--since", help="ISO date or date-time (UTC)")
     audit.add_argument("--request", help="only this request id")
 
@@ -189,8 +226,7 @@ def _audit(args: Any, config: Any, settings: Settings) -> int:
             events = store.events(request_id=args.request, since=since)
         except redis.RedisError as exc:
             return startup_error("audit", f"Redis failed while reading the trail: {exc}")
-        for event in events:
-            print(json.dumps(event.to_dict(), sort_keys=True))
+        write_audit(events, args.format, sys.stdout)
     return 0
 
 

@@ -194,9 +194,9 @@ class Projector:
             self._step_reply(request, event)
         progress = event.name in ("step_started", "step_finished")
         self._dirty[request.id] = self._dirty.get(request.id, False) or not progress
-        if event.name == "finished":
+        if event.name == "finished" or (event.name == "denied" and request.state is State.DENIED):
             self._flush_cards()
-            self._summary(request)
+            self._summary(request)  # the requester is mentioned in the channel
         if event.name in ("approval_added", "approved", "denied", "expired", "cancelled"):
             self._refresh_homes(request)
 

@@ -95,6 +95,8 @@ class BotProcess:
         while not self.stop_event.wait(15.0):
             try:
                 self.ctx.service.expire_due()
+                # the audit stream's retention, also here: not every deployment runs beat
+                self.ctx.store.trim_events(self.settings.audit_retention_days)
             except Exception:
                 log.exception("expiry sweep failed")
 

@@ -86,6 +86,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob("CLOUDSYNC_DATA_DIR", "data_dir", Path(".cloudsync"), "embedded Redis data, logs", Path),
     Knob("CLOUDSYNC_PREFIX", "prefix", "cs", "Redis key prefix"),
     Knob("CLOUDSYNC_CONFIG", "config_dir", DEFAULT_CONFIG_DIR, "inventory/policy/secrets", Path),
+    Knob(
+        "CLOUDSYNC_AUDIT_RETENTION_DAYS",
+        "audit_retention_days",
+        400.0,
+        "days the audit stream keeps events (trimmed by age, the trim itself audited)",
+        float,
+    ),
     # --- engine timing
     Knob("CLOUDSYNC_LEASE_TTL", "lease_ttl_s", 30.0, "seconds a lease lives unrenewed", float),
     Knob(
@@ -159,6 +166,7 @@ class Settings:
     data_dir: Path
     prefix: str
     config_dir: Path
+    audit_retention_days: float
     lease_ttl_s: float
     visibility_timeout_s: float
     host_wait_s: float

@@ -26,6 +26,7 @@ from workers.domain.model import (
     State,
     StepResult,
 )
+from workers.domain.store import iso_utc
 
 
 def _audit_line(event: Any) -> str:
@@ -44,6 +45,21 @@ def _audit_line(event: Any) -> str:
     return line
 
 
+def approval_lines(request: Request) -> list[str]:
+    """Who approved and when (ISO UTC, exact for an auditor), and the plan hash each approval
+    is bound to; an approval of an older plan is marked void."""
+    lines = []
+    for approval in request.approvals:
+        void = "" if approval.request_hash == request.request_hash else " (void: older plan)"
+        lines.append(
+            f"Approved by <@{esc(approval.user)}> at {iso_utc(approval.at)} · plan "
+            f"`{esc(approval.request_hash[:12])}`{void}"
+        )
+    if request.decided_by and request.state == State.DENIED and request.decided_at:
+        lines.append(f"Denied by <@{esc(request.decided_by)}> at {iso_utc(request.decided_at)}")
+    return lines
+
+
 def status_text(
     request: Request,
     results: Mapping[str, Sequence[StepResult]],
@@ -53,6 +69,7 @@ def status_text(
 ) -> str:
     """`/cloudsync status ID`: the request, each host's steps, and the latest audit events."""
     lines = request_header_lines(request)
+    lines.extend(approval_lines(request))
     for host in request.change.hosts:
         host_results = list(latest_results(results.get(host) or ()).values())
         if not host_results:

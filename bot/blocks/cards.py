@@ -254,13 +254,18 @@ def step_reply(result: StepResult, *, request_id: str = "ID") -> tuple[str, list
 def summary(
     request: Request, results: Mapping[str, Sequence[StepResult]], requester_id: str
 ) -> tuple[str, list[JsonDict]]:
-    """The final thread message: mentions the requester, per-host outcome, how to retry."""
+    """The final thread message, broadcast to the channel: mentions the requester, per-host
+    outcome, how to retry; for a denied request who denied it and why."""
     state = request.state
     emoji = STATE_EMOJI.get(state, "")
     head = f"<@{esc(requester_id)}> {emoji} *{request.id}* {esc(change_summary(request.change))}"
     head += f": *{state.value.replace('_', ' ')}*"
     lines: list[str] = []
     failed_steps: list[str] = []
+    if state == State.DENIED:  # nothing ran: who denied it and why is the whole answer
+        body = [section(head), section(decision_line(request))]
+        text = f"<@{requester_id}> {request.id} {change_summary(request.change)}: denied"
+        return clip(text, MAX_FALLBACK), fit(body, [])
     for host in request.change.hosts:
         host_results = list(latest_results(results.get(host) or ()).values())
         mark, words = host_outcome(host_results) if host_results else ("⬜", "did not run")

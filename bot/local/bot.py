@@ -100,6 +100,7 @@ class LocalBot:
         while not self.stop_event.wait(2.0):
             with contextlib.suppress(Exception):
                 self.ctx.service.expire_due()
+                self.ctx.store.trim_events(self.settings.audit_retention_days)
 
     def busy(self, include_runs: bool) -> bool:
         """Anything still moving: preflights, runs (optionally), checks, projection, outbox."""

@@ -1,16 +1,20 @@
 """The audit trail: ``/cloudsync status ID`` shows it in Slack, and ``cloudsync audit`` prints it as
-JSON lines from the bot's Redis (the CLI run as a separate process, as an admin would)."""
+JSON lines or CSV from the bot's Redis (the CLI run as a separate process, as an admin would)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.e2e.harness import USERS, E2EStack
+from tests.e2e.harness import CHANNEL, USERS, E2EStack
 from tests.e2e.slack_helpers import cli_env, mark, reply_to
+from tests.support import eventually
 from workers.domain.model import State
 
 
@@ -37,6 +41,7 @@ def test_status_and_audit_cli_show_the_trail(e2e: E2EStack, tmp_path: Path) -> N
     assert "requested by <@U01ALICE>" in trail
     assert "denied by <@U03CAROL>" in trail
     assert "wrong domain" in trail
+    assert re.search(r"Denied by <@U03CAROL> at \d{4}-\d\d-\d\dT[\d:.]+Z", trail), trail
 
     done = _audit(e2e, tmp_path, "--request", request.id)
     assert done.returncode == 0, done.stderr
@@ -49,7 +54,28 @@ def test_status_and_audit_cli_show_the_trail(e2e: E2EStack, tmp_path: Path) -> N
     denied = lines[-1]
     assert denied["actor"] == USERS["carol"]
     assert denied["data"]["reason"] == "wrong domain"
+    assert denied["data"]["plan_hash"] == e2e.store.get(request.id).request_hash
+    assert denied["data"]["approvers"] == []
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    assert all(iso.match(line["at"]) for line in lines), [line["at"] for line in lines]
     assert [line["at"] for line in lines] == sorted(line["at"] for line in lines)
+
+    # the requester is told in the channel, by mention, who denied it and why
+    def denial_told() -> bool:
+        return any(
+            (m.text or "").startswith(f"<@{USERS['alice']}> {request.id}") and m.reply_broadcast
+            for m in e2e.slack.messages(CHANNEL)
+        )
+
+    eventually(denial_told, what="the denial's channel reply", timeout=30)
+
+    # --format csv: a header row, then the same events, data as a JSON string column
+    table = _audit(e2e, tmp_path, "--request", request.id, "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [row["event"] for row in rows] == names
+    assert json.loads(rows[-1]["data"])["reason"] == "wrong domain"
+    assert rows[-1]["at"] == denied["at"]
 
     # --since: a date after everything prints nothing; a bad date is a clear error (exit 2)
     later = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1).date().isoformat()
@@ -101,4 +127,7 @@ def test_refused_decisions_are_in_the_audit_trail(e2e: E2EStack, tmp_path: Path)
     assert "Only the requester or an approver can cancel" in reasons[4]
     assert "only a failed run can be retried" in reasons[5]
     assert "cancelled is final" in reasons[6]
-    assert all(set(line["data"]) == {"action", "reason"} for line in refused)
+    # besides who, what and why: the plan hash and the approvers (none yet) of the request
+    assert all(
+        set(line["data"]) == {"action", "reason", "plan_hash", "approvers"} for line in refused
+    )

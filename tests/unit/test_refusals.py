@@ -45,9 +45,27 @@ def _pending(service: RequestService, state: State = State.PENDING_APPROVAL) -> 
     return request
 
 
+DECISION_FACTS = ("plan_hash", "approvers", "approved_plan_hash")
+
+
 def _refusals(service: RequestService, request_id: str) -> list[tuple[str | None, dict]]:
+    """Who and {action, reason}; the decision facts every event about a request carries too
+    (plan hash, approvers) are checked by test_a_refusal_carries_the_plan_hash_and_approvers."""
     events = service.store.events(request_id=request_id)
-    return [(e.actor, e.data) for e in events if e.name == "refused"]
+    return [
+        (e.actor, {k: v for k, v in e.data.items() if k not in DECISION_FACTS})
+        for e in events
+        if e.name == "refused"
+    ]
+
+
+def test_a_refusal_carries_the_plan_hash_and_approvers(rclient) -> None:
+    service = _service(rclient)
+    request = _pending(service)
+    with pytest.raises(TransitionRefused):
+        service.approve(request.id, MALLORY, OPS)
+    (refused,) = [e for e in service.store.events(request_id=request.id) if e.name == "refused"]
+    assert refused.data["plan_hash"] == "h1" and refused.data["approvers"] == []
 
 
 CASES: dict[str, tuple[str, State, Callable[[RequestService, str], object], str]] = {

@@ -12,18 +12,33 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 from workers.domain.model import Request, State, StepResult, may_transition
 
-EVENT_STREAM_MAXLEN = 200_000
+# The stream is trimmed by age only (RequestStore.trim_events, from the expiry sweeps of beat,
+# the bot and the console), never by length: a length cap would drop audit events silently, and
+# every trim must itself be audited.
+DAY_S = 86_400.0
+
+_TRIM_EVENTS = """
+-- KEYS: event stream. ARGV: min id kept, then the audit_trimmed event's fields (at, data with
+-- a %d where the count goes, before) -- trim and record in one step, so no trim goes unaudited
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+if removed > 0 then
+  redis.call('XADD', KEYS[1], '*', 'event', 'audit_trimmed', 'request', '', 'actor', '',
+    'at', ARGV[2], 'data', string.format(ARGV[3], removed))
+end
+return removed
+"""
 
 
 _SAVE_STEPS = """
 -- KEYS: fence, steps hash, event stream, then one key per guard
--- ARGV: fence ('' for none), stream maxlen, request id, now, number of guards, the guards'
+-- ARGV: fence ('' for none), unused, request id, now, number of guards, the guards'
 --       expected values, then four per result: step id, result JSON, event name, event data
 local guards = tonumber(ARGV[5])
 for i = 1, guards do
@@ -36,7 +51,7 @@ if ARGV[1] ~= '' then
 end
 for i = 6 + guards, #ARGV, 4 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[i + 2],
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[i + 2],
     'request', ARGV[3], 'actor', '', 'at', ARGV[4], 'data', ARGV[i + 3])
 end
 return 1
@@ -70,14 +85,35 @@ class Event:
     data: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as an auditor reads it: ``at`` in ISO-8601 UTC with milliseconds (the
+        stream keeps epoch seconds, so events written before this change print the same way)."""
         return {
             "id": self.id,
             "event": self.name,
             "request": self.request,
             "actor": self.actor,
-            "at": self.at,
+            "at": iso_utc(self.at),
             **({"data": self.data} if self.data else {}),
         }
+
+
+def iso_utc(ts: float) -> str:
+    """``2026-12-01T10:09:58.123Z``: sortable as text, unambiguous about the zone."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def decision_facts(request: Request, before: Request | None = None) -> dict[str, Any]:
+    """What an auditor needs on every decision and run event: the plan hash the approvals are
+    bound to and who approved (user ids). When the change voided the approvals (reapproval),
+    the voided ones are named, with the hash they had approved."""
+    facts: dict[str, Any] = {"approvers": [a.user for a in request.approvals]}
+    if request.request_hash:
+        facts["plan_hash"] = request.request_hash
+    if before is not None and before.approvals and not request.approvals:
+        facts["approvers"] = [a.user for a in before.approvals]
+        facts["approved_plan_hash"] = before.approvals[-1].request_hash
+    return facts
 
 
 def _event_fields(
@@ -114,6 +150,7 @@ class RequestStore:
         self.redis: Any = client  # redis-py's response types are too wide to be useful here
         self.prefix = prefix
         self._save_steps_script = client.register_script(_SAVE_STEPS)
+        self._trim_events_script = client.register_script(_TRIM_EVENTS)
 
     # keys -------------------------------------------------------------------------------
     def _k(self, *parts: str) -> str:
@@ -139,8 +176,6 @@ class RequestStore:
         pipe.xadd(
             self.events_key,
             _event_fields("requested", request.id, actor, data, now),  # type: ignore[arg-type]
-            maxlen=EVENT_STREAM_MAXLEN,
-            approximate=True,
         )
         pipe.execute()
 
@@ -179,6 +214,7 @@ class RequestStore:
                         raise NotFound(f"No request {request_id}.")
                     request = Request.from_dict(json.loads(raw))
                     before = request.state
+                    earlier = Request.from_dict(json.loads(raw))
                     event = mutate(request)
                     if event is None:
                         pipe.unwatch()
@@ -190,7 +226,10 @@ class RequestStore:
                         )
                     now = time.time()
                     request.updated_at = now
-                    payload = data(request) if callable(data) else data
+                    payload = {
+                        **decision_facts(request, earlier),
+                        **((data(request) if callable(data) else data) or {}),
+                    }
                     pipe.multi()
                     pipe.set(key, json.dumps(request.to_dict()))
                     if request.state.final:
@@ -200,8 +239,6 @@ class RequestStore:
                     pipe.xadd(
                         self.events_key,
                         _event_fields(event, request.id, actor, payload, now),  # type: ignore[arg-type]
-                        maxlen=EVENT_STREAM_MAXLEN,
-                        approximate=True,
                     )
                     pipe.execute()
                     return request
@@ -310,7 +347,7 @@ class RequestStore:
         host = results[0].host
         args: list[Any] = [
             "" if fence is None else str(int(fence)),
-            EVENT_STREAM_MAXLEN,
+            "",
             request_id,
             repr(time.time()),
             len(guards),
@@ -344,13 +381,35 @@ class RequestStore:
     def record(
         self, request_id: str, name: str, *, actor: str | None, data: dict[str, Any] | None = None
     ) -> str:
+        """Append one event outside a transition (a refusal); one about a request carries the
+        request's decision facts too."""
+        try:
+            request = self.get(request_id) if request_id else None
+        except (ValueError, KeyError, TypeError):  # a damaged record is refused, not audited
+            request = None
+        if request is not None:
+            data = {**decision_facts(request), **(data or {})}
         entry = self.redis.xadd(
             self.events_key,
             _event_fields(name, request_id, actor, data, time.time()),  # type: ignore[arg-type]
-            maxlen=EVENT_STREAM_MAXLEN,
-            approximate=True,
         )
         return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def trim_events(self, retention_days: float, now: float | None = None) -> int:
+        """Drop the events older than ``retention_days`` (XTRIM MINID on the stream's ids, which
+        are the server's milliseconds) and record one ``audit_trimmed`` event saying how many and
+        up to when; returns how many were removed (0: nothing recorded)."""
+        now = time.time() if now is None else now
+        cutoff = now - retention_days * DAY_S
+        cutoff_ms = max(int(cutoff * 1000), 0)
+        data = json.dumps(
+            {"before": iso_utc(cutoff_ms / 1000), "removed": 0, "retention_days": retention_days},
+            sort_keys=True,
+        ).replace('"removed": 0', '"removed": %d')
+        removed = self._trim_events_script(
+            keys=[self.events_key], args=[f"{cutoff_ms}-0", repr(now), data]
+        )
+        return int(removed)
 
     def events(
         self, *, request_id: str | None = None, since: float | None = None, count: int = 10_000
