@@ -168,7 +168,11 @@ def sim_process(lab: KerberosLab, clock: str | None = None) -> Iterator[str]:
         yield line.split()[2]
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:  # how fast it stops under load is not what these tests are about
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_cloudsync_sim_serves_kerberos_with_ntlm_off(
