@@ -916,13 +916,23 @@ class _Handler(BaseHTTPRequestHandler):
 STANDIN_TOKEN = "xoxb-rehearsal-standin"  # any xox* token is accepted; this one is printed
 
 
+def _one_line(text: Any) -> str:
+    return str(text or "").replace("\n", " ")[:200]
+
+
 def _print_post(call: Call, message: Message | None) -> None:
-    """One line per message the bot posts or edits, so an operator sees the conversation."""
-    if message is None or call.method not in ("chat.postMessage", "chat.update"):
-        return
-    verb = "edited" if call.method == "chat.update" else "posted"
-    text = (message.text or "").replace("\n", " ")[:200]
-    print(f"{verb} in {message.channel} ({message.ts}): {text}", flush=True)
+    """One line per thing the bot says (posts, edits, ephemerals, response_url answers) and per
+    call refused, so an operator follows the conversation in the stand-in's terminal."""
+    if not call.ok:
+        print(f"refused {call.method}: {call.error}", flush=True)
+    elif message is not None and call.method in ("chat.postMessage", "chat.update"):
+        verb = "edited" if call.method == "chat.update" else "posted"
+        print(f"{verb} in {message.channel} ({message.ts}): {_one_line(message.text)}", flush=True)
+    elif call.method == "chat.postEphemeral":
+        who = call.args.get("user")
+        print(f"only {who} sees, in {call.channel}: {_one_line(call.args.get('text'))}", flush=True)
+    elif call.method == "response_url":
+        print(f"answered: {_one_line(call.args.get('text'))}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,6 +122,9 @@ def test_the_rehearsal_runs_as_written_and_succeeds(
     assert time.monotonic() - begin < BUDGET_S
     standin = (logs / "service1.log").read_text()
     assert "SLACK_API_URL=http://127.0.0.1:" in standin
+    card = r"edited in C01OPS .*: CS-\d+ Install cloud sync agent on SYNC01.*: succeeded"
+    assert re.search(card, standin), standin
+    assert "refused" not in standin
     banner = (logs / "service2.log").read_text()
     assert "svc-cloudsync" in banner and "SHA-256" in banner
     assert "Demo-WinRM" not in banner  # the account's name, never its password
