@@ -64,8 +64,17 @@ def _parser() -> argparse.ArgumentParser:
 def _standin_parser(sub: Any) -> None:
     """``slack-standin`` serves the loopback Slack (``--listen``); ``send`` and ``click`` sign
     requests to a bot in HTTP mode as Slack would (docs/rehearsal.md)."""
-    standin = sub.add_parser("slack-standin", help="a loopback Slack Web API for rehearsals")
-    standin.add_argument("--listen", default="127.0.0.1:0", help="loopback HOST:PORT")
+    standin = sub.add_parser(
+        "slack-standin",
+        help="a loopback Slack Web API for rehearsals",
+        description="Without send/click: serve the loopback Slack Web API on --listen until "
+        "Ctrl-C (needs the 'sim' extra), printing the SLACK_API_URL and bot token to give the "
+        "bot, then what the bot says. send/click: signed requests to a bot in HTTP mode, using "
+        "SLACK_SIGNING_SECRET and SLACK_API_URL (docs/rehearsal.md).",
+    )
+    standin.add_argument(
+        "--listen", default="127.0.0.1:0", metavar="127.0.0.1:PORT", help="where to serve"
+    )
     acts = standin.add_subparsers(dest="standin_action")
     for name, helptext in (
         ("send", "send a signed /cloudsync command"),
