@@ -8,6 +8,7 @@ worker   a Celery worker
 sim      the Windows host simulator
 audit    the audit trail as JSON lines or CSV
 doctor   what the Slack installation lacks (token, scopes, channels the bot is not in)
+slack-standin  a loopback Slack Web API for rehearsals (send / click: signed requests to the bot)
 """
 
 from __future__ import annotations
@@ -93,7 +94,41 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--request", help="only this request id")
 
     sub.add_parser("doctor", help="check the Slack token, its scopes and the policy channels")
+    _standin_parser(sub)
     return parser
+
+
+def _standin_parser(sub: Any) -> None:
+    """``slack-standin`` serves the loopback Slack (``--listen``); ``send`` and ``click`` sign
+    requests to a bot in HTTP mode as Slack would (docs/rehearsal.md)."""
+    standin = sub.add_parser(
+        "slack-standin",
+        help="a loopback Slack Web API for rehearsals",
+        description="Without send/click: serve the loopback Slack Web API on --listen until "
+        "Ctrl-C (needs the 'sim' extra), printing the SLACK_API_URL and bot token to give the "
+        "bot, then what the bot says. send/click: signed requests to a bot in HTTP mode, using "
+        "SLACK_SIGNING_SECRET and SLACK_API_URL (docs/rehearsal.md).",
+    )
+    standin.add_argument(
+        "--listen", default="127.0.0.1:0", metavar="127.0.0.1:PORT", help="where to serve"
+    )
+    acts = standin.add_subparsers(dest="standin_action")
+    for name, helptext in (
+        ("send", "send a signed /cloudsync command"),
+        ("click", "click a button on the newest channel message showing it"),
+    ):
+        act = acts.add_parser(name, help=helptext)
+        act.add_argument("--to", required=True, metavar="URL", help="the bot's /slack/events URL")
+        act.add_argument("--as", dest="user", required=True, help="a user name of policy.yaml")
+        if name == "send":
+            act.add_argument(
+                "text",
+                nargs=argparse.REMAINDER,
+                help="the command's text (after --to and --as), e.g. install SYNC01 --domain D",
+            )
+        else:
+            act.add_argument("action", help="the button's action, e.g. approve")
+            act.add_argument("--request", help="the request's id (default: the newest)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +146,11 @@ def _main(argv: list[str]) -> int:
 
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "slack-standin" and not args.standin_action:
+        require_simulator("`cloudsync slack-standin` serves the loopback Slack Web API")
+        from simulator.slack_api import main as standin_main
+
+        return standin_main(["--listen", args.listen, *_standin_channels()])
     try:
         settings = Settings.from_env()
     except (ValueError, OSError) as exc:  # a bad value, an unreadable *_FILE secret
@@ -136,6 +176,8 @@ def _main(argv: list[str]) -> int:
         return _audit(args, config, settings)
     if args.command == "doctor":
         return _doctor(config, settings)
+    if args.command == "slack-standin":
+        return _standin_send(args, config, settings)
     if console:
         require_simulator("the local console serves the demo hosts")
         from bot.local.console import run_console
@@ -151,6 +193,37 @@ def _main(argv: list[str]) -> int:
         concurrency=getattr(args, "concurrency", 2),
         threads=getattr(args, "threads", 16),
     )
+
+
+def _standin_channels() -> list[str]:
+    """The policy's channels, as if the bot had been invited to them; none when the
+    configuration cannot be read (the stand-in then says ``not_in_channel``, as Slack would)."""
+    try:
+        config = load_config(Settings.from_env().config_dir)
+    except (ConfigError, ValueError, OSError):
+        return []
+    return [f"--channel={c}" for c in sorted(set(config.policy.channels) | set(config.channels))]
+
+
+def _standin_send(args: Any, config: Any, settings: Settings) -> int:
+    from bot.local.send import SendError, click, send_command
+
+    common = {
+        "url": args.to,
+        "secret": settings.slack_signing_secret,
+        "api_url": settings.slack_api_url,
+        "user": args.user,
+    }
+    try:
+        if args.standin_action == "send":
+            answer = send_command(config, text=" ".join(args.text), **common)
+        else:
+            answer = click(config, action_id=args.action, request_id=args.request, **common)
+    except SendError as exc:
+        print(f"cloudsync slack-standin {args.standin_action}: {exc}", file=sys.stderr)
+        return 2
+    print(answer)
+    return 0
 
 
 def _doctor(config: Any, settings: Settings) -> int:

@@ -15,9 +15,10 @@ import kombu.exceptions
 import redis
 
 from bot import blocks, grammar, reads
+from bot.blocks.kit import KIND_TITLES
 from bot.context import BotContext
 from workers.domain import policy
-from workers.domain.model import ChangeKind, Request, State
+from workers.domain.model import Request, State
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
 
@@ -64,7 +65,7 @@ def _dispatch(
     service = ctx.service
     if isinstance(command, grammar.Change):
         request = service.submit(command.change, user, channel, user_groups)
-        kind = "install" if command.change.kind is ChangeKind.INSTALL else command.change.kind.value
+        kind = KIND_TITLES[command.change.kind]  # words, not the enum value (domain_add)
         return Reply(
             text=(
                 f":inbox_tray: *{request.id}* ({kind} on {_hosts_named(command.change.hosts)}) "

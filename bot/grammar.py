@@ -10,6 +10,7 @@ input is shortened and has ``& < >`` escaped, so a typed ``<!channel>`` cannot p
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -618,6 +619,15 @@ def inventory_tags(hosts: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return {tag: tuple(names) for tag, names in out.items()}
 
 
+def _nearest(word: str) -> str:
+    """`` Did you mean `install`?`` for a near miss (``instal``), else nothing."""
+    runnable = [*USAGES, *(alias for alias, topic in ALIASES.items() if topic)]
+    close = difflib.get_close_matches(word, runnable, n=1, cutoff=0.7)
+    if not close:
+        return ""
+    return f" Did you mean `{SLASH} {ALIASES.get(close[0], close[0])}`?"
+
+
 def parse(
     text: str,
     known_hosts: Collection[str],
@@ -666,7 +676,7 @@ def _parse(
         )
     if topic not in USAGES:
         names = ", ".join(USAGES)
-        raise _Fail(f"Unknown command {_echo(tokens[0])}. Commands: {names}.", None)
+        raise _Fail(f"Unknown command {_echo(tokens[0])}.{_nearest(head)} Commands: {names}.", None)
     if _wants_help(tokens[1:]):
         return Help(topic)
     return _dispatch(topic, tokens[1:], _host_index(known_hosts, tags, max_hosts))

@@ -1,7 +1,10 @@
 """``cloudsync sim``: run the Windows host simulator's WinRM listeners until SIGINT/SIGTERM.
 
 Prints one ``listening on <url>`` line per host (``listening on <url> (<HOST>)`` with
---scenario), flushed, once the sockets accept connections: callers wait for these lines.
+--scenario), flushed, once the sockets accept connections: callers wait for these lines. A
+banner follows them: the scenario in effect, the installer's SHA-256 the hosts take as
+Microsoft-signed, and the accounts each host accepts (user names, never passwords), so an
+operator can match the bot's configuration to the host without reading the source.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 import threading
 from typing import Any, NoReturn
 
+from simulator.host import INSTALLER_SHA256, default_accounts, default_domains
 from simulator.server import ListenerSpec, SimCluster, load_scenario, parse_listen
 from simulator.wsman.auth import Account
 
@@ -25,7 +29,12 @@ class _QuietParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _QuietParser(prog="cloudsync sim", description=__doc__.splitlines()[0])
+    ap = _QuietParser(
+        prog="cloudsync sim",
+        description=__doc__.splitlines()[0],
+        epilog=_defaults_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--listen", default="127.0.0.1:5985", help="loopback HOST:PORT (0 = any)")
     ap.add_argument(
         "--account",
@@ -60,6 +69,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse NTLM logons, as a server built to the cloud sync prerequisites does",
     )
     return ap
+
+
+def _defaults_epilog() -> str:
+    """What the built-in host (no --scenario) expects, for --help."""
+    tenant = "".join(
+        f"\n    {upn} ({', '.join(a['roles'])})" for upn, a in default_accounts().items()
+    )
+    admins = ", ".join(a for d in default_domains().values() for a in d["admins"])
+    return (
+        "Without --scenario: one host (--name, default SIM01) with the built-in tenant.\n"
+        "  WinRM logons: only the --account users you give (DOMAIN\\user:password).\n"
+        f"  Entra accounts:{tenant}\n"
+        f"  Domain admins: {admins}.\n"
+        f"  Installer SHA-256 taken as Microsoft-signed: {INSTALLER_SHA256}\n"
+        "    (the inventory's tenants.<name>.installer.sha256 must say the same).\n"
+        "With --scenario FILE: the file's tenant and hosts; the start-up banner lists them.\n"
+        "Passwords are never printed."
+    )
+
+
+def _banner(cluster: SimCluster, scenario: str | None) -> list[str]:
+    """The start-up banner: names and hashes only, never a password."""
+    lines = [f"scenario: {scenario}" if scenario else "scenario: none (the built-in host)"]
+    for name, srv in cluster.servers.items():
+        host: Any = cluster.world.hosts[name]
+        logons = sorted(f"{d}\\{u}" for d, u in srv.authenticator.accounts)
+        tenant = host.tenant
+        admins = sorted(a for d in tenant.domains.values() for a in d["admins"])
+        signed = ", ".join(sorted(h.upper() for h in host.signed_content)) or "none"
+        lines += [
+            f"{name}: WinRM logons: {', '.join(logons) or 'none'}",
+            f"{name}: Entra accounts: {', '.join(sorted(tenant.accounts)) or 'none'}",
+            f"{name}: domain admins: {', '.join(admins) or 'none'}",
+            f"{name}: installer SHA-256 taken as Microsoft-signed: {signed}",
+        ]
+    return lines
 
 
 def _cluster(args: argparse.Namespace) -> tuple[SimCluster, bool]:
@@ -126,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"listening on {srv.url} ({name})" if named else f"listening on {srv.url}")
             if srv.ca_cert_path:
                 print(f"{name}: CA certificate {srv.ca_cert_path}", file=sys.stderr)
+        for line in _banner(cluster, args.scenario):
+            print(line)
         sys.stdout.flush()
         sys.stderr.flush()
         stop.wait()

@@ -910,3 +910,66 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+
+
+# -- serving it on its own (`cloudsync slack-standin`), for rehearsals of the HTTP path -------
+STANDIN_TOKEN = "xoxb-rehearsal-standin"  # any xox* token is accepted; this one is printed
+
+
+def _one_line(text: Any) -> str:
+    return str(text or "").replace("\n", " ")[:200]
+
+
+def _print_post(call: Call, message: Message | None) -> None:
+    """One line per thing the bot says (posts, edits, ephemerals, response_url answers) and per
+    call refused, so an operator follows the conversation in the stand-in's terminal."""
+    if not call.ok:
+        print(f"refused {call.method}: {call.error}", flush=True)
+    elif message is not None and call.method in ("chat.postMessage", "chat.update"):
+        verb = "edited" if call.method == "chat.update" else "posted"
+        print(f"{verb} in {message.channel} ({message.ts}): {_one_line(message.text)}", flush=True)
+    elif call.method == "chat.postEphemeral":
+        who = call.args.get("user")
+        print(f"only {who} sees, in {call.channel}: {_one_line(call.args.get('text'))}", flush=True)
+    elif call.method == "response_url":
+        print(f"answered: {_one_line(call.args.get('text'))}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the loopback Slack Web API on ``--listen`` until SIGINT/SIGTERM; print the
+    ``SLACK_API_URL`` (and the bot token) to use, then each message the bot posts."""
+    import argparse
+    import signal
+    import sys
+
+    ap = argparse.ArgumentParser(prog="cloudsync slack-standin", description=main.__doc__)
+    ap.add_argument("--listen", default="127.0.0.1:0", help="loopback HOST:PORT (0 = any)")
+    ap.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        help="a channel id the bot has been invited to (repeatable)",
+    )
+    args = ap.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
+        print("cloudsync slack-standin: --listen takes a loopback 127.0.0.1:PORT", file=sys.stderr)
+        return 2
+    server = LoopbackSlack(host, int(port), member_of=args.channel)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"cloudsync slack-standin: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        return 1
+    server.subscribe(_print_post)
+    print(f"SLACK_API_URL={server.api_url}")
+    print(f"SLACK_BOT_TOKEN={STANDIN_TOKEN} (the stand-in accepts any xoxb- token)")
+    print(f"listening on {server.base_url}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+    return 0

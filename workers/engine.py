@@ -39,14 +39,15 @@ log = logging.getLogger(__name__)
 BUSY_RETRY_S = 5.0
 
 
-def _unblockable(pre: HostPreflight) -> HostPreflight:
-    """A host whose preflight could not run blocks approval with a reason and a fix."""
+def _unblockable(pre: HostPreflight, host: str) -> HostPreflight:
+    """A host whose preflight could not run blocks approval with a reason and a fix (naming the
+    host itself: a user reads it, so no ``HOST`` placeholder)."""
     if not pre.ok and not pre.blockers:
         pre.blockers.append(
             Problem(
                 pre.error or "preflight did not complete",
                 "check that the server is reachable over WinRM with the configured "
-                "credential, then run `/cloudsync check HOST`",
+                f"credential, then run `/cloudsync check {host}`",
             )
         )
     return pre
@@ -135,7 +136,7 @@ class Engine:
             if missing:
                 entry.ok = False
                 entry.blockers.extend(missing)
-            _unblockable(entry)
+            _unblockable(entry, host_plan.host)
             entry.steps = [(s.id, s.title) for s in host_plan.steps]
             entry.warnings.extend(Problem(w) for w in host_plan.warnings)
             if host_plan.error:
@@ -265,9 +266,9 @@ class Engine:
 
     def check(self, host: str, channel: str, user: str, token: str = "") -> None:
         try:
-            pre = _unblockable(collect_preflight(self.config, self.secrets.for_run(), host))
+            pre = _unblockable(collect_preflight(self.config, self.secrets.for_run(), host), host)
         except Exception as exc:
-            pre = _unblockable(HostPreflight(ok=False, error=type(exc).__name__))
+            pre = _unblockable(HostPreflight(ok=False, error=type(exc).__name__), host)
         data = {"host": host, "preflight": pre.to_dict()}
         self._answer(token, "check_result", channel, user, data)
 

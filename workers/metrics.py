@@ -152,7 +152,7 @@ def winrm_error_kind(error: BaseException | str) -> str:
         return "login"
     if "timed out" in text or "timeout" in text:
         return "timeout"
-    if "connection" in text or "refused" in text or "reset" in text:
+    if "connect" in text or "refused" in text or "reset" in text:
         return "connection"
     if "fault" in text or "500" in text or "invalidselectors" in text:
         return "protocol"

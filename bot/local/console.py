@@ -18,7 +18,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
@@ -129,7 +130,10 @@ class Console:
             self.submit(line[len(":submit") :].strip())
             self.wait_idle(include_runs=False)
         elif line.startswith(":wait"):
-            self.wait_idle(include_runs=True)
+            began = time.monotonic()
+            if self.wait_idle(include_runs=True):
+                waited = time.monotonic() - began
+                self.say(f"(waited {waited:.1f} s: no request is queued or running now)")
         elif line.startswith(":help"):
             self.say(HELP.rstrip())
         else:
@@ -236,7 +240,8 @@ class Console:
     def _busy(self, include_runs: bool) -> bool:
         return self.local.busy(include_runs)
 
-    def wait_idle(self, include_runs: bool) -> None:
+    def wait_idle(self, include_runs: bool) -> bool:
+        """Wait until nothing is queued (or running, with ``include_runs``); False on giving up."""
         deadline = time.monotonic() + self.wait_timeout_s
         time.sleep(0.05)
         quiet_since: float | None = None
@@ -246,9 +251,14 @@ class Console:
             else:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 0.3:
-                    return
+                    return True
             time.sleep(0.05)
-        self.say("(gave up waiting: something is still queued or running)")
+        what = "queued or running" if include_runs else "queued"
+        self.say(
+            f"(gave up waiting after {self.wait_timeout_s:.0f} s: a request is still {what}; "
+            "`/cloudsync status` shows it)"
+        )
+        return False
 
     # printing ----------------------------------------------------------------------------
     def _name(self, user: str) -> str:
@@ -310,15 +320,43 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+HISTORY_LINES = 1000
+
+
+def typed_lines(prompt: Callable[[], str], history: Path | None) -> Iterator[str]:
+    """Lines typed at a terminal, with line editing and history (GNU readline, where Python has
+    it), the history kept in ``history`` between sessions. Ends at Ctrl-D."""
+    try:
+        import readline
+    except ImportError:  # no readline in this Python build: plain input() still works
+        readline = None  # type: ignore[assignment]
+    if readline is not None and history is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+        readline.set_history_length(HISTORY_LINES)
+    try:
+        while True:
+            try:
+                yield input(prompt())
+            except EOFError:  # Ctrl-D: end the prompt's line
+                print()
+                return
+    finally:
+        if readline is not None and history is not None:
+            with contextlib.suppress(OSError):
+                history.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(history)
+
+
 def run_console(config: Config, settings: Settings, stdin: TextIO = sys.stdin) -> int:
     console = Console(config, settings)
     try:
         console.start()
         log.info("console started data_dir=%s (this log: console.log)", settings.data_dir)
-        interactive = stdin.isatty()
-        if interactive:
-            console._prompt()
-        return console.run(stdin, interactive=interactive)
+        if stdin is sys.stdin and stdin.isatty():
+            history = settings.data_dir / "console_history"
+            return console.run(typed_lines(lambda: f"{console._name(console.user_id)}> ", history))
+        return console.run(stdin, interactive=stdin.isatty())
     except KeyboardInterrupt:  # Ctrl-C: stop quietly, no traceback
         print(file=sys.stderr)
         log.info("console interrupted")

@@ -318,6 +318,17 @@ def test_unknown_command_lists_commands() -> None:
     assert "install" in message and "`/cloudsync help`" in message
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("instal", "install"), ("stauts", "status"), ("lsit", "list")]
+)
+def test_a_mistyped_command_suggests_the_nearest(typed: str, meant: str) -> None:
+    assert f"Did you mean `/cloudsync {meant}`?" in error_of(f"{typed} SYNC01")
+
+
+def test_a_word_near_no_command_gets_no_suggestion() -> None:
+    assert "Did you mean" not in error_of("frobnicate SYNC01")
+
+
 def test_approve_is_explained_not_run() -> None:
     assert "buttons" in error_of("approve CS-0001")
 

@@ -72,6 +72,9 @@ def test_console_request_approve_run_and_deny(tmp_path: Path) -> None:
     assert any("⬜" in e for e in edits), "an edit shows steps still to do"
     assert any("succeeded" in e and "⬜" not in e.split("== CS-0002")[0] for e in edits)
 
+    # :wait says what it waited for
+    assert re.search(r"\(waited \d+\.\d s: no request is queued or running now\)", out)
+
     # one thread reply per step, then the summary
     replies = re.findall(r"↳ cloudsync \(in thread\): \S+ SYNC01 · (\S+)", out)
     for step in STEPS:

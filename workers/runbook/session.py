@@ -13,6 +13,8 @@ import base64
 import contextlib
 import hashlib
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +44,55 @@ MARKER = "@@CLOUDSYNC@@"
 POWERSHELL = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.ps1")
 _TRANSPORT_ERRORS = (requests.exceptions.RequestException, WinRMTransportError, WinRMError, OSError)
+
+# A failed connection in words; requests wraps urllib3's MaxRetryError, whose text is a repr
+# ("HTTPConnectionPool(host=...): Max retries exceeded ... <urllib3.connection...>"), and the
+# OS error inside it is what the operator needs.
+_CONNECTION_WORDS: tuple[tuple[tuple[type[BaseException], ...], tuple[str, ...], str], ...] = (
+    ((ConnectionRefusedError,), ("connection refused",), "connection refused"),
+    ((ConnectionResetError,), ("connection reset",), "the connection was reset"),
+    (
+        (socket.gaierror,),
+        ("name or service not known", "nodename nor servname", "failed to resolve"),
+        "the name does not resolve",
+    ),
+    ((TimeoutError, requests.exceptions.Timeout), ("timed out",), "no answer (timed out)"),
+    (
+        (ssl.SSLCertVerificationError,),
+        ("certificate verify failed",),
+        "its TLS certificate is not trusted (certificate verify failed: see ca_trust_path)",
+    ),
+    ((ssl.SSLError,), (), "the TLS (SSL) handshake failed"),
+    ((), ("no route to host", "network is unreachable"), "the host is unreachable"),
+)
+_CONNECT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, its causes and the errors it wraps (urllib3's ``reason``, requests' args)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        more = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
+        todo.extend(e for e in more if isinstance(e, BaseException))
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """``connection refused`` and the like when ``exc`` is a failure to connect; else None."""
+    if not isinstance(exc, _CONNECT_ERRORS):
+        return None
+    chain = list(_chain(exc))
+    text = " ".join(str(e) for e in chain).lower()
+    for types, phrases, words in _CONNECTION_WORDS:
+        if (types and any(isinstance(e, types) for e in chain)) or any(p in text for p in phrases):
+            return words
+    return None
+
 
 # Push staging: each D frame carries UPLOAD_CHUNK bytes (base64 in the frame); one Send carries
 # UPLOAD_FRAMES_PER_SEND of them. pywinrm base64-encodes a Send's stdin bytes once more into the
@@ -239,8 +290,11 @@ class RunbookSession:
             raise LoginRefused(f"{host.name}: {exc}", may_have_started=False) from None
         except _TRANSPORT_ERRORS as exc:
             self._drop()
+            words = connection_failure(exc)
             raise SessionLost(
-                f"{host.name}: cannot open a WinRM session: {self._describe(exc)}",
+                f"{host.name}: cannot connect to {host.name}:{host.port}: {words}"
+                if words
+                else f"{host.name}: cannot open a WinRM session: {self._describe(exc)}",
                 may_have_started=False,
             ) from None
         self._alive = True
@@ -252,6 +306,9 @@ class RunbookSession:
         return fn()
 
     def _describe(self, exc: BaseException) -> str:
+        words = connection_failure(exc)
+        if words:
+            return words
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return self.redactor.redact(text)[:500]
 
