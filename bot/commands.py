@@ -17,7 +17,7 @@ import redis
 from bot import blocks, grammar, reads
 from bot.context import BotContext
 from workers.domain import policy
-from workers.domain.model import ChangeKind, Request, State
+from workers.domain.model import ChangeKind, Request, State, StepStatus
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
 
@@ -79,7 +79,9 @@ def _dispatch(
         request = service.cancel(command.request_id, user, user_groups)
         if request.state is State.RUNNING:
             return Reply(
-                text=f":octagonal_sign: Stopping {request.id} at the current step…",
+                text=f":octagonal_sign: Stopping {request.id}{_running_steps(ctx, request)}. "
+                "The thread will say whether the step was stopped or had finished, and what "
+                "state the host is in.",
                 request_id=request.id,
                 in_channel=True,
             )
@@ -99,6 +101,17 @@ def _dispatch(
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))
+
+
+def _running_steps(ctx: BotContext, request: Request) -> str:
+    """`: SYNC01 is on install` — the step each host is running as the cancel is asked."""
+    on = [
+        f"{host} is on {result.step_id}"
+        for host, results in ctx.store.all_steps(request).items()
+        for result in results
+        if result.status is StepStatus.RUNNING
+    ]
+    return (": " + ", ".join(on[:5]) + (" …" if len(on) > 5 else "")) if on else ""
 
 
 def _hosts_named(hosts: Collection[str]) -> str:

@@ -214,6 +214,9 @@ def progress_card(
         body.append(section("\n".join(lines)))
     if state == State.FAILED:
         body.append(context(f"Retry: `{SLASH} retry {request.id}`" + retry_hint(request)))
+    if state == State.CANCELLED and request.reason:
+        # the runner's words: which step was running, stopped or finished, the host's state
+        body.append(context(f"🚫 {esc(first_line(request.reason, 1200))}"))
     text = f"{request.id} {change_summary(request.change)}: {state.value}. " + "; ".join(outcomes)
     return clip(text, MAX_FALLBACK), fit(body, [])
 

@@ -1,0 +1,45 @@
+"""A cancel tells the truth: through the real stack, a cancel while the installer runs (it
+finishes anyway) says which step was running, that it had finished, and the host's state."""
+
+from __future__ import annotations
+
+from tests.e2e.harness import CHANNEL, E2EStack
+from tests.e2e.slack_helpers import card_text, reply_to, wait_card
+from workers.domain.model import State, StepStatus
+
+
+def test_cancel_during_install_says_the_installer_finished(e2e: E2EStack) -> None:
+    request = e2e.submit("alice", "install CANCEL01 --domain contoso.com")
+    assert e2e.click("bob", "approve", request.id).status_code == 200
+
+    def installer_running() -> bool:
+        step = e2e.store.load_steps(request.id, "CANCEL01").get("install")
+        return (
+            step is not None
+            and step.status is StepStatus.RUNNING
+            and bool(e2e.sim_host("CANCEL01").installer_running)
+        )
+
+    e2e.wait_for(installer_running, timeout=30, what="the installer running")
+    assert e2e.slash("alice", f"cancel {request.id}").status_code == 200
+    said = reply_to(e2e, "alice", f"Stopping {request.id}")
+    assert "CANCEL01 is on install" in said, said
+
+    done = e2e.wait_state(request.id, State.CANCELLED, timeout=60)
+    assert done.reason is not None
+    assert "install had already finished" in done.reason, done.reason
+    assert "the agent is installed but not registered" in done.reason
+    steps = e2e.store.load_steps(request.id, "CANCEL01")
+    assert steps["install"].status is StepStatus.DONE
+
+    final = wait_card(e2e, request.id, "cancelled", "install had already finished")
+    assert "cancelled while running" not in card_text(final)
+
+    def summary() -> str | None:
+        for message in e2e.slack.messages(CHANNEL):
+            text = card_text(message)
+            if message.thread_ts and request.id in text and "installed but not registered" in text:
+                return text
+        return None
+
+    e2e.wait_for(summary, timeout=30, what="the thread summary naming the host's state")
