@@ -15,6 +15,7 @@ import kombu.exceptions
 import redis
 
 from bot import blocks, grammar, reads
+from bot.blocks.words import attempt_started, counted_steps, current_results
 from bot.context import BotContext
 from workers.domain import policy
 from workers.domain.model import ChangeKind, Request, State, StepStatus
@@ -206,11 +207,11 @@ def _read(
                 "its requester and approvers.",
             )
         events = store.events(request_id=request.id)
-        return Reply(
-            text=blocks.status_text(
-                request, store.all_steps(request), [e.to_dict() for e in events]
-            )
-        )
+        # counted as the card counts them: this attempt's results merged with the plan
+        results = current_results(store.all_steps(request), attempt_started(events))
+        planned = {host: list(pre.steps) for host, pre in request.preflight.items()}
+        steps = counted_steps(planned, results, request.change.hosts)
+        return Reply(text=blocks.status_text(request, steps, [e.to_dict() for e in events]))
     if isinstance(command, grammar.List) and command.mine:
         requests = store.recent_of_user(user, limit=20)
     elif isinstance(command, grammar.List) and command.pending:

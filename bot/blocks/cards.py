@@ -65,7 +65,10 @@ def _card_body(
     preflight: Mapping[str, Any],
     requester_name: str,
     warnings: Sequence[str],
+    decided: bool = False,
 ) -> list[JsonDict]:
+    """``decided``: denied, expired or cancelled: no approval count and no expiry (the
+    decision line says what happened)."""
     change = request.change
     pairs = [
         ("Requested by", mention(request.requester, requester_name)),
@@ -76,8 +79,9 @@ def _card_body(
     options = options_lines(change)
     if options:
         pairs.append(("Options", "\n".join(options)))
-    pairs.append(("Approvals", approvals_text(request)))
-    if request.expires_at is not None:
+    if not decided:
+        pairs.append(("Approvals", approvals_text(request)))
+    if request.expires_at is not None and not decided:
         pairs.append(("Expires", slack_date(request.expires_at)))
     body = [header(f"{request.id} · {kind_title(change)}"), fields_section(pairs)]
     if len(change.hosts) > FEW_HOSTS:
@@ -143,6 +147,9 @@ def approval_card(
             ),
         )
     )
+    if request.reason and request.attempts:
+        # back for approval after a run found the server changed (the service's reason)
+        body.append(context(f"🔄 {esc(request.reason)}"))
     tail = [{"type": "actions", "block_id": f"approval:{request.id}", "elements": buttons}]
     state = (
         "Approval blocked by preflight."
@@ -173,7 +180,7 @@ def decided_card(
 ) -> tuple[str, list[JsonDict]]:
     """The same card after a decision: no buttons, one line naming who decided and when."""
     preflight = request.preflight if preflight is None else preflight
-    body = _card_body(request, plan_steps or {}, preflight, requester_name, warnings)
+    body = _card_body(request, plan_steps or {}, preflight, requester_name, warnings, True)
     line = decision_line(request)
     tail = [context(line)]
     plain = re.sub(r"<!date\^\d+\^[^|]*\|([^>]*)>", r"\1", line)
@@ -232,6 +239,12 @@ def step_reply(result: StepResult, *, request_id: str = "ID") -> tuple[str, list
         if result.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
             words = f"{result.status.value}: {words}" if result.summary else result.status.value
         line = esc(clip_plain(f"{head} — {first_line(words, 300)}{took_text}", MAX_FALLBACK))
+        return line, [section(line)]
+    if result.data.get("changed"):  # drift: one thing, one next step (no retry, no error dump)
+        line = f"🔄 {result.host} · {result.step_id}: {result.error or result.summary}"
+        if result.hint:
+            line += f" — {result.hint}"
+        line = esc(clip_plain(line, MAX_FALLBACK))
         return line, [section(line)]
     retry = f"{SLASH} retry {request_id} --from {result.step_id}"
     attempt = f", attempt {result.attempt}" if result.attempt > 1 else ""

@@ -407,7 +407,9 @@ class RequestService:
             request.preflight = preflight
             request.request_hash = request_hash
             request.expires_at = now + self.config.policy.approval_expiry_s
-            request.reason = "the server changed since approval; a new approval is needed"
+            request.reason = (
+                "the server changed since the approval: approve it again on the new facts"
+            )
             return "reapproval"
 
         return self.store.update(request_id, mutate, actor=None)

@@ -61,6 +61,10 @@ from workers.settings import KNOB_DEFAULTS
 
 log = logging.getLogger(__name__)
 
+# The one next step after a drift: the request goes back to its approvers with the new facts
+# (the engine's reapproval), so neither retry nor a new request is the way on.
+DRIFT_NEXT = "approve it again on its card, which now shows the new facts"
+
 HostStatus = Literal["succeeded", "failed", "cancelled", "busy", "changed", "lost"]
 _PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "busy")
 
@@ -697,8 +701,8 @@ class _HostRun:
             expected = approved.fingerprint if approved is not None else None
             actual = verdict.fingerprint
         if expected and expected != actual:
-            error = "the server changed since the approval (preflight facts differ)"
-            hint = "a new approval is needed: the request will be shown again with the new facts"
+            error = "the server changed since the approval (its preflight facts differ)"
+            hint = DRIFT_NEXT
             self._save(
                 self._result(
                     step,
@@ -706,7 +710,7 @@ class _HostRun:
                     summary=error,
                     error=error,
                     hint=hint,
-                    data=data,
+                    data={**data, "changed": True},  # the card says one next step: approve
                     **base,
                 )
             )
