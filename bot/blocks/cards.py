@@ -86,13 +86,21 @@ def _card_body(
     body = [header(f"{request.id} · {kind_title(change)}"), fields_section(pairs)]
     if len(change.hosts) > FEW_HOSTS:
         body.extend(fleet_plan_blocks(change.hosts, plan_steps, preflight))
-    for host in change.hosts if len(change.hosts) <= FEW_HOSTS else ():
+    few = change.hosts if len(change.hosts) <= FEW_HOSTS else ()
+    plans = {tuple(plan_steps.get(h) or ()) for h in few}
+    shared = len(few) > 1 and len(plans) == 1  # one plan for every host: shown once, as above
+    for host in few:
         lines = [f"*{esc(host)}*", *preflight_lines(preflight.get(host))]
         steps = plan_steps.get(host) or ()
-        if steps:
+        if steps and not shared:
             lines.append(f"*Plan ({len(steps)} steps):*")
             lines.extend(plan_lines(steps))
         body.append(section("\n".join(lines)))
+    common = next(iter(plans), ()) if shared else ()
+    if common:
+        body.append(
+            section("\n".join([f"*Plan on all hosts ({len(common)} steps):*", *plan_lines(common)]))
+        )
     if warnings:
         body.append(context("\n".join(f"⚠️ {esc(w)}" for w in warnings)))
     return body
@@ -136,6 +144,9 @@ def approval_card(
                 "configured admin credentials.",
             )
         )
+    others = [h for h in request.change.hosts if h not in blocked]
+    if blocked and others:  # one bad host does not hold the others hostage
+        buttons.append(resubmit_button(request.id, blocked, others))
     buttons.append(button("Deny", "deny", request.id, style="danger"))
     buttons.append(
         button(
@@ -157,6 +168,33 @@ def approval_card(
         else f"Waiting for approval ({approvals_text(request)})."
     )
     return _fallback(request, requester_name, state), fit(body, tail)
+
+
+def resubmit_button(request_id: str, blocked: Sequence[str], others: Sequence[str]) -> JsonDict:
+    """A new request for the hosts preflight did not block, behind a confirmation; the
+    requester's only (the service checks), and it needs its own approval."""
+    without = blocked[0] if len(blocked) == 1 else f"{len(blocked)} blocked hosts"
+    return button(
+        f"Resubmit without {without}",
+        "resubmit_without",
+        request_id,
+        confirm=confirm_dialog(
+            f"Resubmit {request_id}?",
+            f"A new request for {hosts_text(others, 5)} goes to approval; {request_id} is "
+            "cancelled.",
+            "Resubmit",
+            "Back",
+        ),
+    )
+
+
+def resubmitted_text(old_id: str, fresh: Request, left_out: Sequence[str]) -> str:
+    """The clicker's answer: what was created, what was left out, what happens next."""
+    return (
+        f":inbox_tray: *{fresh.id}* created for {hosts_text(fresh.change.hosts)} (without "
+        f"{hosts_text(left_out)}); {old_id} is cancelled. Running preflight now; its approval "
+        "card follows in this channel."
+    )
 
 
 def approve_button(request_id: str, consequence: str) -> JsonDict:

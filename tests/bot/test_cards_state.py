@@ -95,3 +95,51 @@ def test_drift_says_one_thing_and_one_next_step() -> None:
     )
     _, card = B.approval_card(back)
     assert text_of(card).count("changed since the approval") == 1
+
+
+GOOD = {"ok": True, "facts": {"tls12": True}}
+BAD = {"ok": False, "blockers": [{"what": "TLS 1.2 is disabled", "fix": "enable it"}]}
+
+
+def two_hosts(preflight: dict[str, dict]) -> Request:
+    change = ChangeSpec(
+        kind=ChangeKind.INSTALL,
+        hosts=("SYNC01", "OLDTLS01"),
+        domains=(DomainSpec("contoso.com"),),
+    )
+    return Request(
+        id="CS-0001",
+        change=change,
+        requester="U01ALICE",
+        channel="C01OPS",
+        created_at=1.0,
+        preflight=preflight,  # type: ignore[arg-type]
+        request_hash="h",
+    )
+
+
+def test_a_shared_plan_is_shown_once_for_two_hosts() -> None:
+    req = two_hosts({"SYNC01": GOOD, "OLDTLS01": GOOD})
+    _, body = B.approval_card(req, plan_steps={"SYNC01": PLAN, "OLDTLS01": PLAN})
+    text = text_of(body)
+    assert text.count("Stage") == 1 and "Plan on all hosts (3 steps)" in text
+    other = [("preflight", "Preflight"), ("install", "Install")]
+    _, body = B.approval_card(req, plan_steps={"SYNC01": PLAN, "OLDTLS01": other})
+    assert text_of(body).count("Plan (") == 2  # different plans: each under its host
+
+
+def test_a_blocked_host_offers_resubmit_without_it() -> None:
+    req = two_hosts({"SYNC01": GOOD, "OLDTLS01": BAD})
+    _, body = B.approval_card(req, plan_steps={"SYNC01": PLAN})
+    found = [
+        e
+        for b in body
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "resubmit_without"
+    ]
+    assert found and found[0]["text"]["text"] == "Resubmit without OLDTLS01"
+    assert found[0]["value"] == "CS-0001" and "SYNC01" in found[0]["confirm"]["text"]["text"]
+    alone = two_hosts({"SYNC01": BAD, "OLDTLS01": BAD})
+    _, body = B.approval_card(alone)
+    assert "resubmit_without" not in text_of(body)  # nothing left to resubmit
