@@ -3,6 +3,9 @@ finishes anyway) says which step was running, that it had finished, and the host
 
 from __future__ import annotations
 
+import re
+
+from simulator.contract import Fault
 from tests.e2e.harness import CHANNEL, E2EStack
 from tests.e2e.slack_helpers import card_text, reply_to, wait_card
 from workers.domain.model import State, StepStatus
@@ -43,3 +46,31 @@ def test_cancel_during_install_says_the_installer_finished(e2e: E2EStack) -> Non
         return None
 
     e2e.wait_for(summary, timeout=30, what="the thread summary naming the host's state")
+
+
+def test_a_retried_card_drops_the_old_failure_and_status_counts_as_the_card(
+    e2e: E2EStack,
+) -> None:
+    host = e2e.sim_host("RETRY01")
+    host.faults.add(Fault(kind="fail", cmdlet="Add-AADCloudSyncADDomain", message="injected boom"))
+    request = e2e.submit("alice", "install RETRY01 --domain contoso.com")
+    assert e2e.click("bob", "approve", request.id).status_code == 200
+    failed = e2e.wait_state(request.id, State.FAILED, State.SUCCEEDED, timeout=60)
+    assert failed.state is State.FAILED, failed.reason
+    wait_card(e2e, request.id, "injected boom", "failed at domain:contoso.com")
+
+    e2e.kill_workers()  # the retry waits in the queue: the card shows it before it runs
+    try:
+        assert e2e.slash("alice", f"retry {request.id}").status_code == 200
+        queued = wait_card(e2e, request.id, "queued")
+        text = card_text(queued)
+        assert "injected boom" not in text and "failed at" not in text, text
+        words = re.search(r"RETRY01 (⏳ )?(\d+/\d+ steps)", text)
+        assert words, text
+        assert e2e.slash("alice", f"status {request.id}").status_code == 200
+        status = reply_to(e2e, "alice", f"*RETRY01* — {words.group(2)}")
+        assert "injected boom" not in status
+    finally:
+        e2e.start_worker()
+    done = e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=90)
+    assert done.state is State.SUCCEEDED, done.reason
