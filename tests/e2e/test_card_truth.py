@@ -1,5 +1,7 @@
-"""A cancel tells the truth: through the real stack, a cancel while the installer runs (it
-finishes anyway) says which step was running, that it had finished, and the host's state."""
+"""Cancel tells the truth and cards match the state, through the real stack: a cancel while the
+installer runs (it finishes anyway) says which step was running, that it had finished, and the
+host's state; a retried card drops the old failure and status counts as the card does; a drift
+says one thing with one next step; a denied card has no approval count and pings the requester."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import re
 
 from simulator.contract import Fault
 from tests.e2e.harness import CHANNEL, E2EStack
-from tests.e2e.slack_helpers import card_text, reply_to, wait_card
+from tests.e2e.slack_helpers import buttons, card, card_text, reply_to, wait_card
 from workers.domain.model import State, StepStatus
 
 
@@ -74,3 +76,55 @@ def test_a_retried_card_drops_the_old_failure_and_status_counts_as_the_card(
         e2e.start_worker()
     done = e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=90)
     assert done.state is State.SUCCEEDED, done.reason
+
+
+def test_drift_says_one_thing_and_one_next_step(e2e: E2EStack) -> None:
+    request = e2e.submit("alice", "install DRIFT01 --domain contoso.com")
+    e2e.kill_workers()  # approve, then change the server before the run's preflight
+    try:
+        assert e2e.click("bob", "approve", request.id).status_code == 200
+        e2e.wait_state(request.id, State.QUEUED, State.APPROVED)
+        e2e.sim_host("DRIFT01").set_reg(
+            "HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full",
+            {"Release": 533325, "Version": "4.8.09037"},
+        )
+    finally:
+        e2e.start_worker()
+    back = e2e.wait_for(
+        lambda: (
+            (r := e2e.store.get(request.id)).state is State.PENDING_APPROVAL
+            and r.attempts >= 1
+            and r
+        ),
+        timeout=60,
+        what="the request back for approval",
+    )
+    assert "changed since the approval" in (back.reason or "")
+    shown = card_text(wait_card(e2e, request.id, "changed since the approval"))
+    assert shown.count("changed since the approval") == 1, shown
+    assert "approve" in {b["action_id"] for b in buttons(card(e2e, request.id))}
+
+    def drift_reply() -> str | None:
+        for message in e2e.slack.messages(CHANNEL):
+            text = card_text(message)
+            if message.thread_ts and "DRIFT01" in text and "changed since the approval" in text:
+                return text
+        return None
+
+    reply = e2e.wait_for(drift_reply, timeout=30, what="the drift reply in the thread")
+    assert "retry" not in reply and "approve it again" in reply, reply
+    assert e2e.slash("alice", f"cancel {request.id}").status_code == 200
+    e2e.wait_state(request.id, State.CANCELLED)
+
+
+def test_a_denied_card_drops_approvals_and_expiry_and_mentions_the_requester(
+    e2e: E2EStack,
+) -> None:
+    request = e2e.submit("alice", "install DRIFT01 --domain fabrikam.com")
+    assert "Approvals" in card_text(card(e2e, request.id))
+    assert e2e.submit_deny("bob", request.id, "not this week").status_code == 200
+    e2e.wait_state(request.id, State.DENIED)
+    final = wait_card(e2e, request.id, "Denied by", "not this week")
+    text = card_text(final)
+    assert "Approvals" not in text and "Expires" not in text, text
+    assert "<@U01ALICE>" in text
