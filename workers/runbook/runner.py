@@ -605,7 +605,7 @@ class _HostRun:
             return
         error = self.r.redactor.redact(outcome.error or "failed")
         if outcome.status == "cancelled":
-            self._cancelled_during(step, effective, base)
+            self._cancelled_during(step, base)
         hint = hint_for(error, step)
         self._save(
             self._result(
@@ -649,11 +649,12 @@ class _HostRun:
             return True
         return False if outcome.status == "done" else None
 
-    def _cancelled_during(self, step: Step, effective: Step, base: dict[str, Any]) -> None:
+    def _cancelled_during(self, step: Step, base: dict[str, Any]) -> None:
         """A cancel terminated ``step``: record whether it was stopped or had finished, and
         what state that leaves the host in."""
         done = self._done_before(step)
-        finished = self._finished_anyway(effective)
+        # the step's own check, not an idle shortcut (restart's "not needed" proves no restart)
+        finished = self._finished_anyway(step)
         if finished:
             summary = "finished before the cancel took effect (its check confirms it)"
             self._save(self._result(step, StepStatus.DONE, summary=summary, **base))
