@@ -16,9 +16,10 @@ import redis
 
 from bot import blocks, grammar, reads
 from bot.blocks.kit import KIND_TITLES
+from bot.blocks.words import attempt_started, counted_steps, current_results
 from bot.context import BotContext
 from workers.domain import policy
-from workers.domain.model import Request, State
+from workers.domain.model import Request, State, StepStatus
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
 
@@ -80,7 +81,9 @@ def _dispatch(
         request = service.cancel(command.request_id, user, user_groups)
         if request.state is State.RUNNING:
             return Reply(
-                text=f":octagonal_sign: Stopping {request.id} at the current step…",
+                text=f":octagonal_sign: Stopping {request.id}{_running_steps(ctx, request)}. "
+                "The thread will say whether the step was stopped or had finished, and what "
+                "state the host is in.",
                 request_id=request.id,
                 in_channel=True,
             )
@@ -100,6 +103,17 @@ def _dispatch(
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
     return Reply(text=grammar.help_text(None))
+
+
+def _running_steps(ctx: BotContext, request: Request) -> str:
+    """`: SYNC01 is on install` — the step each host is running as the cancel is asked."""
+    on = [
+        f"{host} is on {result.step_id}"
+        for host, results in ctx.store.all_steps(request).items()
+        for result in results
+        if result.status is StepStatus.RUNNING
+    ]
+    return (": " + ", ".join(on[:5]) + (" …" if len(on) > 5 else "")) if on else ""
 
 
 def _hosts_named(hosts: Collection[str]) -> str:
@@ -194,11 +208,11 @@ def _read(
                 "its requester and approvers.",
             )
         events = store.events(request_id=request.id)
-        return Reply(
-            text=blocks.status_text(
-                request, store.all_steps(request), [e.to_dict() for e in events]
-            )
-        )
+        # counted as the card counts them: this attempt's results merged with the plan
+        results = current_results(store.all_steps(request), attempt_started(events))
+        planned = {host: list(pre.steps) for host, pre in request.preflight.items()}
+        steps = counted_steps(planned, results, request.change.hosts)
+        return Reply(text=blocks.status_text(request, steps, [e.to_dict() for e in events]))
     if isinstance(command, grammar.List) and command.mine:
         requests = store.recent_of_user(user, limit=20)
     elif isinstance(command, grammar.List) and command.pending:

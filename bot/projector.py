@@ -20,7 +20,7 @@ import redis
 
 from bot import blocks, reads
 from bot.blocks.kit import divider, section
-from bot.blocks.words import merged_steps
+from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
@@ -190,6 +190,8 @@ class Projector:
             return
         if event.name not in CARD_EVENTS:
             return
+        if event.name in ATTEMPT_EVENTS:  # a new attempt: the old one's failures go pending
+            self.redis.set(self._since_key(request.id), str(event.at), ex=30 * 86400)
         if event.name == "step_finished":
             self._step_reply(request, event)
         progress = event.name in ("step_started", "step_finished")
@@ -204,8 +206,13 @@ class Projector:
         known = self.config.users.get(user)
         return known.name if known else user
 
+    def _since_key(self, request_id: str) -> str:
+        return f"{self.store.prefix}:attempt-since:{request_id}"
+
     def _results(self, request: Request) -> dict[str, list[StepResult]]:
-        return self.store.all_steps(request)
+        raw = self.redis.get(self._since_key(request.id))
+        since = float(raw) if raw else None
+        return current_results(self.store.all_steps(request), since)
 
     def _card(self, request: Request) -> tuple[str, list[dict[str, Any]]]:
         plan_steps = plan_steps_of(request)

@@ -13,6 +13,7 @@ from bot.blocks.cards import (
     decided_card,
     deny_modal,
     progress_card,
+    resubmitted_text,
     step_reply,
     summary,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "list_text",
     "plan_text",
     "progress_card",
+    "resubmitted_text",
     "status_text",
     "step_reply",
     "summary",

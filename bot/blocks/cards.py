@@ -65,7 +65,10 @@ def _card_body(
     preflight: Mapping[str, Any],
     requester_name: str,
     warnings: Sequence[str],
+    decided: bool = False,
 ) -> list[JsonDict]:
+    """``decided``: denied, expired or cancelled: no approval count and no expiry (the
+    decision line says what happened)."""
     change = request.change
     pairs = [
         ("Requested by", mention(request.requester, requester_name)),
@@ -76,19 +79,28 @@ def _card_body(
     options = options_lines(change)
     if options:
         pairs.append(("Options", "\n".join(options)))
-    pairs.append(("Approvals", approvals_text(request)))
-    if request.expires_at is not None:
+    if not decided:
+        pairs.append(("Approvals", approvals_text(request)))
+    if request.expires_at is not None and not decided:
         pairs.append(("Expires", slack_date(request.expires_at)))
     body = [header(f"{request.id} · {kind_title(change)}"), fields_section(pairs)]
     if len(change.hosts) > FEW_HOSTS:
         body.extend(fleet_plan_blocks(change.hosts, plan_steps, preflight))
-    for host in change.hosts if len(change.hosts) <= FEW_HOSTS else ():
+    few = change.hosts if len(change.hosts) <= FEW_HOSTS else ()
+    plans = {tuple(plan_steps.get(h) or ()) for h in few}
+    shared = len(few) > 1 and len(plans) == 1  # one plan for every host: shown once, as above
+    for host in few:
         lines = [f"*{esc(host)}*", *preflight_lines(preflight.get(host))]
         steps = plan_steps.get(host) or ()
-        if steps:
+        if steps and not shared:
             lines.append(f"*Plan ({len(steps)} steps):*")
             lines.extend(plan_lines(steps))
         body.append(section("\n".join(lines)))
+    common = next(iter(plans), ()) if shared else ()
+    if common:
+        body.append(
+            section("\n".join([f"*Plan on all hosts ({len(common)} steps):*", *plan_lines(common)]))
+        )
     if warnings:
         body.append(context("\n".join(f"⚠️ {esc(w)}" for w in warnings)))
     return body
@@ -132,6 +144,9 @@ def approval_card(
                 "configured admin credentials.",
             )
         )
+    others = [h for h in request.change.hosts if h not in blocked]
+    if blocked and others:  # one bad host does not hold the others hostage
+        buttons.append(resubmit_button(request.id, blocked, others))
     buttons.append(button("Deny", "deny", request.id, style="danger"))
     buttons.append(
         button(
@@ -143,6 +158,9 @@ def approval_card(
             ),
         )
     )
+    if request.reason and request.attempts:
+        # back for approval after a run found the server changed (the service's reason)
+        body.append(context(f"🔄 {esc(request.reason)}"))
     tail = [{"type": "actions", "block_id": f"approval:{request.id}", "elements": buttons}]
     state = (
         "Approval blocked by preflight."
@@ -150,6 +168,33 @@ def approval_card(
         else f"Waiting for approval ({approvals_text(request)})."
     )
     return _fallback(request, requester_name, state), fit(body, tail)
+
+
+def resubmit_button(request_id: str, blocked: Sequence[str], others: Sequence[str]) -> JsonDict:
+    """A new request for the hosts preflight did not block, behind a confirmation; the
+    requester's only (the service checks), and it needs its own approval."""
+    without = blocked[0] if len(blocked) == 1 else f"{len(blocked)} blocked hosts"
+    return button(
+        f"Resubmit without {without}",
+        "resubmit_without",
+        request_id,
+        confirm=confirm_dialog(
+            f"Resubmit {request_id}?",
+            f"A new request for {hosts_text(others, 5)} goes to approval; {request_id} is "
+            "cancelled.",
+            "Resubmit",
+            "Back",
+        ),
+    )
+
+
+def resubmitted_text(old_id: str, fresh: Request, left_out: Sequence[str]) -> str:
+    """The clicker's answer: what was created, what was left out, what happens next."""
+    return (
+        f":inbox_tray: *{fresh.id}* created for {hosts_text(fresh.change.hosts)} (without "
+        f"{hosts_text(left_out)}); {old_id} is cancelled. Running preflight now; its approval "
+        "card follows in this channel."
+    )
 
 
 def approve_button(request_id: str, consequence: str) -> JsonDict:
@@ -173,7 +218,7 @@ def decided_card(
 ) -> tuple[str, list[JsonDict]]:
     """The same card after a decision: no buttons, one line naming who decided and when."""
     preflight = request.preflight if preflight is None else preflight
-    body = _card_body(request, plan_steps or {}, preflight, requester_name, warnings)
+    body = _card_body(request, plan_steps or {}, preflight, requester_name, warnings, True)
     line = decision_line(request)
     tail = [context(line)]
     plain = re.sub(r"<!date\^\d+\^[^|]*\|([^>]*)>", r"\1", line)
@@ -214,6 +259,9 @@ def progress_card(
         body.append(section("\n".join(lines)))
     if state == State.FAILED:
         body.append(context(f"Retry: `{SLASH} retry {request.id}`" + retry_hint(request)))
+    if state == State.CANCELLED and request.reason:
+        # the runner's words: which step was running, stopped or finished, the host's state
+        body.append(context(f"🚫 {esc(first_line(request.reason, 1200))}"))
     text = f"{request.id} {change_summary(request.change)}: {state.value}. " + "; ".join(outcomes)
     return clip(text, MAX_FALLBACK), fit(body, [])
 
@@ -229,6 +277,12 @@ def step_reply(result: StepResult, *, request_id: str = "ID") -> tuple[str, list
         if result.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
             words = f"{result.status.value}: {words}" if result.summary else result.status.value
         line = esc(clip_plain(f"{head} — {first_line(words, 300)}{took_text}", MAX_FALLBACK))
+        return line, [section(line)]
+    if result.data.get("changed"):  # drift: one thing, one next step (no retry, no error dump)
+        line = f"🔄 {result.host} · {result.step_id}: {result.error or result.summary}"
+        if result.hint:
+            line += f" — {result.hint}"
+        line = esc(clip_plain(line, MAX_FALLBACK))
         return line, [section(line)]
     retry = f"{SLASH} retry {request_id} --from {result.step_id}"
     attempt = f", attempt {result.attempt}" if result.attempt > 1 else ""

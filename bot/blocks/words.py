@@ -195,7 +195,11 @@ def decision_line(request: Request) -> str:
     state = request.state
     reason = f": {esc(request.reason)}" if request.reason else ""
     if state == State.DENIED:
-        return f"⛔ Denied by {mention(request.decided_by)} {at}{reason}"
+        # the requester is mentioned: the card's field shows only their name, with no ping
+        return (
+            f"⛔ Denied by {mention(request.decided_by)} {at}{reason} · "
+            f"<@{esc(request.requester)}>, a new request is needed"
+        )
     if state == State.EXPIRED:
         when = slack_date(request.expires_at or request.decided_at)
         return f"⌛ Expired {when} with {approvals_text(request)} approvals."
@@ -227,6 +231,45 @@ def merged_steps(
         out.append(latest.pop(step_id, pending))
     out.extend(latest.values())
     return out
+
+
+ATTEMPT_EVENTS = ("approved", "retried")  # each starts a new attempt at the plan
+
+
+def attempt_started(events: Iterable[Any]) -> float | None:
+    """When the current attempt began: the last approval or retry (events or their dicts)."""
+    since: float | None = None
+    for event in events:
+        name = event.get("event") if isinstance(event, Mapping) else getattr(event, "name", "")
+        at = event.get("at") if isinstance(event, Mapping) else getattr(event, "at", None)
+        if name in ATTEMPT_EVENTS and isinstance(at, int | float):
+            since = max(since or 0.0, float(at))
+    return since
+
+
+def current_results(
+    results: Mapping[str, Sequence[StepResult]], since: float | None
+) -> dict[str, list[StepResult]]:
+    """Each host's results without what an attempt before ``since`` (a retry, a new approval)
+    left failed, cancelled or running: this attempt has not reached that step yet, so the card
+    shows it pending instead of the old failure."""
+    stale = (StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.RUNNING)
+
+    def old(result: StepResult) -> bool:
+        when = result.finished_at or result.started_at
+        return since is not None and result.status in stale and when is not None and when < since
+
+    return {host: [r for r in rows if not old(r)] for host, rows in results.items()}
+
+
+def counted_steps(
+    plan_steps: Mapping[str, Sequence[tuple[str, str]]],
+    results: Mapping[str, Sequence[StepResult]],
+    hosts: Iterable[str],
+) -> dict[str, list[StepResult]]:
+    """Each host's steps as the card counts them (the plan merged with the results), for
+    ``status`` to show and count the same steps."""
+    return {h: merged_steps(plan_steps.get(h) or (), results.get(h) or (), h) for h in hosts}
 
 
 def step_line(result: StepResult) -> str:

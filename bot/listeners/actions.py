@@ -109,3 +109,31 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
             ctx.service.cancel(request_id, user, groups_of(user))
         except TransitionRefused as exc:
             refuse(str(exc))
+
+    @app.action("resubmit_without")
+    def on_resubmit(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+    ) -> None:
+        ack()
+        refuse = refuser(body, respond)
+        user = body["user"]["id"]
+        request_id = _request_id(action)
+        if not request_id:
+            refuse(NO_SUCH)
+            return
+        try:
+            fresh, left_out = ctx.service.resubmit_without_blocked(
+                request_id, user, groups_of(user)
+            )
+        except TransitionRefused as exc:
+            refuse(str(exc))
+            return
+        except (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError):
+            refuse(UNAVAILABLE)
+            return
+        if body.get("response_url"):
+            respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=blocks.resubmitted_text(request_id, fresh, left_out),
+            )

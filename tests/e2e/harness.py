@@ -41,6 +41,12 @@ WORKER_ENV = {
 }
 EXTRA_HOSTS: dict[str, Any] = {
     "SLOW01": {"simulated": True, "sim": {"install_s": 3.0}},
+    "CANCEL01": {
+        "simulated": True,
+        "sim": {"install_s": 3.0},
+    },  # test_card_truth cancels its install
+    "RETRY01": {"simulated": True},  # test_card_truth: a retry's card drops the old failure
+    "DRIFT01": {"simulated": True},  # test_card_truth: the server changes after the approval
     "TWIN01": {"simulated": True},
     "TWIN02": {"simulated": True},
     # a hardened host: PowerShell Module Logging (4103) and Script Block Logging (4104) on

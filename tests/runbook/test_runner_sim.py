@@ -357,6 +357,71 @@ def test_cancel_during_a_step_terminates_it(sim_env: Callable[..., SimEnv], rcli
     assert statuses(progress, "CS-0001", "SYNC01")["domain:contoso.com"] == "cancelled"
 
 
+def test_cancel_during_install_that_finished_anyway_says_so(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """The operator's case: cancel while the installer runs; the installer finishes anyway (a
+    stopped PowerShell command does not stop it). The card must say install finished and the
+    agent is installed but not registered, not "install was cancelled while running"."""
+    env = sim_env([{"name": "SYNC01", "install_s": 1.5}])
+    runner, progress = make_runner(env, rclient)
+
+    def stop() -> bool:
+        return bool(env.host("SYNC01").installer_running) or bool(
+            events(env, "SYNC01", "installer_run")
+        )
+
+    out = runner.run(request(install_change("SYNC01")), should_stop=stop)
+    assert out.status == "cancelled", out.to_dict()
+    host = out.hosts["SYNC01"]
+    got = statuses(progress, "CS-0001", "SYNC01")
+    assert got["install"] == "done", got
+    assert host.stopped_at == "import" and got["import"] == "cancelled"
+    assert host.error is not None
+    assert "install had already finished" in host.error
+    assert "the agent is installed but not registered" in host.error
+    assert "cancelled while running" not in host.error
+
+
+def test_cancel_during_a_step_that_did_not_finish_says_stopped(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    env = sim_env(
+        [{"name": "SYNC01", "faults": [{"kind": "hang", "cmdlet": "Add-AADCloudSyncADDomain"}]}]
+    )
+    runner, _ = make_runner(env, rclient)
+
+    def stop() -> bool:
+        cmdlets = [c.name.lower() for c in env.host("SYNC01").record.cmdlets]
+        return "add-aadcloudsyncaddomain" in cmdlets
+
+    out = runner.run(request(install_change("SYNC01")), should_stop=stop)
+    error = out.hosts["SYNC01"].error or ""
+    assert "cancelled while domain:contoso.com was running: stopped before it finished" in error
+    assert "the agent is installed but not registered" in error, error
+
+
+def test_cancel_between_steps_names_the_finished_step_and_the_host_state(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    env = sim_env([{"name": "SYNC01"}])
+    runner, progress = make_runner(env, rclient)
+
+    def stop() -> bool:
+        return statuses(progress, "CS-0001", "SYNC01").get("install") == "done"
+
+    out = runner.run(request(install_change("SYNC01")), should_stop=stop)
+    host = out.hosts["SYNC01"]
+    assert out.status == "cancelled", out.to_dict()
+    assert host.error is not None
+    at = host.stopped_at
+    # install's result is saved with the next step's start, so the cancel lands on or in it
+    assert f"cancelled before {at} started" in host.error or (
+        f"cancelled while {at} was running: stopped before it finished" in host.error
+    ), host.error
+    assert "the agent is installed but not registered" in host.error
+
+
 class WorkerCrash(BaseException):
     """Stands for the worker process dying: not an Exception, so nothing in the runner eats it."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any, Protocol
 
 from workers.domain import policy
@@ -240,6 +241,51 @@ class RequestService:
 
         return self._audited("cancel", request_id, user, mutate)
 
+    def resubmit_without_blocked(
+        self, request_id: str, user: str, user_groups: Collection[str] = ()
+    ) -> tuple[Request, list[str]]:
+        """A pending request some of whose hosts preflight blocks: a new request for the other
+        hosts (its own preflight and approval, as any submission), and this one is cancelled
+        naming it. The requester's own choice only: an approver narrowing someone's request
+        would be submitting on their behalf. Returns the new request and the hosts left out."""
+        request = self.store.get(request_id)
+        if request is None:
+            raise TransitionRefused("No such request.")
+        blocked = [h for h in request.change.hosts if (p := request.preflight.get(h)) and p.blocked]
+        others = [h for h in request.change.hosts if h not in blocked]
+
+        def refused(reason: str) -> TransitionRefused:
+            self.store.record(
+                request_id[:64],
+                "refused",
+                actor=user,
+                data={"action": "resubmit", "reason": reason},
+            )
+            return TransitionRefused(reason)
+
+        if user != request.requester:
+            raise refused(f"Only the requester can resubmit {request.id} without a host.")
+        if request.state is not State.PENDING_APPROVAL:
+            raise refused(f"{request.id} is already {request.state.value}.")
+        if not blocked or not others:
+            raise refused(f"{request.id} has no blocked host to leave out, or no other host.")
+        fresh = self.submit(
+            replace(request.change, hosts=tuple(others)), user, request.channel, user_groups
+        )
+        left_out = ", ".join(blocked)
+
+        def mutate(old: Request) -> str | None:
+            if old.state is not State.PENDING_APPROVAL:
+                return None  # decided meanwhile: the new request stands on its own
+            old.state = State.CANCELLED
+            old.decided_by = user
+            old.decided_at = self.clock()
+            old.reason = f"resubmitted as {fresh.id} without {left_out}"
+            return "cancelled"
+
+        self.store.update(request_id, mutate, actor=user, data={"resubmitted_as": fresh.id})
+        return fresh, blocked
+
     def retry(
         self,
         request_id: str,
@@ -407,7 +453,9 @@ class RequestService:
             request.preflight = preflight
             request.request_hash = request_hash
             request.expires_at = now + self.config.policy.approval_expiry_s
-            request.reason = "the server changed since approval; a new approval is needed"
+            request.reason = (
+                "the server changed since the approval: approve it again on the new facts"
+            )
             return "reapproval"
 
         return self.store.update(request_id, mutate, actor=None)

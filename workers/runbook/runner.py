@@ -49,6 +49,7 @@ from workers.domain.model import ChangeKind, Request, StepResult, StepStatus
 from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential, SecretError, SecretsProvider
 from workers.logging_setup import log_context, set_step
+from workers.runbook.cancel_story import host_state
 from workers.runbook.hints import hint_for
 from workers.runbook.locks import FenceLost, Lease, LeaseBusy, Locks
 from workers.runbook.observer import NoObserver, RunObserver
@@ -59,6 +60,10 @@ from workers.runbook.steps import Step, StepBuildError, build_steps, registratio
 from workers.settings import KNOB_DEFAULTS
 
 log = logging.getLogger(__name__)
+
+# The one next step after a drift: the request goes back to its approvers with the new facts
+# (the engine's reapproval), so neither retry nor a new request is the way on.
+DRIFT_NEXT = "approve it again on its card, which now shows the new facts"
 
 HostStatus = Literal["succeeded", "failed", "cancelled", "busy", "changed", "lost"]
 _PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "busy")
@@ -353,7 +358,7 @@ class _HostRun:
             )
         )
 
-    def _open(self) -> RunbookSession:
+    def _open(self, stoppable: bool = True) -> RunbookSession:
         if self.session is not None and self.session.alive:
             return self.session
         if self.session is not None:
@@ -372,7 +377,8 @@ class _HostRun:
         while self.orphans:  # end what lost connections left running on the host
             session.discard_shell(self.orphans.pop())
         for step in self.session_steps:  # a new powershell.exe has no module and no sign-in
-            replay = session.run_step(step, self._secrets_for(step), should_stop=self.should_stop)
+            stop = self.should_stop if stoppable else None
+            replay = session.run_step(step, self._secrets_for(step), should_stop=stop)
             if replay.status != "done":
                 raise SessionLost(
                     f"re-running {step.id} on a new session failed: {replay.error}",
@@ -412,7 +418,11 @@ class _HostRun:
                         summary="cancelled before this step started",
                     )
                 )
-                self._fail(step, "cancelled", "cancelled before this step", None)
+                before = f"; {self.steps[index - 1].id} had already finished" if index else ""
+                state = host_state(self.steps, self._done_before(step))
+                self._fail(
+                    step, "cancelled", f"cancelled before {step.id} started{before}; {state}", None
+                )
             if step.id == "connect" and not self.installed_now:
                 # an agent installed by this very run has no registration yet: nothing to probe
                 self._probe_registration(index)
@@ -595,10 +605,7 @@ class _HostRun:
             return
         error = self.r.redactor.redact(outcome.error or "failed")
         if outcome.status == "cancelled":
-            self._save(
-                self._result(step, StepStatus.CANCELLED, summary="cancelled", error=error, **base)
-            )
-            self._fail(step, "cancelled", error, None)
+            self._cancelled_during(step, base)
         hint = hint_for(error, step)
         self._save(
             self._result(
@@ -611,6 +618,72 @@ class _HostRun:
             )
         )
         self._fail(step, "failed", error, hint)
+
+    def _done_before(self, step: Step) -> list[str]:
+        """The steps before ``step``: each finished (done or skipped), or the run had stopped."""
+        ids = [s.id for s in self.steps]
+        return ids[: ids.index(step.id)] if step.id in ids else []
+
+    def _finished_anyway(self, step: Step) -> bool | None:
+        """After a cancel terminated ``step``: did its work finish all the same? Its read-only
+        check answers (install's waits for a running installer first); None when the step has
+        no check or the check could not run. Not stoppable: the cancel is already under way,
+        and the answer is what the operator needs to decide the next step."""
+        if step.check is None or step.kind != "change":
+            return None
+        probe = Step(
+            f"{step.id}:check",
+            step.title,
+            "$null",
+            check=step.check,
+            kind="read",
+            timeout_s=min(step.timeout_s, 180.0),
+        )
+        try:
+            session = self._open(stoppable=False)
+            outcome = session.run_step(probe, self._secrets_for(probe))
+        except Exception as exc:  # the host away: say we do not know, never guess
+            log.info("check after cancel failed: %s", type(exc).__name__)
+            return None
+        if outcome.status == "skipped":
+            return True
+        return False if outcome.status == "done" else None
+
+    def _cancelled_during(self, step: Step, base: dict[str, Any]) -> None:
+        """A cancel terminated ``step``: record whether it was stopped or had finished, and
+        what state that leaves the host in."""
+        done = self._done_before(step)
+        # the step's own check, not an idle shortcut (restart's "not needed" proves no restart)
+        finished = self._finished_anyway(step)
+        if finished:
+            summary = "finished before the cancel took effect (its check confirms it)"
+            self._save(self._result(step, StepStatus.DONE, summary=summary, **base))
+            state = host_state(self.steps, [*done, step.id])
+            error = f"cancelled while {step.id} was running; {step.id} had already finished"
+            error += f"; {state}"
+            following = self.steps[len(done) + 1 : len(done) + 2]
+            if following:
+                now = self._now()
+                self._save(
+                    self._result(
+                        following[0],
+                        StepStatus.CANCELLED,
+                        started_at=now,
+                        finished_at=now,
+                        summary="cancelled before this step started",
+                    )
+                )
+                self._fail(following[0], "cancelled", error, None)
+            self._fail(step, "cancelled", error, None)
+        if finished is None and step.kind == "change":
+            how = "stopped; whether its change took effect is unknown (no check could tell)"
+        else:
+            how = "stopped before it finished"
+        state = host_state(self.steps, done)
+        error = f"cancelled while {step.id} was running: {how}; {state}"
+        summary = "stopped by the cancel" if finished is False else "cancelled"
+        self._save(self._result(step, StepStatus.CANCELLED, summary=summary, error=error, **base))
+        self._fail(step, "cancelled", error, None)
 
     def _judge_preflight(self, step: Step, outcome: StepOutcome, base: dict[str, Any]) -> None:
         facts = outcome.output if isinstance(outcome.output, dict) else {}
@@ -629,8 +702,8 @@ class _HostRun:
             expected = approved.fingerprint if approved is not None else None
             actual = verdict.fingerprint
         if expected and expected != actual:
-            error = "the server changed since the approval (preflight facts differ)"
-            hint = "a new approval is needed: the request will be shown again with the new facts"
+            error = "the server changed since the approval (its preflight facts differ)"
+            hint = DRIFT_NEXT
             self._save(
                 self._result(
                     step,
@@ -638,7 +711,7 @@ class _HostRun:
                     summary=error,
                     error=error,
                     hint=hint,
-                    data=data,
+                    data={**data, "changed": True},  # the card says one next step: approve
                     **base,
                 )
             )
