@@ -565,6 +565,11 @@ def test_session_lost_during_an_unchecked_change_is_not_retried(
 
     env = sim_env([{"name": "SYNC01"}], tenant=sim_tenant(contoso={"gmsas": ["svcSync$"]}))
     runner, progress = make_runner(env, rclient)
+    # the cmdlet is slow, so the restart surely lands while it runs (the next Receive after the
+    # held one times out), not after its result was already read
+    env.host("SYNC01").faults.add(
+        Fault(kind="latency", cmdlet="Set-AADCloudSyncPermissions", seconds=3.0)
+    )
     env.host("SYNC01").faults.add(
         Fault(kind="restart_service", cmdlet="Set-AADCloudSyncPermissions", operation="Receive")
     )
