@@ -45,7 +45,8 @@ from workers.runbook.session import RunbookSession
 from workers.runbook.steps import INSTALLER_NAME, build_steps, stage_step
 
 RESULTS = Path(__file__).with_name("results.json")
-STEP_LINE = re.compile(r"(?P<host>[A-Z0-9-]+) · (?P<step>[^\s—]+)")  # a step result post
+# the one reply per host of a multi-host request (bot/blocks/fleet.py::host_finished_reply)
+HOST_REPLY = re.compile(r"(?P<host>[A-Z0-9-]+) · CS-\d+: ")
 ACK_COMMAND = "status"
 FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELLED, State.DENIED, State.EXPIRED}
 
@@ -480,33 +481,29 @@ class Bench:
         done = wait_for(
             lambda: (r := self.store.get(request.id)) and r.state in FINAL and r, 120, "the end"
         )
-        events = Counter(
-            (e.data["host"], e.data["step"])
-            for e in self.store.events(request_id=request.id)
-            if e.name == "step_finished"
-        )
-        posted: Counter[tuple[str, str]] = Counter()
+        expected = Counter(hosts)  # one reply per host when it is done (live status)
+        posted: Counter[str] = Counter()
 
         def all_posted() -> bool:
             posted.clear()
             for message in self.stack.slack.messages("C01OPS"):
-                for found in STEP_LINE.finditer(message.text or "") if message.thread_ts else ():
-                    if found["host"] in hosts:  # (paced posts may batch lines)
-                        posted[(found["host"], found["step"])] += 1
-            return posted == events
+                found = HOST_REPLY.search(message.text or "") if message.thread_ts else None
+                if found and found["host"] in hosts:
+                    posted[found["host"]] += 1
+            return posted == expected
 
         # the bot posts at Slack's pace (one a second per channel): let the outbox drain
         self.wait_slack_quiet(timeout=240)
         with contextlib.suppress(RuntimeError):
-            wait_for(all_posted, 5, "every step result posted", every=0.2)
+            wait_for(all_posted, 5, "every host reply posted", every=0.2)
         runs = {h: self.host_runs(h) for h in hosts}
         return {
             "failover_hosts": len(hosts),
             "failover_state": done.state.value,
             "failover_sentinel_s": round(failover_s, 2),
             "failover_recovery_s": round(recovery_s, 2),
-            "failover_lost": sum((events - posted).values()),
-            "failover_doubled": sum((posted - events).values()),
+            "failover_lost": sum((expected - posted).values()),
+            "failover_doubled": sum((posted - expected).values()),
             "failover_installer_reruns": sum(max(0, n - 1) for n in runs.values()),
         }
 
