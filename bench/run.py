@@ -34,6 +34,7 @@ from bench.naive import run_naive
 from bench.procs import tree_peak_mb
 from bench.stack import USERS, BenchStack
 from bot.local.redis_sentinel import SentinelGroup
+from bot.render import block_texts
 from simulator.host import MICROSOFT_CHAIN
 from workers import redis_connect
 from workers.dispatch import CeleryDispatcher
@@ -550,21 +551,7 @@ def _blocks_text(blocks: Any) -> str:
             blocks = json.loads(blocks)
         except ValueError:
             return blocks
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    out.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks)
-    return "\n".join(out)
+    return "\n".join(block_texts(blocks))
 
 
 def machine() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
@@ -14,6 +15,19 @@ def unescape(text: str) -> str:
     text = _DATE.sub(r"\1", text)
     text = _LINK.sub(r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def block_texts(node: Any) -> Iterator[str]:
+    """Every ``text`` string of a Block Kit structure, as written (mrkdwn), in order."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "text" and isinstance(value, str):
+                yield value
+            else:
+                yield from block_texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from block_texts(item)
 
 
 def _text(obj: Any) -> str:

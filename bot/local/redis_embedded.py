@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from bot.local.child_process import ends_with_parent
+from bot.local.child_process import ends_with_parent, stop_process
 
 
 class RedisUnavailable(RuntimeError):
@@ -129,13 +129,7 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.process = None
 
     def kill(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from bot.local.child_process import ends_with_parent
+from bot.local.child_process import ends_with_parent, stop_process
 from bot.local.redis_embedded import (
     EmbeddedRedis,
     RedisUnavailable,
@@ -87,13 +87,7 @@ class EmbeddedSentinel:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.process = None
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import blocks as B
+from bot.render import block_texts
 from workers.domain.model import (
     Approval,
     ChangeKind,
@@ -71,16 +71,7 @@ def plan_for(req: Request, steps: list[tuple[str, str]] = PLAN) -> dict[str, lis
 # --- limit checking ---------------------------------------------------------------------------
 
 
-def walk_texts(block: Any) -> Iterator[str]:
-    if isinstance(block, dict):
-        for key, value in block.items():
-            if key == "text" and isinstance(value, str):
-                yield value
-            else:
-                yield from walk_texts(value)
-    elif isinstance(block, list):
-        for item in block:
-            yield from walk_texts(item)
+walk_texts = block_texts
 
 
 def check_button(button: dict[str, Any]) -> None:

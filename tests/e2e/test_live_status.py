@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.render import block_texts
 from tests.e2e.harness import CHANNEL, E2EStack, make_config_dir
 from workers.domain.model import State
 
@@ -31,21 +32,7 @@ def fleet_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
 
 
 def _text_of(blocks: list[dict[str, Any]] | None) -> str:
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    out.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks or [])
-    return "\n".join(out)
+    return "\n".join(block_texts(blocks or []))
 
 
 def test_thirty_hosts_one_live_card_and_few_slack_calls(
