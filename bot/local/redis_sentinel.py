@@ -126,7 +126,7 @@ class SentinelGroup:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         return f"sentinel://{hosts}/{self.master}/0"
 
-    def start(self, timeout: float = 30.0) -> SentinelGroup:
+    def start(self, timeout: float = 60.0) -> SentinelGroup:
         for server in self.servers:
             server.start()
         for sentinel in self.sentinels:
@@ -134,7 +134,7 @@ class SentinelGroup:
         self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         """Until every replica is in sync and every sentinel knows the replicas and the other
         sentinels: only then can they agree the primary is down and elect a leader."""
         deadline = time.monotonic() + timeout
