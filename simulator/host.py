@@ -7,6 +7,7 @@ change goes through a lock because one host runs several WinRM shells at once.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import itertools
 import threading
@@ -44,6 +45,9 @@ AGENT_REG = (
     "HKLM\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent"
 )
 DEFAULT_AGENT_VERSION = "1.1.2334.0"
+# The agent's event channel, registered by its installer (Microsoft Learn, cloud sync
+# troubleshooting); Application and System exist on every Windows Server.
+AGENT_EVENT_CHANNEL = "Microsoft-AzureADConnect-ProvisioningAgent/Admin"
 TLS_BASE = (
     "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2"
 )
@@ -379,6 +383,10 @@ class SimHost:
         self.registry: dict[str, tuple[str, dict[str, Any]]] = {}
         self.agent_domains: list[str] = []
         self.agent_registered = False
+        # event log channel (lower-case) -> its events, oldest first: {id, level, message, at};
+        # scenario ``agent_errors``: [{id, message}] already in the agent's Admin channel
+        self.event_logs: dict[str, list[dict[str, Any]]] = {"application": [], "system": []}
+        self._seed_agent_errors(spec.get("agent_errors") or [])
         self._start = processes(self)
         self._seed(spec)
 
@@ -590,6 +598,30 @@ class SimHost:
             for k in [k for k in self.files if k.startswith(key + "\\")]:
                 del self.files[k]
             return found
+
+    def _seed_agent_errors(self, errors: list[dict[str, Any]]) -> None:
+        for entry in errors:
+            self.write_event(
+                AGENT_EVENT_CHANNEL, int(entry.get("id", 0)), str(entry.get("message", "")), 2
+            )
+
+    def write_event(self, channel: str, event_id: int, message: str, level: int = 2) -> None:
+        """An event in ``channel`` (level 2 = Error, 3 = Warning, 4 = Information)."""
+        with self.lock:
+            self.event_logs.setdefault(channel.lower(), []).append(
+                {
+                    "id": event_id,
+                    "level": level,
+                    "message": message,
+                    "at": datetime.datetime.now(),
+                }
+            )
+
+    def event_channel_exists(self, channel: str) -> bool:
+        """The agent's channel exists once its installer registered it (the agent installed)."""
+        if channel.lower() == AGENT_EVENT_CHANNEL.lower():
+            return self.installed()
+        return channel.lower() in self.event_logs
 
     # ---- agent lifecycle --------------------------------------------------------------------
     def apply_install(self) -> None:

@@ -18,6 +18,7 @@ TASK_CHECK = "cloudsync.check_host"
 TASK_FLEET = "cloudsync.fleet"
 TASK_EXPIRE = "cloudsync.expire_approvals"
 TASK_RECOVER = "cloudsync.recover"
+TASK_WATCH = "cloudsync.watch_fleet"
 
 QUEUE = "cloudsync"
 
@@ -58,9 +59,25 @@ def make_celery(
         beat_schedule={
             "expire-approvals": {"task": TASK_EXPIRE, "schedule": 30.0},
             "recover-stalled": {"task": TASK_RECOVER, "schedule": 60.0},
+            **_watch_schedule(settings),
         },
     )
     return app
+
+
+def _watch_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """The fleet watch's beat entry, every CLOUDSYNC_WATCH_INTERVAL seconds (0: no watch). A
+    round that would still run at the next tick is dropped by the task's expiry, not queued."""
+    interval = settings.watch_interval_s
+    if interval <= 0:
+        return {}
+    return {
+        "watch-fleet": {
+            "task": TASK_WATCH,
+            "schedule": interval,
+            "options": {"expires": max(1.0, interval)},
+        }
+    }
 
 
 app = make_celery(current=True)

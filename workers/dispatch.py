@@ -17,6 +17,7 @@ from workers.celery_app import (
     TASK_PREFLIGHT,
     TASK_RECOVER,
     TASK_RUN,
+    TASK_WATCH,
     make_celery,
 )
 
@@ -74,3 +75,7 @@ class CeleryDispatcher:
 
     def fleet(self, channel: str, user: str) -> None:
         self.celery.send_task(TASK_FLEET, args=[channel, user, self._token()])
+
+    def watch(self) -> None:
+        """One fleet watch round now (beat sends the same task on its interval)."""
+        self.celery.send_task(TASK_WATCH)

@@ -33,6 +33,8 @@ from workers.runbook.preflight import secret_problems
 from workers.runbook.progress import RedisProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
+from workers.watch.round import run_round
+from workers.watch.store import WatchStore
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +277,17 @@ class Engine:
     def fleet(self, channel: str, user: str, token: str = "") -> None:
         facts = [f.to_dict() for f in read_fleet(self.config, self.secrets.for_run())]
         self._answer(token, "fleet_result", channel, user, {"facts": facts})
+
+    def watch(self) -> list[dict[str, Any]]:
+        """One fleet watch round (the beat task): notices for what changed since the last."""
+        secrets = self.secrets.for_run()
+        return run_round(
+            self.config,
+            self.store,
+            WatchStore(self.redis, self.settings.prefix),
+            lambda hosts: read_fleet(self.config, secrets, hosts),
+            round_ttl_s=max(60.0, self.settings.watch_interval_s),
+        )
 
     # recovery ----------------------------------------------------------------------------
     def recover(self) -> list[str]:

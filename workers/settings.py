@@ -116,6 +116,13 @@ KNOBS: tuple[Knob, ...] = (
     # serialized per tenant by its lease anyway.
     Knob("CLOUDSYNC_MAX_PARALLEL", "max_parallel", 64, "hosts of one request run at once", int),
     Knob(
+        "CLOUDSYNC_WATCH_INTERVAL",
+        "watch_interval_s",
+        300.0,
+        "seconds between fleet watch reads (beat); 0 = no watch",
+        float,
+    ),
+    Knob(
         "CLOUDSYNC_SIM_ENDPOINTS",
         "sim_endpoints",
         {},
@@ -172,6 +179,7 @@ class Settings:
     host_wait_s: float
     backoff_scale: float
     max_parallel: int
+    watch_interval_s: float
     sim_endpoints: dict[str, str]  # host -> "127.0.0.1:PORT" for simulated hosts
     log_format: str
     metrics_port: int

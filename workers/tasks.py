@@ -25,6 +25,7 @@ from workers.celery_app import (
     TASK_PREFLIGHT,
     TASK_RECOVER,
     TASK_RUN,
+    TASK_WATCH,
     app,
 )
 from workers.engine import Engine
@@ -72,6 +73,12 @@ def expire_approvals() -> None:
 @app.task(name=TASK_RECOVER)
 def recover() -> None:
     engine().recover()
+
+
+@app.task(name=TASK_WATCH)
+def watch_fleet() -> None:
+    """The fleet watch's beat tick: one read of every watched host (workers.watch)."""
+    engine().watch()
 
 
 @worker_ready.connect

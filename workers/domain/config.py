@@ -158,6 +158,11 @@ class PolicyConfig:
     reader_groups: tuple[str, ...] | None = None
     # how many hosts one request may hold once its inventory tags are expanded (tag:prod)
     max_hosts_per_request: int = 50
+    # fleet watch: fewer healthy agents than this in a tenant is announced (Microsoft
+    # recommends three agents per tenant; two is the least that survives one failing)
+    min_healthy_agents: int = 2
+    # where the fleet watch posts; None = the first of ``channels`` (none: nowhere)
+    watch_channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -495,6 +500,10 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
     max_hosts = int(raw.get("max_hosts_per_request", 50))
     if max_hosts < 1:
         raise ConfigError(f"{where}.max_hosts_per_request: must be at least 1")
+    min_healthy = int(raw.get("min_healthy_agents", 2))
+    if min_healthy < 0:
+        raise ConfigError(f"{where}.min_healthy_agents: must be 0 or more")
+    watch_channel = raw.get("watch_channel")
     return PolicyConfig(
         requesters=tuple(str(u) for u in requesters.get("users", ())),
         requester_groups=tuple(str(g) for g in requesters.get("groups", ())),
@@ -506,6 +515,8 @@ def _parse_policy(data: dict[str, Any], path: Path) -> PolicyConfig:
         readers=_optional_ids(raw, "readers", "users"),
         reader_groups=_optional_ids(raw, "readers", "groups"),
         max_hosts_per_request=max_hosts,
+        min_healthy_agents=min_healthy,
+        watch_channel=str(watch_channel) if watch_channel else None,
     )
 
 

@@ -264,6 +264,9 @@ POLICY_FILE = Fields(
                     "group_cache_seconds": Key(Number()),
                     "max_hosts_per_request": Key(Int()),
                     "readers": Key(_USERS_AND_GROUPS, nullable=True),
+                    # fleet watch: healthy agents a tenant needs, and where its notices go
+                    "min_healthy_agents": Key(Int()),
+                    "watch_channel": Key(Str()),
                 }
             ),
             required=True,

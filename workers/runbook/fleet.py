@@ -8,6 +8,7 @@ such, so one dead server does not hide the rest of the fleet.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ def _why(exc: Exception, host: str) -> str:
 # Get-AADCloudSyncDomains' property names are not documented: DomainName when present, else the
 # first string property that looks like a DNS name (see steps.domain_step).
 FACTS = r"""
-$f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; updater = $null; logon = $null; domains = @() }
+$f = [ordered]@{ installed = [bool](Test-Path -Path <<agent_key>>); version = $null; service = $null; updater = $null; logon = $null; domains = @(); errors = @() }
 if ($f['installed']) {
     try { $f['version'] = [string](Get-Item -Path <<agent_exe>> -ErrorAction Stop).VersionInfo.ProductVersion } catch { }
     try { $f['service'] = [string](Get-Service -Name <<service>> -ErrorAction Stop).Status } catch { }
@@ -70,9 +71,27 @@ if ($f['installed']) {
         }
         $f['domains'] = $names
     } catch { }
+    try { $f['errors'] = @(Get-WinEvent -FilterHashtable @{ LogName = <<event_channel>>; Level = 2 } -MaxEvents <<max_events>> -ErrorAction Stop | ForEach-Object { [ordered]@{ id = [int]$_.Id; at = $_.TimeCreated.ToString('s'); message = [string]$_.Message } }) } catch { }
 }
 $f
 """
+
+# The agent's own event channel (Microsoft Learn, cloud sync troubleshooting: "Microsoft-
+# AzureADConnect-ProvisioningAgent/Admin"). Get-WinEvent returns the newest events first and,
+# with -ErrorAction Stop, throws NoMatchingEventsFound when none match (Level 2 = Error):
+# https://learn.microsoft.com/powershell/module/microsoft.powershell.diagnostics/get-winevent
+AGENT_EVENT_CHANNEL = "Microsoft-AzureADConnect-ProvisioningAgent/Admin"
+MAX_ERROR_EVENTS = 3
+MAX_ERROR_TEXT = 300  # characters of an event's message kept (redacted) for the fleet watch
+_EVENT_CHANNEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}(/[A-Za-z]{1,20})?$")
+
+
+def event_channel(name: str) -> str:
+    """An event log channel name, checked before it reaches a script (letters, digits, ``-._``
+    and spaces, then ``/Admin``-style type): anything else is refused, never quoted in."""
+    if not isinstance(name, str) or not _EVENT_CHANNEL_RE.fullmatch(name):
+        raise ValueError("not an event log channel name")
+    return name
 
 
 @dataclass
@@ -86,6 +105,8 @@ class AgentFacts:
     logon: str | None = None
     domains: list[str] = field(default_factory=list)
     error: str | None = None
+    # the newest error events of the agent's Admin channel: {id, at, message (redacted)}
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -99,7 +120,26 @@ def facts_script() -> str:
         service=AGENT_SERVICE,
         module=AGENT_MODULE,
         updater=UPDATER_DISPLAY,
+        event_channel=event_channel(AGENT_EVENT_CHANNEL),
+        max_events=MAX_ERROR_EVENTS,
     )
+
+
+def _error_events(value: Any) -> list[dict[str, Any]]:
+    """The error events as the watch keeps them: their message redacted and shortened (an event
+    text may quote anything the agent logged, so it is treated as untrusted)."""
+    items = value if isinstance(value, list) else ([value] if isinstance(value, dict) else [])
+    out: list[dict[str, Any]] = []
+    for item in items[:MAX_ERROR_EVENTS]:
+        if not isinstance(item, dict):
+            continue
+        message = default_redactor.redact(str(item.get("message") or ""))[:MAX_ERROR_TEXT]
+        try:
+            event_id = int(item.get("id") or 0)
+        except (TypeError, ValueError):
+            event_id = 0
+        out.append({"id": event_id, "at": str(item.get("at") or "")[:40], "message": message})
+    return out
 
 
 def _as_list(value: Any) -> list[str]:
@@ -135,6 +175,7 @@ def _read_one(
         updater=data.get("updater") or None,
         logon=data.get("logon"),
         domains=_as_list(data.get("domains")),
+        errors=_error_events(data.get("errors")),
     )
 
 

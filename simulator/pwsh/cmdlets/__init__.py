@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each module registers its cmdlets)
     core,
     directory,
     drives,
+    eventlog,
     filesystem,
     items,
     modules,
