@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 
 from bot.context import BotContext
 from bot.groups import GroupResolver
-from bot.listeners import actions, commands, events, views
+from bot.listeners import actions, commands, events, views, watch
 from bot.membership import ChannelAccess
 from workers import redis_connect
 
@@ -102,6 +102,7 @@ def build_app(
         actions.register,
         views.register,
         events.register,
+        watch.register,
     ]
     for fn in register:
         fn(app, ctx, groups_of)

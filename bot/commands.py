@@ -18,6 +18,7 @@ from bot import blocks, grammar, reads
 from bot.blocks.kit import KIND_TITLES
 from bot.blocks.words import attempt_started, counted_steps, current_results
 from bot.context import BotContext
+from bot.watch_commands import handle_watch
 from workers.domain import policy
 from workers.domain.model import Request, State, StepStatus
 from workers.domain.store import TransitionRefused
@@ -102,6 +103,10 @@ def _dispatch(
         )
     if isinstance(command, grammar.Help):
         return Reply(text=grammar.help_text(command.topic))
+    if isinstance(command, grammar.Watch):
+        return Reply(
+            text=handle_watch(ctx, command, user=user, channel=channel, user_groups=user_groups)
+        )
     return Reply(text=grammar.help_text(None))
 
 

@@ -93,6 +93,14 @@ class Help:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """The fleet watch: ``status`` (a read), ``pause HOST`` / ``resume HOST`` (approvers)."""
+
+    action: str
+    host: str | None = None
+
+
+@dataclass(frozen=True)
 class UsageError:
     """What was wrong, plus the usage line and an example of the right form (mrkdwn)."""
 
@@ -100,7 +108,7 @@ class UsageError:
     topic: str | None = None
 
 
-Command = Change | Plan | Check | Agents | Status | List | Cancel | Retry | Help
+Command = Change | Plan | Check | Agents | Status | List | Cancel | Retry | Help | Watch
 
 
 ALIASES = {"ls": "list", "?": "help", "approve": "", "deny": ""}  # "" = explain, do not run
@@ -122,6 +130,7 @@ __all__ = [  # the parser's API, plus the help table re-exported for the listene
     "Status",
     "Usage",
     "UsageError",
+    "Watch",
     "help_text",
     "parse",
     "usage_block",
@@ -240,6 +249,7 @@ _SPECS: dict[str, _Spec] = {
     "cancel": _Spec(),
     "retry": _Spec(values=frozenset({"from"})),
     "help": _Spec(),
+    "watch": _Spec(),
 }
 
 
@@ -574,6 +584,23 @@ def _help(rest: list[str]) -> Help:
     return Help(topic)
 
 
+WATCH_ACTIONS = ("status", "pause", "resume")
+
+
+def _watch(args: _Args, index: dict[str, str]) -> Watch:
+    if not args.positionals or args.positionals[0].lower() not in WATCH_ACTIONS:
+        got = f" (got {_echo(args.positionals[0])})" if args.positionals else ""
+        raise _Fail(f"Say `status`, `pause HOST` or `resume HOST`{got}.", "watch")
+    action = args.positionals[0].lower()
+    if action == "status":
+        _no_positionals(args, 1)
+        return Watch("status")
+    if len(args.positionals) < 2:
+        raise _Fail(f"Name the host to {action}.", "watch")
+    _no_positionals(args, 2)
+    return Watch(action, _one_host(args.positionals[1], index, "watch"))
+
+
 def _dispatch(topic: str, rest: list[str], index: dict[str, str]) -> Command:
     if topic in CHANGE_COMMANDS:
         return Change(_change(topic, rest, index))
@@ -595,6 +622,8 @@ def _dispatch(topic: str, rest: list[str], index: dict[str, str]) -> Command:
     if topic == "list":
         _no_positionals(args)
         return List(pending=args.flag("pending"), mine=args.flag("mine"))
+    if topic == "watch":
+        return _watch(args, index)
     if topic == "cancel":
         request_id = _request_id(args, required=True)
         assert request_id is not None

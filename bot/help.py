@@ -67,6 +67,11 @@ USAGES: dict[str, Usage] = {
         "run a failed request again, from where it stopped or from STEP",
     ),
     "help": Usage("help [COMMAND]", "help install", "show this help, or one command's help"),
+    "watch": Usage(
+        "watch status|pause HOST|resume HOST",
+        "watch pause SYNC01",
+        "the fleet watch: every host's last agent state, or stop/restart watching one host",
+    ),
 }
 CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart")
 
@@ -101,6 +106,11 @@ TOPIC_NOTES: dict[str, str] = {
     ),
     "retry": STEP_NOTE,
     "plan": "Nothing is run and nothing is requested; the scripts show secrets only by name.",
+    "watch": (
+        "The watch reads every host's agent on an interval and posts a change once it held for "
+        "two reads (the first read is a quiet baseline). `status` is for readers; `pause` and "
+        "`resume` for the host's approvers (audited): a paused host is not read."
+    ),
 }
 
 

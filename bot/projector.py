@@ -19,12 +19,14 @@ from typing import Any
 import redis
 
 from bot import blocks, reads
-from bot.blocks.kit import divider, section
+from bot.blocks.kit import MAX_HOME_BLOCKS, divider, section
+from bot.blocks.watch import fleet_home_blocks, watch_notice
 from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
 from workers.notify.outbox import Outbox
+from workers.watch.store import WatchStore
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class Projector:
         self._dirty: dict[str, bool] = {}  # request cards to re-render (value: urgent)
         self._rendered: dict[str, float] = {}
         self._homes_for: set[str] = set()  # requests whose decision changes some App Home
+        self._fleet_changed = False  # a watch notice: App Home's fleet section is stale
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -181,6 +184,9 @@ class Projector:
     def project(self, event: Event) -> None:
         if event.name in ("notice", "check_result", "fleet_result"):
             self._notice(event)
+            return
+        if event.name == "watch_change":
+            self._watch_notice(event)
             return
         request = self.store.get(event.request)
         if request is None:
@@ -318,6 +324,18 @@ class Projector:
             for to_channel, to_user in askers:
                 self.outbox.ephemeral(to_channel, to_user, text=text)
 
+    def _watch_notice(self, event: Event) -> None:
+        """A fleet watch change, posted once in the watch channel (keyed by host + change +
+        sequence, as the worker recorded it once)."""
+        channel = str(event.data.get("channel", ""))
+        self._fleet_changed = True
+        if not channel:
+            log.warning("fleet watch: no watch channel (policy channels/watch_channel) to post in")
+            return
+        text, body = watch_notice(event.data)
+        key = f"watch:{event.data.get('key') or event.id}"
+        self.outbox.post(channel, text=text, blocks=body, key=key)
+
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester
         (their own list) and the request's approvers (what waits for them). Published once per
@@ -329,11 +347,12 @@ class Projector:
         viewers a decision in this batch concerns (with the groups they had when they opened
         it): anyone else would only cost Slack calls on a tab that did not change."""
         changed, self._homes_for = self._homes_for, set()
-        if not changed:
+        fleet, self._fleet_changed = self._fleet_changed, False
+        if not changed and not fleet:
             return
         requests = [r for r in (self.store.get(i) for i in sorted(changed)) if r is not None]
         for user, groups in home_viewers(self.store).items():
-            if any(self._home_concerns(r, user, groups) for r in requests):
+            if fleet or any(self._home_concerns(r, user, groups) for r in requests):
                 self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
 
     def _home_concerns(self, request: Request, user: str, groups: Collection[str]) -> bool:
@@ -417,6 +436,12 @@ def set_home_notice(store: RequestStore, user: str, text: str) -> None:
     store.redis.set(_notice_key(store, user), text, ex=HOME_NOTICE_TTL_S)
 
 
+def _home_channel(config: Config) -> str:
+    """App Home is in no channel: the fleet section is shown to whoever may read in the first
+    allowed channel (the readers of ``policy.may_read``)."""
+    return config.policy.channels[0] if config.policy.channels else ""
+
+
 def home_for(
     store: RequestStore, config: Config, user: str, user_groups: Collection[str] = ()
 ) -> dict[str, Any]:
@@ -442,6 +467,12 @@ def home_for(
     ]
     mine = store.recent_of_user(user, limit=10)
     view = blocks.home_view(pending, mine)
+    if policy.may_read(config.policy, user, _home_channel(config), user_groups).allowed:
+        watch = WatchStore(store.redis, store.prefix)
+        room = MAX_HOME_BLOCKS - len(view["blocks"]) - 3  # divider, and the notice on top
+        fleet = fleet_home_blocks(watch.hosts(), watch.paused(), room)
+        if fleet:
+            view["blocks"] = [*view["blocks"], divider(), *fleet]
     notice = store.redis.get(_notice_key(store, user))
     if notice:
         text = notice.decode() if isinstance(notice, bytes) else str(notice)
