@@ -81,6 +81,9 @@ class WatchStore:
         ttl = max(1, int(ttl_s))
         return bool(self.redis.set(self._k("round"), token, nx=True, ex=ttl))
 
+    def round_running(self) -> bool:
+        return bool(self.redis.exists(self._k("round")))
+
     def release_round(self, token: str) -> None:
         held = self.redis.get(self._k("round"))
         if held is not None and _text(held) == token:
