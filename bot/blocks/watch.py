@@ -150,6 +150,8 @@ def host_lines(
             stable = watch.stable
             since = max((watch.since.get(a, 0.0) for a in stable), default=0.0)
             line = f"• {_icon(stable)} {esc(name)}: {esc(_state_words(stable))} since {utc(since)}"
+            if watch.logon and stable.get("service") not in (None, "absent"):
+                line += f", logon {esc(clip_plain(str(watch.logon), 60))}"
             if watch.pending:
                 line += " (a change is being confirmed)"
         if name in paused:

@@ -130,10 +130,11 @@ def test_status_is_a_read_with_last_states_and_since(ctx: BotContext) -> None:
     assert "not read the fleet yet" in _say(ctx, "U01ALICE", "watch status")
     watch = WatchStore(ctx.redis, "cs")
     up = {"reachable": True, "service": "Running", "updater": "Running", "version": "1.1"}
-    watch.save_hosts({"SYNC01": HostWatch(stable=aspects_of(up), since={"service": 0.0})})
+    state = HostWatch(stable=aspects_of(up), since={"service": 0.0}, logon="contoso\\gmsa$")
+    watch.save_hosts({"SYNC01": state})
     watch.pause("SYNC02", "U02BOB")
     text = _say(ctx, "U01ALICE", "watch status")
-    assert "SYNC01: agent Running, 1.1 since" in text
+    assert "SYNC01: agent Running, 1.1 since" in text and "logon contoso\\gmsa$" in text
     assert "SYNC02: not read yet — watch paused by <@U02BOB>" in text
     assert ":no_entry:" in _say(ctx, "U09MALLORY", "watch status")  # not a reader
 

@@ -29,7 +29,7 @@ class FakeFleet:
         out = []
         for h in hosts:
             if h in self.service:
-                out.append(AgentFacts(h, True, True, "1.1", self.service[h], "Running"))
+                out.append(AgentFacts(h, True, True, "1.1", self.service[h], "Running", "gmsa$"))
             else:
                 out.append(AgentFacts(h, True, False))
         return out
@@ -47,6 +47,7 @@ def test_stop_then_recover_post_one_notice_each(rclient: Any) -> None:
     store, fleet = RequestStore(rclient, prefix="cs"), FakeFleet()
     _round(rclient, fleet)
     assert _notices(store) == []  # the baseline
+    assert WatchStore(rclient).hosts()["SYNC01"].logon == "gmsa$"
     fleet.service["SYNC01"] = "Stopped"
     _round(rclient, fleet)
     assert _notices(store) == []  # held for one read only

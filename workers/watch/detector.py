@@ -45,6 +45,7 @@ class HostWatch:
     last_read: float = 0.0
     errors: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None  # why the last read failed (unreachable)
+    logon: str | None = None  # the agent service's logon account, as last read (shown only)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,6 +60,7 @@ class HostWatch:
             last_read=float(data.get("last_read") or 0.0),
             errors=list(data.get("errors") or []),
             error=data.get("error"),
+            logon=data.get("logon"),
         )
 
     @property

@@ -106,6 +106,8 @@ def _round(
         state, changes = observe(fact.host, known.get(fact.host), aspects_of(data), at)
         state.errors = list(data.get("errors") or [])
         state.error = None if fact.reachable else fact.error
+        if fact.reachable:
+            state.logon = fact.logon
         updated[fact.host] = state
         notices += [_host_data(c, config, state) for c in changes]
     merged = {**known, **updated}
