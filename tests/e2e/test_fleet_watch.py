@@ -111,3 +111,39 @@ def test_stop_restart_recover(stack: E2EStack) -> None:
     assert len(recovered) == 1 and len(again) == 1 and len(posted) == 4, [m.text for m in posted]
     _round(e2e)
     assert len(_settled(e2e, 4)) == 4  # nothing new: no change
+
+
+def test_status_check_and_pause(stack: E2EStack) -> None:
+    e2e = stack
+    _round(e2e)
+    seen = mark(e2e, "alice")
+    assert e2e.slash("alice", "watch status").status_code == 200
+    status = reply_to(e2e, "alice", "Fleet watch", after=seen)
+    assert "WATCH01: agent Running" in status and "Tenant contoso: 2 healthy" in status
+
+    seen = mark(e2e, "alice")
+    assert e2e.click("alice", "watch_check", "WATCH02").status_code == 200
+    reply_to(e2e, "alice", "Checking WATCH02", after=seen)
+
+    seen = mark(e2e, "alice")
+    assert e2e.slash("alice", "watch pause WATCH02").status_code == 200  # not an approver
+    assert reply_to(e2e, "alice", "approver", after=seen).startswith(":no_entry:")
+    seen = mark(e2e, "bob")
+    assert e2e.slash("bob", "watch pause WATCH02").status_code == 200
+    reply_to(e2e, "bob", "no longer reads WATCH02", after=seen)
+    watch = WatchStore(e2e.local.ctx.store.redis, e2e.local.ctx.store.prefix)
+    before = watch.hosts()
+    e2e.local.ctx.dispatcher.watch()
+    e2e.wait_for(
+        lambda: (
+            watch.hosts()["WATCH01"].last_read > before["WATCH01"].last_read
+            and not watch.round_running()
+        ),
+        60,
+        what="a round without WATCH02",
+    )
+    assert watch.hosts()["WATCH02"].last_read == before["WATCH02"].last_read
+    seen = mark(e2e, "carol")
+    assert e2e.slash("carol", "watch resume WATCH02").status_code == 200
+    reply_to(e2e, "carol", "reads WATCH02 again", after=seen)
+    _round(e2e)
