@@ -26,6 +26,7 @@ _WHAT = {
     "agent_stopped": ":red_circle: The provisioning agent on *{host}* stopped ({old} → {new})",
     "agent_service_changed": ":warning: The provisioning agent service on *{host}* is {new}",
     "agent_started": ":large_green_circle: Recovered: the agent on *{host}* runs again",
+    "agent_installed": ":information_source: *{host}* has an agent now (its service is {new})",
     "updater_stopped": ":warning: The Agent Updater on *{host}* stopped ({new})",
     "updater_changed": ":warning: The Agent Updater on *{host}* is {new}",
     "updater_started": ":large_green_circle: The Agent Updater on *{host}* runs again",

@@ -61,6 +61,11 @@ def test_version_and_updater_changes() -> None:
     assert sorted(_reads([UP, newer, newer])[2]) == ["updater_stopped", "version_changed"]
 
 
+def test_an_install_is_one_notice_not_three() -> None:
+    bare = {"reachable": True}
+    assert _reads([bare, UP, UP]) == [[], [], ["agent_installed"]]
+
+
 def test_since_is_when_the_new_value_was_first_seen() -> None:
     state, _ = observe("H", None, aspects_of(UP), 0.0)
     state, _ = observe("H", state, aspects_of(STOPPED), 10.0)
@@ -69,7 +74,9 @@ def test_since_is_when_the_new_value_was_first_seen() -> None:
     assert changes[0].seq == 1 and state.seq == 1
 
 
-_states = st.sampled_from([UP, STOPPED, DOWN, {**UP, "version": "2.0"}])
+_states = st.sampled_from(
+    [UP, STOPPED, DOWN, {**UP, "version": "2.0"}, {"reachable": True}, {**UP, "updater": None}]
+)
 
 
 @given(st.lists(_states, min_size=1, max_size=30))
@@ -86,7 +93,7 @@ def test_every_report_held_for_two_reads_and_seq_counts_them(seq: list[dict[str,
             assert all(h.get(change.aspect) == change.new for h in history[-HOLD:])
             assert change.old != change.new
         reported += len(changes)
-        assert state.seq == reported
+        assert state.seq == reported  # every seq number is one notice
         # the reported state never names a value of an aspect not read at least twice in a row
         assert not changes or i >= HOLD
     assert state is not None

@@ -88,6 +88,8 @@ def change_kind(aspect: str, old: str, new: str) -> str:
     if aspect == REACH:
         return "unreachable" if new == UNREACHABLE else "reachable"
     if aspect == SERVICE:
+        if old == ABSENT:
+            return "agent_installed"
         if new == RUNNING:
             return "agent_started"
         return "agent_stopped" if old == RUNNING else "agent_service_changed"
@@ -96,6 +98,14 @@ def change_kind(aspect: str, old: str, new: str) -> str:
             return "updater_started"
         return "updater_stopped" if old == RUNNING else "updater_changed"
     return "version_changed"
+
+
+def _told_by_the_service(aspect: str, old: str, new: str) -> bool:
+    """An agent installed or removed is one notice (the service's): its version and updater
+    appearing or its version vanishing with it are recorded quietly."""
+    if aspect == VERSION:
+        return ABSENT in (old, new)
+    return aspect == UPDATER and old == ABSENT
 
 
 def observe(
@@ -127,6 +137,8 @@ def observe(
             continue
         state.pending.pop(aspect, None)
         state.stable[aspect], state.since[aspect] = value, float(seen[2])
+        if _told_by_the_service(aspect, old, value):
+            continue
         state.seq += 1
         changes.append(Change(host, aspect, old, value, float(seen[2]), state.seq))
     return state, changes
