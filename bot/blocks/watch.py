@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.blocks.kit import (
+    MAX_LONG_TEXT,
     SLASH,
     JsonDict,
     button,
+    clip,
     clip_plain,
     context,
     esc,
@@ -183,7 +185,7 @@ def watch_status_text(
             f"Tenant {esc(name)}: {tenant.healthy} healthy agent(s), the policy asks for "
             f"{needed} {mark}"
         )
-    return "\n".join(lines)
+    return clip("\n".join(lines), MAX_LONG_TEXT)
 
 
 def fleet_home_blocks(
