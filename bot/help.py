@@ -67,6 +67,11 @@ USAGES: dict[str, Usage] = {
         "run a failed request again, from where it stopped or from STEP",
     ),
     "help": Usage("help [COMMAND]", "help install", "show this help, or one command's help"),
+    "logs": Usage(
+        "logs HOST [--since 30m|24h|7d]",
+        "logs SYNC01 --since 24h",
+        "upload the agent's recent trace files and Admin errors, secrets masked (read-only)",
+    ),
 }
 CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart")
 
@@ -101,6 +106,12 @@ TOPIC_NOTES: dict[str, str] = {
     ),
     "retry": STEP_NOTE,
     "plan": "Nothing is run and nothing is requested; the scripts show secrets only by name.",
+    "logs": (
+        "Collects the newest trace files written within `--since` (default 24h, at most 7d) "
+        "and the Admin channel's errors and warnings, keeping the newest lines up to a size "
+        "bound (the message says what was cut), masks every secret the bot knows and uploads "
+        "a zip to this channel. No approval; rate-limited like `check`."
+    ),
 }
 
 

@@ -20,6 +20,7 @@ import redis
 
 from bot import blocks, reads
 from bot.blocks.kit import divider, section
+from bot.blocks.logs import logs_failed_text, logs_joined_text
 from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
@@ -182,6 +183,9 @@ class Projector:
         if event.name in ("notice", "check_result", "fleet_result"):
             self._notice(event)
             return
+        if event.name == "logs_result":
+            self._logs_answer(event)
+            return
         request = self.store.get(event.request)
         if request is None:
             return
@@ -317,6 +321,21 @@ class Projector:
         if text:
             for to_channel, to_user in askers:
                 self.outbox.ephemeral(to_channel, to_user, text=text)
+
+    def _logs_answer(self, event: Event) -> None:
+        """``logs HOST`` answered: the uploaded archive speaks for itself in the channel; who
+        joined the collection is told where it is, and on a failure everyone who asked is told
+        why (ephemeral). Taking the waiters ends the one-collection-per-host guard."""
+        data = event.data
+        channel, user = str(data.get("channel", "")), str(data.get("user", ""))
+        joined = reads.take_waiters(self.store, reads.logs_target(str(data.get("host", ""))))
+        askers = [(channel, user)] if channel and user else []
+        askers += [a for a in joined if a not in askers]
+        for to_channel, to_user in askers:
+            if not data.get("ok"):
+                self.outbox.ephemeral(to_channel, to_user, text=logs_failed_text(data))
+            elif (to_channel, to_user) != (channel, user):
+                self.outbox.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
 
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester

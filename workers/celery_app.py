@@ -18,6 +18,7 @@ TASK_CHECK = "cloudsync.check_host"
 TASK_FLEET = "cloudsync.fleet"
 TASK_EXPIRE = "cloudsync.expire_approvals"
 TASK_RECOVER = "cloudsync.recover"
+TASK_LOGS = "cloudsync.collect_logs"
 
 QUEUE = "cloudsync"
 

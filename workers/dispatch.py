@@ -14,6 +14,7 @@ from workers import redis_connect
 from workers.celery_app import (
     TASK_CHECK,
     TASK_FLEET,
+    TASK_LOGS,
     TASK_PREFLIGHT,
     TASK_RECOVER,
     TASK_RUN,
@@ -74,3 +75,6 @@ class CeleryDispatcher:
 
     def fleet(self, channel: str, user: str) -> None:
         self.celery.send_task(TASK_FLEET, args=[channel, user, self._token()])
+
+    def logs(self, host: str, since_s: int, channel: str, user: str) -> None:
+        self.celery.send_task(TASK_LOGS, args=[host, since_s, channel, user, self._token()])

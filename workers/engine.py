@@ -33,6 +33,7 @@ from workers.runbook.preflight import secret_problems
 from workers.runbook.progress import RedisProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
+from workers.support_logs import collect_and_upload
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,12 @@ class Engine:
     def fleet(self, channel: str, user: str, token: str = "") -> None:
         facts = [f.to_dict() for f in read_fleet(self.config, self.secrets.for_run())]
         self._answer(token, "fleet_result", channel, user, {"facts": facts})
+
+    def logs(self, host: str, since_s: int, channel: str, user: str, token: str = "") -> None:
+        data = collect_and_upload(
+            self.config, self.secrets.for_run(), self.settings, host, since_s, channel
+        )
+        self._answer(token, "logs_result", channel, user, data)
 
     # recovery ----------------------------------------------------------------------------
     def recover(self) -> list[str]:

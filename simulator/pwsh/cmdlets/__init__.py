@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (each module registers its cmdlets)
     drives,
     filesystem,
     items,
+    logs,
     modules,
     network,
     objects,
