@@ -137,3 +137,21 @@ def test_collect_on_a_host_without_the_agent(sim_env: Callable[..., SimEnv]) -> 
     assert collected.folder is False and collected.files == []
     assert collected.events_error and "There is not an event log" in collected.events_error
     assert "does not exist" in comment(build_archive(collected, env.redactor).summary)
+
+
+def test_a_large_trace_crosses_winrm_cut_to_its_newest_lines(
+    sim_env: Callable[..., SimEnv],
+) -> None:
+    """A 1.5 MB trace: the host keeps the tail within MAX_FILE_CHARS; the answer (one JSON line
+    well over one Receive's worth) arrives whole through several Receives."""
+    env = sim_env([{"name": "SYNC01"}])
+    host = env.host("SYNC01")
+    host.apply_install()
+    host.write_trace("\n".join(f"line {i:06d} " + "y" * 30 for i in range(30_000)))
+    conf = env.config.host("SYNC01")
+    collected = collect(conf, env.secrets.get(conf.credential), 3600)
+    [trace] = collected.files
+    assert trace.cut and len(trace.text) == MAX_FILE_CHARS
+    assert trace.text.endswith("line 029999 " + "y" * 30)
+    assert trace.length > 1_400_000
+    assert "(cut)" in comment(build_archive(collected, env.redactor).summary)
