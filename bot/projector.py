@@ -1,6 +1,7 @@
 """Turns the request event stream into Slack messages, through the outbox.
 
-Workers never talk to Slack and never import the bot: they save state and append events. This
+Workers never import the bot and talk to Slack only to upload a log archive
+(``workers.notify.upload``): they save state and append events. This
 projector (run beside the bot) reads the stream with a Redis consumer group, renders the current
 state with ``bot.blocks`` and enqueues posts and edits in the outbox, whose notifier paces them.
 Rendering from the current state (not from the event) makes edits naturally coalesce.
