@@ -69,9 +69,9 @@ def test_an_upload_slack_refuses_is_explained_to_the_asker(e2e: E2EStack) -> Non
     saved = list(e2e.slack.scopes)
     e2e.slack.scopes = [s for s in saved if s != "files:write"]
     try:
-        assert e2e.slash("carol", "logs TRACE01").status_code == 200
+        assert e2e.slash("bob", "logs TRACE01").status_code == 200
         text = e2e.wait_for(
-            lambda: next((t for t in e2e.ephemerals_for("carol") if "were not uploaded" in t), ""),
+            lambda: next((t for t in e2e.ephemerals_for("bob") if "were not uploaded" in t), ""),
             what="the failure answer",
         )
     finally:
@@ -79,9 +79,9 @@ def test_an_upload_slack_refuses_is_explained_to_the_asker(e2e: E2EStack) -> Non
     assert "missing_scope" in text and "files:write" in text
 
     def started() -> int:
-        return sum("Collecting the agent logs of TRACE01" in t for t in e2e.ephemerals_for("carol"))
+        return sum("Collecting the agent logs of TRACE01" in t for t in e2e.ephemerals_for("bob"))
 
     before = started()
-    assert e2e.slash("carol", "logs TRACE01").status_code == 200
+    assert e2e.slash("bob", "logs TRACE01").status_code == 200
     e2e.wait_for(lambda: started() == before + 1, what="a new collection, not a joined one")
     e2e.wait_quiet()
