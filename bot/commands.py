@@ -23,6 +23,7 @@ from workers.domain import policy
 from workers.domain.model import Request, State, StepStatus
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
+from workers.runbook.trace_logs import since_words
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = (
@@ -128,7 +129,7 @@ def _hosts_named(hosts: Collection[str]) -> str:
     return f"{len(hosts)} hosts: {names}" if len(hosts) > 3 else names
 
 
-READS = (grammar.Plan, grammar.Check, grammar.Agents, grammar.Status, grammar.List)
+READS = (grammar.Plan, grammar.Check, grammar.Agents, grammar.Status, grammar.List, grammar.Logs)
 
 
 def _refused(ctx: BotContext, user: str, action: str, reason: str) -> Reply:
@@ -154,7 +155,12 @@ def _participant(
 
 def _read(
     ctx: BotContext,
-    command: grammar.Plan | grammar.Check | grammar.Agents | grammar.Status | grammar.List,
+    command: grammar.Plan
+    | grammar.Check
+    | grammar.Agents
+    | grammar.Status
+    | grammar.List
+    | grammar.Logs,
     *,
     user: str,
     channel: str,
@@ -172,6 +178,8 @@ def _read(
         tags = _host_tags(ctx, command.change.hosts)
         approver = policy.is_approver(ctx.config.policy, user, user_groups, tags)
         return Reply(text=blocks.plan_text(command.change, plan, show_accounts=approver))
+    if isinstance(command, grammar.Logs):
+        return _logs(ctx, command, user=user, channel=channel)
     if isinstance(command, grammar.Check | grammar.Agents):
         wait = reads.wait_before_next_read(store, ctx.read_limits, user)
         if wait:
@@ -226,3 +234,31 @@ def _read(
         limit = 20 if isinstance(command, grammar.List) else 10
         requests = store.recent_in_channel(channel, limit=limit)
     return Reply(text=blocks.list_text(requests))
+
+
+def _logs(ctx: BotContext, command: grammar.Logs, *, user: str, channel: str) -> Reply:
+    """``logs HOST``: under the per-user read limit (it opens a WinRM session with the admin
+    login), one collection per host at a time; the worker uploads the archive to the channel."""
+    limits = ctx.read_limits
+    wait = reads.wait_before_next_read(ctx.store, limits, user)
+    if wait:
+        return _refused(
+            ctx,
+            user,
+            "logs",
+            f"You ran {limits.per_user} reads in {limits.window_s} s (each opens a WinRM session "
+            f"on the servers); try again in {wait} s.",
+        )
+    target = reads.logs_target(command.host)
+    if not reads.lead_or_join(ctx.store, limits, target, channel, user):
+        return Reply(
+            text=f":package: The logs of {command.host} are being collected already; "
+            "they are uploaded where that was asked, and you are told when.",
+            in_channel=True,
+        )
+    ctx.dispatcher.logs(command.host, command.since_s, channel, user)
+    return Reply(
+        text=f":package: Collecting the agent logs of {command.host} "
+        f"(last {since_words(command.since_s)}, read-only); the archive is uploaded here.",
+        in_channel=True,
+    )

@@ -20,6 +20,9 @@ from workers.domain.config import Config
 # and the slash command see whether the bot is in a channel (groups:read: private channels).
 BASE_SCOPES = ("chat:write", "commands", "channels:read")
 GROUP_SCOPE = "usergroups:read"  # only when the policy names Slack user groups
+# `/cloudsync logs HOST` uploads its archive (files.getUploadURLExternal and
+# files.completeUploadExternal need it: https://docs.slack.dev/reference/methods/files.getUploadURLExternal)
+LOGS_SCOPE = "files:write"
 
 
 @dataclass
@@ -37,7 +40,7 @@ def needed_scopes(config: Config) -> list[str]:
     groups = set(policy.requester_groups) | set(policy.reader_groups or ())
     for rule in policy.approvers:
         groups.update(rule.groups)
-    return [*BASE_SCOPES, *([GROUP_SCOPE] if groups else [])]
+    return [*BASE_SCOPES, *([GROUP_SCOPE] if groups else []), LOGS_SCOPE]
 
 
 def policy_channels(config: Config) -> list[str]:

@@ -28,6 +28,7 @@ from workers.domain.validation import (
     validate_request_id,
 )
 from workers.runbook.steps import ORDER as RUNBOOK_ORDER
+from workers.runbook.trace_logs import DEFAULT_SINCE, parse_since
 
 MAX_HOSTS = 10
 MAX_DOMAINS = 10
@@ -101,6 +102,14 @@ class Watch:
 
 
 @dataclass(frozen=True)
+class Logs:
+    """Upload the agent's recent trace files and Admin errors of one host (read-only)."""
+
+    host: str
+    since_s: int = 24 * 3600
+
+
+@dataclass(frozen=True)
 class UsageError:
     """What was wrong, plus the usage line and an example of the right form (mrkdwn)."""
 
@@ -108,7 +117,7 @@ class UsageError:
     topic: str | None = None
 
 
-Command = Change | Plan | Check | Agents | Status | List | Cancel | Retry | Help | Watch
+Command = Change | Plan | Check | Agents | Status | List | Cancel | Retry | Help | Watch | Logs
 
 
 ALIASES = {"ls": "list", "?": "help", "approve": "", "deny": ""}  # "" = explain, do not run
@@ -125,6 +134,7 @@ __all__ = [  # the parser's API, plus the help table re-exported for the listene
     "Command",
     "Help",
     "List",
+    "Logs",
     "Plan",
     "Retry",
     "Status",
@@ -250,6 +260,7 @@ _SPECS: dict[str, _Spec] = {
     "retry": _Spec(values=frozenset({"from"})),
     "help": _Spec(),
     "watch": _Spec(),
+    "logs": _Spec(values=frozenset({"since"})),
 }
 
 
@@ -601,6 +612,21 @@ def _watch(args: _Args, index: dict[str, str]) -> Watch:
     return Watch(action, _one_host(args.positionals[1], index, "watch"))
 
 
+def _since(value: str, topic: str) -> int:
+    try:
+        return parse_since(value)
+    except ValidationError as exc:
+        raise _Fail(escape(str(exc)).replace("`", "'"), topic) from None
+
+
+def _logs(args: _Args, index: dict[str, str]) -> Logs:
+    if not args.positionals:
+        raise _Fail("Name the host whose logs to collect.", "logs")
+    _no_positionals(args, 1)
+    host = _one_host(args.positionals[0], index, "logs")
+    return Logs(host, _since(args.single("since") or DEFAULT_SINCE, "logs"))
+
+
 def _dispatch(topic: str, rest: list[str], index: dict[str, str]) -> Command:
     if topic in CHANGE_COMMANDS:
         return Change(_change(topic, rest, index))
@@ -624,6 +650,8 @@ def _dispatch(topic: str, rest: list[str], index: dict[str, str]) -> Command:
         return List(pending=args.flag("pending"), mine=args.flag("mine"))
     if topic == "watch":
         return _watch(args, index)
+    if topic == "logs":
+        return _logs(args, index)
     if topic == "cancel":
         request_id = _request_id(args, required=True)
         assert request_id is not None

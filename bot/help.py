@@ -72,6 +72,11 @@ USAGES: dict[str, Usage] = {
         "watch pause SYNC01",
         "the fleet watch: every host's last agent state, or stop/restart watching one host",
     ),
+    "logs": Usage(
+        "logs HOST [--since 30m|24h|7d]",
+        "logs SYNC01 --since 24h",
+        "upload the agent's recent trace files and Admin errors, secrets masked (read-only)",
+    ),
 }
 CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart")
 
@@ -110,6 +115,12 @@ TOPIC_NOTES: dict[str, str] = {
         "The watch reads every host's agent on an interval and posts a change once it held for "
         "two reads (the first read is a quiet baseline). `status` is for readers; `pause` and "
         "`resume` for the host's approvers (audited): a paused host is not read."
+    ),
+    "logs": (
+        "Collects the newest trace files written within `--since` (default 24h, at most 7d) "
+        "and the Admin channel's errors and warnings, keeping the newest lines up to a size "
+        "bound (the message says what was cut), masks every secret the bot knows and uploads "
+        "a zip to this channel. No approval; rate-limited like `check`."
     ),
 }
 

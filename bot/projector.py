@@ -1,6 +1,7 @@
 """Turns the request event stream into Slack messages, through the outbox.
 
-Workers never talk to Slack and never import the bot: they save state and append events. This
+Workers never import the bot and talk to Slack only to upload a log archive
+(``workers.notify.upload``): they save state and append events. This
 projector (run beside the bot) reads the stream with a Redis consumer group, renders the current
 state with ``bot.blocks`` and enqueues posts and edits in the outbox, whose notifier paces them.
 Rendering from the current state (not from the event) makes edits naturally coalesce.
@@ -20,6 +21,7 @@ import redis
 
 from bot import blocks, reads
 from bot.blocks.kit import MAX_HOME_BLOCKS, divider, section
+from bot.blocks.logs import logs_failed_text, logs_joined_text
 from bot.blocks.watch import fleet_home_blocks, watch_notice
 from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
 from workers.domain.config import Config
@@ -188,6 +190,9 @@ class Projector:
         if event.name == "watch_change":
             self._watch_notice(event)
             return
+        if event.name == "logs_result":
+            self._logs_answer(event)
+            return
         request = self.store.get(event.request)
         if request is None:
             return
@@ -335,6 +340,21 @@ class Projector:
         text, body = watch_notice(event.data)
         key = f"watch:{event.data.get('key') or event.id}"
         self.outbox.post(channel, text=text, blocks=body, key=key)
+
+    def _logs_answer(self, event: Event) -> None:
+        """``logs HOST`` answered: the uploaded archive speaks for itself in the channel; who
+        joined the collection is told where it is, and on a failure everyone who asked is told
+        why (ephemeral). Taking the waiters ends the one-collection-per-host guard."""
+        data = event.data
+        channel, user = str(data.get("channel", "")), str(data.get("user", ""))
+        joined = reads.take_waiters(self.store, reads.logs_target(str(data.get("host", ""))))
+        askers = [(channel, user)] if channel and user else []
+        askers += [a for a in joined if a not in askers]
+        for to_channel, to_user in askers:
+            if not data.get("ok"):
+                self.outbox.ephemeral(to_channel, to_user, text=logs_failed_text(data))
+            elif (to_channel, to_user) != (channel, user):
+                self.outbox.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
 
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester

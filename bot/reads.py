@@ -71,6 +71,11 @@ def check_target(host: str) -> str:
 AGENTS_TARGET = "agents"
 
 
+def logs_target(host: str) -> str:
+    """One log collection per host at a time: whoever asks meanwhile joins it."""
+    return f"logs:{host}"
+
+
 def lead_or_join(
     store: RequestStore, limits: ReadLimits, target: str, channel: str, user: str
 ) -> bool:

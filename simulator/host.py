@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
@@ -48,6 +48,10 @@ DEFAULT_AGENT_VERSION = "1.1.2334.0"
 # The agent's event channel, registered by its installer (Microsoft Learn, cloud sync
 # troubleshooting); Application and System exist on every Windows Server.
 AGENT_EVENT_CHANNEL = "Microsoft-AzureADConnect-ProvisioningAgent/Admin"
+# Where the running agent writes its trace files, and its event channel (Microsoft Learn, "Cloud
+# sync troubleshooting": https://learn.microsoft.com/en-us/entra/identity/hybrid/cloud-sync/how-to-troubleshoot)
+TRACE_DIR = "C:\\ProgramData\\Microsoft\\Azure AD Connect Provisioning Agent\\Trace"
+ADMIN_CHANNEL = AGENT_EVENT_CHANNEL
 TLS_BASE = (
     "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2"
 )
@@ -104,6 +108,7 @@ class FileEntry:
     signer: str | None = None
     is_dir: bool = False
     chain: tuple[str, ...] = MICROSOFT_CHAIN  # the signer's issuers, root last
+    written: float = field(default_factory=time.time)  # LastWriteTime (epoch seconds)
 
 
 @dataclass
@@ -651,12 +656,41 @@ class SimHost:
                 "LocalSystem",
                 f'"{AGENT_DIR}\\AADConnectAgentUpdater.exe"',
             )
+            self._start_tracing()
             values = self.reg_values(AGENT_REG)
             values["InstallDir"] = AGENT_DIR + "\\"
             values["Version"] = self.agent_version
 
     def installed(self) -> bool:
         return self.file_exists(AGENT_DLL)
+
+    # ---- the running agent's traces and Admin events --------------------------------------
+    def trace_path(self, name: str | None = None) -> str:
+        """A trace file's path; by default today's (AzureADConnectProvisioningAgent_DATE.log)."""
+        name = name or time.strftime("AzureADConnectProvisioningAgent_%Y%m%d.log")
+        return TRACE_DIR + "\\" + name
+
+    def _start_tracing(self) -> None:
+        for folder in ("C:\\ProgramData\\Microsoft", TRACE_DIR.rsplit("\\", 1)[0], TRACE_DIR):
+            self.files.setdefault(file_key(folder), FileEntry(folder, is_dir=True))
+        self.event_logs.setdefault(ADMIN_CHANNEL.lower(), [])
+        self.write_trace("Information: Provisioning agent service started.")
+        self.log_event(ADMIN_CHANNEL, 1001, 4, "The provisioning agent service started.")
+
+    def write_trace(self, text: str, name: str | None = None, at: float | None = None) -> str:
+        """Append lines to a trace file as the agent does (a test plants content this way)."""
+        path = self.trace_path(name)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at or time.time()))
+        lines = "".join(f"{stamp} {line}\r\n" for line in text.splitlines() or [""])
+        with self.lock:
+            old = self.files.get(file_key(path))
+            content = (old.content if old is not None else b"") + lines.encode("utf-8")
+            self.files[file_key(path)] = FileEntry(path, content, written=at or time.time())
+        return path
+
+    def log_event(self, log: str, event_id: int, level: int, message: str) -> None:
+        """Write an event (level 1 Critical, 2 Error, 3 Warning, 4 Information)."""
+        self.write_event(log, event_id, message, level)
 
     def service(self, name: str) -> Service | None:
         with self.lock:

@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import math
+import re
 import socket
 import threading
 import time
@@ -36,11 +37,18 @@ BOT_IDENTITY: JsonDict = {
     "is_enterprise_install": False,
 }
 # Fields slack_sdk may send as JSON strings in form bodies; decoded so records are uniform.
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
 _TRANSIENT_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
 # The scopes a correctly installed cloudsync app holds; Slack names them in the ``x-oauth-scopes``
 # header of every Web API answer (https://docs.slack.dev/authentication/tokens).
-DEFAULT_SCOPES = ("chat:write", "commands", "channels:read", "groups:read", "usergroups:read")
+DEFAULT_SCOPES = (
+    "chat:write",
+    "commands",
+    "channels:read",
+    "groups:read",
+    "usergroups:read",
+    "files:write",
+)
 # Per-method rate-limit tiers, requests per minute per workspace
 # (https://docs.slack.dev/apis/web-api/rate-limits: Tier 1 1+, Tier 2 20+, Tier 3 50+, Tier 4
 # 100+). chat.postMessage is "special" (about 1/s per channel): the per-channel bucket below.
@@ -138,6 +146,22 @@ class ResponsePost:
 
     def to_dict(self) -> JsonDict:
         return asdict(self)
+
+
+@dataclass
+class Upload:
+    """One file of Slack's external upload flow: announced (files.getUploadURLExternal), its
+    bytes POSTed to the upload URL, then shared (files.completeUploadExternal)."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    initial_comment: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
 
 
 @dataclass
@@ -263,6 +287,7 @@ class LoopbackSlack:
         self.home_views: dict[str, JsonDict] = {}
         self.opened_views: list[JsonDict] = []
         self.response_posts: list[ResponsePost] = []
+        self.uploads: dict[str, Upload] = {}  # file id -> the upload (its bytes for tests)
         self._messages: dict[str, list[Message]] = {}
         self._by_ts: dict[tuple[str, str], Message] = {}
         self._rules: list[_FailRule] = []
@@ -416,6 +441,7 @@ class LoopbackSlack:
             self.home_views.clear()
             self.opened_views.clear()
             self.response_posts.clear()
+            self.uploads.clear()
             self._messages.clear()
             self._by_ts.clear()
 
@@ -534,6 +560,25 @@ class LoopbackSlack:
             self._record(call)
             return _Reply(200, b"ok", "text/plain")
 
+    def handle_upload(self, file_id: str, raw: bytes, content_type: str) -> _Reply:
+        """The POST to an upload URL: raw bytes or a multipart form with the file (Slack answers
+        HTTP 200 when the bytes arrived, another status otherwise; the size must be the
+        ``length`` announced: https://docs.slack.dev/reference/methods/files.getUploadURLExternal)."""
+        with self._lock:
+            call = Call("upload", {"file_id": file_id, "bytes": len(raw)}, time.time(), 200)
+            upload = self.uploads.get(file_id)
+            data = _multipart_file(raw, content_type) if "multipart/" in content_type else raw
+            if upload is None or upload.completed:
+                call.status, call.ok, call.error = 404, False, "upload_not_found"
+            elif data is None or len(data) != upload.length:
+                call.status, call.ok, call.error = 400, False, "length_mismatch"
+            else:
+                upload.data = data
+            self._record(call)
+            if not call.ok:
+                return _Reply(call.status, (call.error or "").encode(), "text/plain")
+            return _Reply(200, f"OK - {len(raw)}".encode(), "text/plain")
+
     def handle_control(self, verb: str, action: str, query: JsonDict, body: JsonDict) -> _Reply:
         """The /_loopback/ endpoints, for out-of-process users (bench, e2e)."""
         with self._lock:
@@ -580,6 +625,83 @@ class LoopbackSlack:
             return _json_reply(200, {"ok": True})
 
     # -- Slack methods: each returns (answer, message for subscribers) ----------------------
+    def _missing_scope(self, scope: str) -> JsonDict | None:
+        if scope in self.scopes:
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": scope}
+
+    def _get_upload_url(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        """https://docs.slack.dev/reference/methods/files.getUploadURLExternal: ``filename`` and
+        ``length`` (bytes) required (``invalid_arguments``; a 0 length is ``missing_argument``);
+        answers ``upload_url`` and ``file_id``; needs ``files:write``."""
+        refused = self._missing_scope("files:write")
+        if refused:
+            return refused, None
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(str(args.get("length", "")))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}, None
+        if not filename:
+            return {"ok": False, "error": "invalid_arguments"}, None
+        if length <= 0:
+            return {"ok": False, "error": "missing_argument"}, None
+        self._seq += 1
+        file_id = f"F{self._seq:08d}"
+        self.uploads[file_id] = Upload(file_id, filename, length)
+        url = f"{self.base_url}/_upload/{file_id}"
+        return {"ok": True, "upload_url": url, "file_id": file_id}, None
+
+    def _complete_upload(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        """https://docs.slack.dev/reference/methods/files.completeUploadExternal: ``files`` (a
+        JSON array of ``{id, title}``) whose bytes were uploaded, shared in ``channel_id`` (the
+        posting rules of chat.postMessage: ``not_in_channel`` ...) with ``initial_comment``,
+        in the thread of ``thread_ts`` when given; needs ``files:write``."""
+        refused = self._missing_scope("files:write")
+        if refused:
+            return refused, None
+        files = args.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}, None
+        picked: list[Upload] = []
+        for item in files:
+            upload = self.uploads.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if upload is None or upload.data is None or upload.completed:
+                return {"ok": False, "error": "file_not_found"}, None
+            picked.append(upload)
+        channel = str(args.get("channel_id") or "")
+        message: Message | None = None
+        if channel:
+            error = self._channel_error(channel, post=True)
+            if error:
+                return {"ok": False, "error": error}, None
+            thread_ts = args.get("thread_ts") or None
+            if thread_ts is not None:
+                parent = self._by_ts.get((channel, str(thread_ts)))
+                if parent is None:
+                    return {"ok": False, "error": "thread_not_found"}, None
+                thread_ts = parent.thread_ts or parent.ts
+            comment = args.get("initial_comment")
+            message = Message(channel, self._next_ts(), comment, None, thread_ts=thread_ts)
+            self._messages.setdefault(channel, []).append(message)
+            self._by_ts[(channel, message.ts)] = message
+        answer = []
+        for upload, item in zip(picked, files, strict=True):
+            upload.completed = True
+            upload.title = str(item.get("title") or upload.filename)
+            upload.channel = channel or None
+            upload.initial_comment = args.get("initial_comment")
+            upload.thread_ts = message.thread_ts if message else None
+            answer.append(
+                {
+                    "id": upload.file_id,
+                    "name": upload.filename,
+                    "title": upload.title,
+                    "size": upload.length,
+                }
+            )
+        return {"ok": True, "files": answer}, message
+
     def _auth_test(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         return {"ok": True, **BOT_IDENTITY}, None
 
@@ -817,6 +939,8 @@ def block_kit_errors(blocks: Any, max_blocks: int = MESSAGE_MAX_BLOCKS) -> list[
 _Method = Callable[[LoopbackSlack, JsonDict], tuple[JsonDict, Message | None]]
 _METHODS: dict[str, _Method] = {
     "auth.test": LoopbackSlack._auth_test,
+    "files.getUploadURLExternal": LoopbackSlack._get_upload_url,
+    "files.completeUploadExternal": LoopbackSlack._complete_upload,
     "chat.postMessage": LoopbackSlack._post_message,
     "chat.update": LoopbackSlack._update,
     "chat.postEphemeral": LoopbackSlack._post_ephemeral,
@@ -852,10 +976,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def _raw_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
     def _read_body(self) -> tuple[JsonDict, bool]:
         """Parse a JSON or form body; returns (fields, parsed_ok)."""
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._raw_body()
         if not raw:
             return {}, True
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -873,8 +1000,12 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         parts = urlsplit(self.path)
         query: JsonDict = dict(parse_qsl(parts.query, keep_blank_values=True))
-        body, parsed = self._read_body()
         path = parts.path
+        if path.startswith("/_upload/") and verb == "POST":  # the bytes, not a form
+            ctype = self.headers.get("Content-Type") or ""
+            self._write(owner.handle_upload(path[len("/_upload/") :], self._raw_body(), ctype))
+            return
+        body, parsed = self._read_body()
         if path.startswith("/api/"):
             args = {**query, **body}
             token = args.pop("token", None)
@@ -910,6 +1041,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+
+
+def _multipart_file(raw: bytes, content_type: str) -> bytes | None:
+    """The first part's bytes of a multipart/form-data body (``-F file=@x.zip``)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        return None
+    boundary = b"--" + match.group(1).encode("latin-1")
+    for part in raw.split(boundary)[1:]:
+        head, sep, body = part.partition(b"\r\n\r\n")
+        if sep and b"content-disposition" in head.lower():
+            return body[:-2] if body.endswith(b"\r\n") else body
+    return None
 
 
 # -- serving it on its own (`cloudsync slack-standin`), for rehearsals of the HTTP path -------

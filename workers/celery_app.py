@@ -19,6 +19,7 @@ TASK_FLEET = "cloudsync.fleet"
 TASK_EXPIRE = "cloudsync.expire_approvals"
 TASK_RECOVER = "cloudsync.recover"
 TASK_WATCH = "cloudsync.watch_fleet"
+TASK_LOGS = "cloudsync.collect_logs"
 
 QUEUE = "cloudsync"
 

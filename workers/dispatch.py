@@ -14,6 +14,7 @@ from workers import redis_connect
 from workers.celery_app import (
     TASK_CHECK,
     TASK_FLEET,
+    TASK_LOGS,
     TASK_PREFLIGHT,
     TASK_RECOVER,
     TASK_RUN,
@@ -79,3 +80,6 @@ class CeleryDispatcher:
     def watch(self) -> None:
         """One fleet watch round now (beat sends the same task on its interval)."""
         self.celery.send_task(TASK_WATCH)
+
+    def logs(self, host: str, since_s: int, channel: str, user: str) -> None:
+        self.celery.send_task(TASK_LOGS, args=[host, since_s, channel, user, self._token()])

@@ -33,6 +33,7 @@ from workers.runbook.preflight import secret_problems
 from workers.runbook.progress import RedisProgress
 from workers.runbook.runner import Runner, RunnerSettings, RunOutcome
 from workers.settings import Settings
+from workers.support_logs import collect_and_upload
 from workers.watch.round import run_round
 from workers.watch.store import WatchStore
 
@@ -288,6 +289,12 @@ class Engine:
             lambda hosts: read_fleet(self.config, secrets, hosts),
             round_ttl_s=max(60.0, self.settings.watch_interval_s),
         )
+
+    def logs(self, host: str, since_s: int, channel: str, user: str, token: str = "") -> None:
+        data = collect_and_upload(
+            self.config, self.secrets.for_run(), self.settings, host, since_s, channel
+        )
+        self._answer(token, "logs_result", channel, user, data)
 
     # recovery ----------------------------------------------------------------------------
     def recover(self) -> list[str]:

@@ -22,6 +22,7 @@ from workers.celery_app import (
     TASK_CHECK,
     TASK_EXPIRE,
     TASK_FLEET,
+    TASK_LOGS,
     TASK_PREFLIGHT,
     TASK_RECOVER,
     TASK_RUN,
@@ -61,6 +62,12 @@ def check_host(host: str, channel: str, user: str, token: str = "") -> None:
 @app.task(name=TASK_FLEET)
 def fleet(channel: str, user: str, token: str = "") -> None:
     engine().fleet(channel, user, token)
+
+
+@app.task(name=TASK_LOGS)
+def collect_logs(host: str, since_s: int, channel: str, user: str, token: str = "") -> None:
+    with log_context(host=host):
+        engine().logs(host, since_s, channel, user, token)
 
 
 @app.task(name=TASK_EXPIRE)

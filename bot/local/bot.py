@@ -68,6 +68,10 @@ class LocalBot:
     def start(self) -> LocalBot:
         self.slack.start()
         self.stack.start()
+        # the workers upload log archives themselves (workers.notify.upload), to this server
+        self.stack.extra_env.update(
+            {"SLACK_API_URL": self.slack.api_url, "SLACK_BOT_TOKEN": LOCAL_TOKEN}
+        )
         self.stack.start_workers(log_path=self.worker_log)
         self.ctx = build_context(self.config, self.stack.redis_url, prefix=self.settings.prefix)
         api_url = self.slack.api_url

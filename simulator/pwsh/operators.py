@@ -8,6 +8,7 @@ from typing import Any
 
 from .values import (
     CIDict,
+    PSDate,
     PSObject,
     Version,
     as_list,
@@ -83,6 +84,8 @@ def ps_compare(left: Any, right: Any, case: bool = False) -> int:
         a, b = (left, r) if case else (left.lower(), r.lower())
     elif isinstance(left, Version):
         a, b = left.key(), r.key()  # type: ignore[assignment]
+    elif isinstance(left, PSDate) and isinstance(r, PSDate):  # DateTime is IComparable
+        a, b = left.dt, r.dt  # type: ignore[assignment]
     else:
         a, b = left, r
     return (a > b) - (a < b)

@@ -61,3 +61,13 @@ def test_doctor_with_a_revoked_token(tmp_path: Path) -> None:
     assert code == 1
     assert "token_revoked" in out and "SLACK_BOT_TOKEN" in out
     assert "xoxb-doctor" not in out
+
+
+def test_doctor_names_files_write_for_logs(tmp_path: Path) -> None:
+    """`/cloudsync logs` uploads through files.getUploadURLExternal: an app installed before
+    the manifest gained files:write is told to add it."""
+    scopes = ["chat:write", "commands", "channels:read", "groups:read", "usergroups:read"]
+    with LoopbackSlack(scopes=scopes, member_of=["C01OPS"]) as slack:
+        code, out = _doctor(slack, tmp_path)
+    assert code == 1, out
+    assert "scopes missing: files:write" in out

@@ -54,6 +54,7 @@ EXTRA_HOSTS: dict[str, Any] = {
     "FLAKY01": {"simulated": True, "sim": {"installer_exit_codes": [1618, 0]}},
     "LAB01": {"simulated": True, "tags": ["lab"]},
     "LOG01": {"simulated": True},  # test_logs installs it (no other test does)
+    "TRACE01": {"simulated": True},  # test_support_logs plants its traces (no other test uses it)
     # share staging with the share credential, on a hardened host (the secret scan reads it)
     "SHARE02": {
         "simulated": True,

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each module registers its cmdlets)
     eventlog,
     filesystem,
     items,
+    logs,
     modules,
     network,
     objects,

@@ -14,7 +14,7 @@ from typing import Any
 from ..commands import Ctx, Param, cmdlet
 from ..values import CIDict, PSDate, PSObject, as_list, to_str
 
-LEVEL_NAMES = {1: "Critical", 2: "Error", 3: "Warning", 4: "Information"}
+LEVEL_NAMES = {1: "Critical", 2: "Error", 3: "Warning", 4: "Information", 5: "Verbose"}
 RECORD_TYPE = "System.Diagnostics.Eventing.Reader.EventLogRecord"
 
 
