@@ -30,7 +30,8 @@ USAGES: dict[str, Usage] = {
         "inventory hosts with that tag now (the request keeps their names)",
     ),
     "plan": Usage(
-        "plan install|writeback|domain|permissions|restart ARGS...  (the change's own arguments)",
+        "plan install|writeback|domain|permissions|restart|proxy ARGS...  (the change's own "
+        "arguments)",
         "plan install SYNC01 --domain contoso.com",
         "show the steps and scripts a change would run, without requesting it",
     ),
@@ -67,8 +68,14 @@ USAGES: dict[str, Usage] = {
         "run a failed request again, from where it stopped or from STEP",
     ),
     "help": Usage("help [COMMAND]", "help install", "show this help, or one command's help"),
+    "proxy": Usage(
+        "proxy set HOST[,HOST...] --url http://HOST:PORT [--bypass HOST,*.DOMAIN,IP] | "
+        "proxy clear HOST[,HOST...]",
+        "proxy set SYNC01 --url http://proxy.contoso.com:8080 --bypass *.contoso.com",
+        "set or remove the agent's outbound proxy, then restart it (needs approval)",
+    ),
 }
-CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart")
+CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart", "proxy")
 
 
 def usage_block(topic: str) -> str:
@@ -82,7 +89,7 @@ STEP_NOTE = (
     "domain:FQDN, permissions, restart, writeback, verify."
 )
 APPROVAL_NOTE = (
-    "Changes (install, writeback, domain add, permissions, restart) post a request card: "
+    "Changes (install, writeback, domain add, permissions, restart, proxy) post a request card: "
     "a different approver approves or denies it with the buttons (or from the App Home tab); "
     "the requester can never approve their own request."
 )
@@ -101,6 +108,12 @@ TOPIC_NOTES: dict[str, str] = {
     ),
     "retry": STEP_NOTE,
     "plan": "Nothing is run and nothing is requested; the scripts show secrets only by name.",
+    "proxy": (
+        "Edits the agent's AADConnectProvisioningAgent.exe.config (a backup is kept beside it) "
+        "and restarts the agent. The URL is http(s)://host:port, without a user or password "
+        "(the agent signs in to the proxy as its own account). `--bypass` names hosts, IPv4 "
+        "addresses or *.domain, comma-separated; local names always bypass the proxy."
+    ),
 }
 
 

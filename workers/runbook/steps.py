@@ -18,6 +18,7 @@ from typing import Literal
 
 from workers.domain.config import HostConfig, InstallerSource, TenantConfig, installer_for
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
+from workers.runbook import proxy
 from workers.runbook.powershell import render
 
 StepKind = Literal["read", "session", "change"]
@@ -103,6 +104,7 @@ class Step:
     ``transient``: regexes on the error text that make a failure worth retrying.
     ``registration``: runs under the tenant registration lock (one host of a tenant at a time).
     ``needs_connect``: needs the Entra sign-in of ``connect`` in the same session.
+    ``skip_summary``: the words shown when the check passes (default "already done").
     """
 
     id: str
@@ -120,6 +122,7 @@ class Step:
     needs_import: bool = False
     check_when_idle: str | None = None
     upload: Upload | None = None
+    skip_summary: str = ""  # what a passing check means, in words ("" = "already done")
 
 
 # --- templates (values only through <<slots>>) ------------------------------------------------
@@ -717,6 +720,52 @@ def verify_step() -> Step:
     )
 
 
+AGENT_CONFIG = AGENT_DIR + "\\" + proxy.CONFIG_NAME
+
+
+def proxy_steps(change: ChangeSpec) -> list[Step]:
+    """proxy set / clear: back up the agent's config, edit its <defaultProxy>, restart, verify.
+
+    The backup and the edit share one check (the file already holds the approved proxy), so a
+    repeat skips both and, nothing having changed, the restart too (``workers.runbook.proxy``).
+    """
+    url = change.proxy_url if change.kind is ChangeKind.PROXY_SET else None
+    if change.kind is ChangeKind.PROXY_SET and url is None:
+        raise StepBuildError("proxy set needs a proxy URL")
+    bypass = change.proxy_bypass if url is not None else ()
+    check = proxy.check_script(AGENT_CONFIG, url, bypass)
+    what = proxy.describe(url, bypass)
+    return [
+        preflight_step(),
+        Step(
+            "proxy_backup",
+            "Back up the agent configuration file",
+            proxy.backup_script(AGENT_CONFIG),
+            check=check,
+            timeout_s=60,
+            skip_summary="not needed: the proxy is already set as approved",
+        ),
+        Step(
+            "proxy",
+            f"Set the agent's {what}" if url else "Remove the agent's proxy setting",
+            proxy.edit_script(AGENT_CONFIG, url, bypass),
+            check=check,
+            timeout_s=60,
+            skip_summary="already set: the configuration holds the approved proxy setting",
+        ),
+        restart_step(when_needed=True),
+        Step(
+            "verify",
+            "Verify the proxy setting and the agent service (read-only)",
+            proxy.verify_script(AGENT_CONFIG, url, bypass, AGENT_SERVICE),
+            timeout_s=120,
+            kind="read",
+            retries=2,
+            backoff_s=2,
+        ),
+    ]
+
+
 def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> list[Step]:
     kind = change.kind
     if kind is ChangeKind.INSTALL:
@@ -763,6 +812,8 @@ def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> l
         return [preflight_step(), import_step(), permissions_step(change, tenant), verify_step()]
     if kind is ChangeKind.RESTART:
         return [preflight_step(), restart_step(when_needed=False), verify_step()]
+    if kind in (ChangeKind.PROXY_SET, ChangeKind.PROXY_CLEAR):
+        return proxy_steps(change)
     raise StepBuildError(f"unknown change kind {kind}")
 
 
