@@ -44,6 +44,10 @@ class LiveObject:
     def ps_method(self, name: str, args: list[Any]) -> Any:
         raise AttributeError(name)
 
+    def ps_set(self, name: str, value: Any) -> bool:
+        """``$obj.Name = value`` for a settable .NET property; False: no such property."""
+        return False
+
     def ps_touch(self, name: str) -> None:
         """Called before a property is read (a .NET getter with a side effect, e.g.
         Process.Handle caching the handle)."""
@@ -233,6 +237,8 @@ def set_member(obj: Any, name: str, value: Any) -> None:
                 "InvalidOperation",
             )
         obj.props[name] = value
+        return
+    if isinstance(obj, LiveObject) and obj.ps_set(name, value):
         return
     raise ps_error(
         f"The property '{name}' cannot be found on this object. Verify that the property "

@@ -115,6 +115,9 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
             and s.name.lower() == AGENT_SERVICE.lower()
             and not _agent_can_run(ctx.host)
         ):
+            if ctx.host.installed():  # stopped, then it could not start again
+                with ctx.host.lock:
+                    s.status = "Stopped"
             raise ctx.non_terminating(
                 f"Service 'Microsoft Azure AD Connect Provisioning Agent ({s.name})' cannot be started due to the following error: Cannot start service {s.name} on computer '.'.",  # noqa: E501
                 f"CouldNotStartService,Microsoft.PowerShell.Commands.{cmd}",
@@ -134,7 +137,8 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
 
 
 def _agent_can_run(host: SimHost) -> bool:
-    return host.installed()
+    """Installed, and its .exe.config readable (the service reads it as it starts)."""
+    return host.installed() and host.load_agent_config()
 
 
 SERVICE_PARAMS = [
