@@ -52,8 +52,9 @@ def bypass_regex(entry: str) -> str:
     return rf"^https?://{host}(?::\d+)?$"
 
 
-# Reads the file (when it exists) and sets $ok: the <defaultProxy> holds exactly the approved
-# proxy (three attributes on <proxy>, and the bypass list's children in order, by element name
+# Reads the file (when it exists and is XML: a file that is not is "not in place", so the backup
+# still runs and the edit then fails on Load with .NET's message) and sets $ok: the
+# <defaultProxy> holds exactly the approved proxy (three attributes on <proxy>, and the bypass list's children in order, by element name
 # and address). XmlElement.GetAttribute returns '' for a missing attribute; SelectSingleNode
 # returns $null when nothing matches.
 _READ_SET = r"""
@@ -62,8 +63,10 @@ $ok = $false
 if (Test-Path -LiteralPath $path -PathType Leaf) {
     $doc = New-Object -TypeName System.Xml.XmlDocument
     $doc.PreserveWhitespace = $true
-    $doc.Load($path)
-    $dp = $doc.SelectSingleNode('/configuration/system.net/defaultProxy')
+    $loaded = $true
+    try { $doc.Load($path) } catch { $loaded = $false }
+    $dp = $null
+    if ($loaded) { $dp = $doc.SelectSingleNode('/configuration/system.net/defaultProxy') }
     $px = $null
     if ($null -ne $dp) { $px = $dp.SelectSingleNode('proxy') }
     if ($null -ne $px) {
@@ -83,8 +86,9 @@ $ok = $false
 if (Test-Path -LiteralPath $path -PathType Leaf) {
     $doc = New-Object -TypeName System.Xml.XmlDocument
     $doc.PreserveWhitespace = $true
-    $doc.Load($path)
-    $ok = $null -eq $doc.SelectSingleNode('/configuration/system.net/defaultProxy')
+    $loaded = $true
+    try { $doc.Load($path) } catch { $loaded = $false }
+    if ($loaded) { $ok = $null -eq $doc.SelectSingleNode('/configuration/system.net/defaultProxy') }
 }
 """
 
