@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
@@ -107,6 +107,7 @@ class Service:
     start_type: str = "Automatic"
     start_name: str = "LocalSystem"
     path_name: str = ""
+    pid: int = 0  # its process while Running (Win32_Service.ProcessId), 0 when stopped
 
 
 @dataclass
@@ -117,6 +118,7 @@ class FileEntry:
     signer: str | None = None
     is_dir: bool = False
     chain: tuple[str, ...] = MICROSOFT_CHAIN  # the signer's issuers, root last
+    written_at: float = field(default_factory=time.time)  # LastWriteTime (every write is new)
 
 
 @dataclass
@@ -645,9 +647,34 @@ class SimHost:
                     AGENT_CONFIG, self.agent_config_text.encode("utf-8")
                 )
             self.load_agent_config()
+            for started in (AGENT_SERVICE, UPDATER_SERVICE):
+                self.service_started(started)
             values = self.reg_values(AGENT_REG)
             values["InstallDir"] = AGENT_DIR + "\\"
             values["Version"] = self.agent_version
+
+    def service_started(self, name: str) -> None:
+        """A service (re)started: its old process is gone, a new one runs from now, so
+        ``Get-Process -Id (Win32_Service).ProcessId`` shows when it started."""
+        with self.lock:
+            svc = self.services.get(name.lower())
+            if svc is None:
+                return
+            old = self.processes.get(svc.pid)
+            if old is not None:
+                old["exited"] = True
+            if svc.status != "Running":
+                svc.pid = 0
+                return
+            svc.pid = next(self._pids)
+            exe = svc.path_name.strip('"')
+            self.processes[svc.pid] = {
+                "pid": svc.pid,
+                "name": exe.rsplit("\\", 1)[-1].rsplit(".", 1)[0] or svc.name,
+                "path": exe,
+                "start": time.time(),
+                "exited": False,
+            }
 
     def load_agent_config(self) -> bool:
         """What the agent's service does as it starts: .NET reads its .exe.config, so a

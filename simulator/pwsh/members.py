@@ -298,6 +298,8 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
         if isinstance(obj, StringBuilder):
             return obj.ps_method("tostring", [])
         return to_str(obj)
+    if isinstance(obj, PSDate) and low in ("touniversaltime", "tolocaltime"):
+        return obj  # the modelled host's time zone is UTC (values.modelled_date)
     if low == "gettype":
         return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
     if low == "equals" and args:

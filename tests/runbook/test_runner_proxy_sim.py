@@ -8,6 +8,7 @@ from typing import Any
 from xml.dom import minidom
 
 from simulator.host import AGENT_CONFIG
+from simulator.pwsh.testing import run_encoded
 from tests.runbook.conftest import SimEnv
 from tests.runbook.test_runner_sim import (
     assert_no_secret_on_host,
@@ -18,6 +19,7 @@ from tests.runbook.test_runner_sim import (
     statuses,
 )
 from workers.domain.model import ChangeKind, ChangeSpec
+from workers.runbook import proxy
 from workers.runbook.proxy import bypass_regex
 
 URL = "http://proxy.contoso.com:8080"
@@ -113,3 +115,22 @@ def test_verify_fails_when_the_agent_does_not_come_back(
     assert got["proxy"] == "failed"  # the file is not XML: Load throws, nothing is written
     failed = {r.step_id: r for r in progress.results("CS-0001", "SYNC01")}["proxy"]
     assert 'Exception calling "Load"' in (failed.error or "")
+
+
+def test_an_edit_the_agent_has_not_read_yet_still_gets_its_restart(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """An earlier attempt wrote the file but stopped before the restart (lost session, cancel):
+    the edit is skipped as already set, but the agent started before the file's last write, so
+    the restart runs and the agent reads the proxy."""
+    env = sim_env([{"name": "SYNC01", **AGENT}])
+    host = env.host("SYNC01")
+    run_encoded(host, proxy.edit_script(AGENT_CONFIG, URL, BYPASS))  # the earlier attempt
+    assert host.agent_proxy is None
+    runner, progress = make_runner(env, rclient)
+    change = ChangeSpec(ChangeKind.PROXY_SET, ("SYNC01",), proxy_url=URL, proxy_bypass=BYPASS)
+    out = runner.run(request(change), should_stop=never)
+    assert out.status == "succeeded", out.to_dict()
+    got = statuses(progress, "CS-0001", "SYNC01")
+    assert (got["proxy_backup"], got["proxy"], got["restart"]) == ("skipped", "skipped", "done")
+    assert host.agent_proxy == URL and restarts(env) == 1

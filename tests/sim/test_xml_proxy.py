@@ -169,3 +169,19 @@ $again.Load(<<config>>)
     dom = config_dom(host)
     assert dom.documentElement.getAttribute("probe") == value
     assert len(dom.documentElement.attributes) == 1
+
+
+def test_the_agent_process_start_and_the_file_write_are_ordered_as_they_happened() -> None:
+    """Win32_Service.ProcessId -> Get-Process StartTime, and Get-Item LastWriteTimeUtc: what the
+    restart's check compares."""
+    host = agent_host()
+    check = proxy.restart_check_script(AGENT_CONFIG)
+    assert run(host, check)[0] == "True"  # started after the installer wrote the file
+    run(host, proxy.edit_script(AGENT_CONFIG, URL, ()))
+    assert run(host, check)[0] == "False"  # written since: the agent has not read it
+    first_pid = host.service(AGENT_SERVICE).pid  # type: ignore[union-attr]
+    run(host, "Restart-Service -Name " + quote(AGENT_SERVICE))
+    assert host.service(AGENT_SERVICE).pid != first_pid  # type: ignore[union-attr]
+    assert host.processes[first_pid]["exited"]
+    assert run(host, check)[0] == "True"
+    assert host.agent_proxy == URL

@@ -156,6 +156,25 @@ if ($svc -ne 'Running') { throw ('the agent service is ' + $svc + ', not Running
 """
 
 
+# Whether the running agent has read the file as it is now: its process (Win32_Service.
+# ProcessId) started after the file's last write. Only then may the restart be skipped, so a run
+# that edited the file but stopped before the restart (a lost session, a cancel) restarts on its
+# retry although the edit's check now passes; a repeat of a change already in force does not.
+_RESTART_CHECK = r"""
+$svc = Get-CimInstance -ClassName Win32_Service -Filter "Name='AADConnectProvisioningAgent'"
+if (($null -eq $svc) -or ([string]$svc.State -ne 'Running') -or (-not $svc.ProcessId)) { return $false }
+$proc = Get-Process -Id $svc.ProcessId -ErrorAction SilentlyContinue
+$file = Get-Item -LiteralPath <<config>> -ErrorAction SilentlyContinue
+if (($null -eq $proc) -or ($null -eq $file)) { return $false }
+$proc.StartTime.ToUniversalTime().Ticks -gt $file.LastWriteTimeUtc.Ticks
+"""
+
+
+def restart_check_script(config: str) -> str:
+    """``$true`` when the agent's process started after ``config`` was last written."""
+    return render(_RESTART_CHECK, config=config)
+
+
 def _want(bypass: tuple[str, ...]) -> list[str]:
     return ["add " + bypass_regex(entry) for entry in bypass]
 

@@ -726,8 +726,9 @@ AGENT_CONFIG = AGENT_DIR + "\\" + proxy.CONFIG_NAME
 def proxy_steps(change: ChangeSpec) -> list[Step]:
     """proxy set / clear: back up the agent's config, edit its <defaultProxy>, restart, verify.
 
-    The backup and the edit share one check (the file already holds the approved proxy), so a
-    repeat skips both and, nothing having changed, the restart too (``workers.runbook.proxy``).
+    The backup and the edit share one check (the file already holds the approved proxy); the
+    restart's check asks whether the agent started after the file's last write. A repeat skips
+    all three; a retry after an edit that was never followed by a restart still restarts.
     """
     url = change.proxy_url if change.kind is ChangeKind.PROXY_SET else None
     if change.kind is ChangeKind.PROXY_SET and url is None:
@@ -753,7 +754,11 @@ def proxy_steps(change: ChangeSpec) -> list[Step]:
             timeout_s=60,
             skip_summary="already set: the configuration holds the approved proxy setting",
         ),
-        restart_step(when_needed=True),
+        replace(
+            restart_step(when_needed=False),
+            check=proxy.restart_check_script(AGENT_CONFIG),
+            skip_summary="not needed: the agent started after its configuration was last written",
+        ),
         Step(
             "verify",
             "Verify the proxy setting and the agent service (read-only)",

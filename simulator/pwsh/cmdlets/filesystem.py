@@ -10,7 +10,7 @@ from typing import Any
 from ...host import FileEntry
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
-from ..values import CIDict, PSObject, as_list, to_str
+from ..values import CIDict, PSObject, as_list, modelled_date, to_str
 from .providers import path_not_found, reach
 
 
@@ -45,6 +45,8 @@ class FileView(LiveObject):
                 "Extension": ntpath.splitext(e.path)[1],
                 "DirectoryName": ntpath.dirname(e.path),
                 "VersionInfo": version_info,
+                "LastWriteTime": modelled_date(e.written_at),
+                "LastWriteTimeUtc": modelled_date(e.written_at),
             }
         )
 

@@ -118,6 +118,7 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
             if ctx.host.installed():  # stopped, then it could not start again
                 with ctx.host.lock:
                     s.status = "Stopped"
+                ctx.host.service_started(s.name)
             raise ctx.non_terminating(
                 f"Service 'Microsoft Azure AD Connect Provisioning Agent ({s.name})' cannot be started due to the following error: Cannot start service {s.name} on computer '.'.",  # noqa: E501
                 f"CouldNotStartService,Microsoft.PowerShell.Commands.{cmd}",
@@ -127,6 +128,7 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
             )
         with ctx.host.lock:
             s.status = status
+        ctx.host.service_started(s.name)
         if event:
             ctx.host.record.event(event, host=ctx.host.name, service=s.name)
         if s.name.lower() == AGENT_SERVICE.lower() and event == "service_restarted":
