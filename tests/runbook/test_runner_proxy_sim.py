@@ -115,6 +115,7 @@ def test_verify_fails_when_the_agent_does_not_come_back(
     assert got["proxy"] == "failed"  # the file is not XML: Load throws, nothing is written
     failed = {r.step_id: r for r in progress.results("CS-0001", "SYNC01")}["proxy"]
     assert 'Exception calling "Load"' in (failed.error or "")
+    assert failed.hint and "restore that copy" in failed.hint
 
 
 def test_an_edit_the_agent_has_not_read_yet_still_gets_its_restart(

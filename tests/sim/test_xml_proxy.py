@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from simulator.host import AGENT_CONFIG, AGENT_SERVICE, SimHost
 from simulator.pwsh.testing import run_encoded
 from simulator.world import default_world
+from workers.domain.validation import validate_bypass, validate_proxy_url
 from workers.runbook import proxy
 from workers.runbook.powershell import quote, render
 
@@ -185,3 +186,35 @@ def test_the_agent_process_start_and_the_file_write_are_ordered_as_they_happened
     assert host.processes[first_pid]["exited"]
     assert run(host, check)[0] == "True"
     assert host.agent_proxy == URL
+
+
+_LABEL = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_NAME = (
+    st.lists(_LABEL, min_size=1, max_size=3)
+    .map(".".join)
+    .filter(lambda n: not n.replace(".", "").isdigit())
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    url=st.tuples(st.sampled_from(["http", "https"]), _NAME, st.integers(1, 65535)).map(
+        lambda t: f"{t[0]}://{t[1]}:{t[2]}"
+    ),
+    bypass=st.lists(st.one_of(_NAME, _NAME.map(lambda n: "*." + n)), max_size=4, unique=True),
+)
+def test_every_accepted_value_reaches_the_file_exactly(url: str, bypass: list[str]) -> None:
+    """Validated, quoted by the one helper, read back by (modelled) PowerShell, set through the
+    DOM: the file holds exactly the values, and the check then says 'already set'."""
+    url = validate_proxy_url(url)
+    entries = validate_bypass(bypass)
+    host = agent_host()
+    _out, err = run(host, proxy.edit_script(AGENT_CONFIG, url, entries))
+    assert not err, err
+    dom = config_dom(host)
+    (element,) = dom.getElementsByTagName("proxy")
+    assert element.getAttribute("proxyaddress") == url
+    lists = dom.getElementsByTagName("bypasslist")
+    written = [a.getAttribute("address") for b in lists for a in b.getElementsByTagName("add")]
+    assert written == [proxy.bypass_regex(e) for e in entries]
+    assert run(host, proxy.check_script(AGENT_CONFIG, url, entries))[0] == "True"

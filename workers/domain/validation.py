@@ -236,7 +236,9 @@ def _proxy_host_ok(host: str) -> bool:
     if _PROXY_IPV4_RE.match(host):
         return all(int(part) <= 255 for part in host.split("."))
     if re.fullmatch(r"[\d.]+", host):
-        return False  # digits and dots only, but not an IPv4 address (1.2.3, 1.2.3.999)
+        # digits and dots, but not a dotted-quad IPv4 address: 1.2.3.999, and the short or
+        # integer forms (127.1, 2130706433) that URL parsers may read as some other address
+        return False
     return len(host) <= 253 and _PROXY_NAME_RE.match(host) is not None
 
 
