@@ -30,6 +30,7 @@ from workers.domain.validation import (
     validate_request_id,
 )
 from workers.runbook.steps import ORDER as RUNBOOK_ORDER
+from workers.runbook.steps import PROXY_ORDER
 
 MAX_HOSTS = 10
 MAX_DOMAINS = 10
@@ -38,6 +39,7 @@ MAX_TEXT = 2000  # longer slash-command text is refused before tokenising
 KNOWN_HOSTS_SHOWN = 10
 # the runbook's step ids in order (retry --from); domain:FQDN is parsed on its own
 STEP_IDS = tuple(step for step in RUNBOOK_ORDER if step != "domain")
+PROXY_STEP_IDS = tuple(step for step in PROXY_ORDER if step not in STEP_IDS)  # proxy set/clear
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -457,12 +459,14 @@ def _request_id(args: _Args, required: bool) -> str | None:
 
 def _step(value: str, topic: str) -> str:
     lowered = value.lower()
-    if lowered in STEP_IDS:
+    if lowered in STEP_IDS or lowered in PROXY_STEP_IDS:
         return lowered
     if lowered.startswith("domain:"):
         return "domain:" + _validated(validate_domain, value[len("domain:") :], topic)
     raise _Fail(
-        f"{_echo(value)} is not a step. Steps: {', '.join(STEP_IDS)} or domain:FQDN.", topic
+        f"{_echo(value)} is not a step. Steps: {', '.join(STEP_IDS)} or domain:FQDN "
+        f"(proxy: {', '.join(PROXY_STEP_IDS)}).",
+        topic,
     )
 
 

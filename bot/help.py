@@ -86,7 +86,7 @@ def usage_block(topic: str) -> str:
 
 STEP_NOTE = (
     "Steps for `retry --from`: preflight, stage, install, import, connect, gmsa, "
-    "domain:FQDN, permissions, restart, writeback, verify."
+    "domain:FQDN, permissions, restart, writeback, verify (proxy: proxy_backup, proxy)."
 )
 APPROVAL_NOTE = (
     "Changes (install, writeback, domain add, permissions, restart, proxy) post a request card: "

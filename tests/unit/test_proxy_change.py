@@ -282,3 +282,20 @@ def test_the_plan_and_the_card_show_the_url_and_bypass_list(config: Config) -> N
     assert "Set agent proxy" in body
     assert "Proxy: `http://proxy.contoso.com:8080`" in body
     assert "`*.corp.local`, `10.0.0.5`" in body
+
+
+def test_retry_from_names_the_proxy_steps(config: Config) -> None:
+    from bot.grammar import Retry
+    from workers.runbook.steps import PROXY_ORDER
+
+    change = change_of("proxy set SYNC01 --url http://p:8080")
+    host = config.host("SYNC01")
+    assert (
+        tuple(s.id for s in build_steps(change, host, config.tenants[host.tenant])) == PROXY_ORDER
+    )
+    for step in PROXY_ORDER:
+        assert parse(f"retry CS-0001 --from {step}", HOSTS) == Retry("CS-0001", step)
+    kept = build_steps(change, host, config.tenants[host.tenant], from_step="proxy")
+    assert [s.id for s in kept] == ["preflight", "proxy", "restart", "verify"]
+    bad = parse("retry CS-0001 --from proxy_edit", HOSTS)
+    assert isinstance(bad, UsageError) and "proxy_backup, proxy" in bad.message

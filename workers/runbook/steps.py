@@ -7,7 +7,8 @@ enter scripts only through :func:`workers.runbook.powershell.render`; credential
 by NAME as ``$Secrets['name']`` and travel to the host as stdin data, never as script text.
 Step ids are an interface (progress, retry --from, Slack): ``preflight``, ``stage``,
 ``install``, ``import``, ``connect``, ``gmsa``, ``domain:<fqdn>``, ``permissions``, ``restart``,
-``writeback``, ``verify``.
+``writeback``, ``verify``; proxy set / clear add ``proxy_backup`` and ``proxy``
+(``PROXY_ORDER``).
 """
 
 from __future__ import annotations
@@ -721,6 +722,7 @@ def verify_step() -> Step:
 
 
 AGENT_CONFIG = AGENT_DIR + "\\" + proxy.CONFIG_NAME
+PROXY_ORDER = ("preflight", "proxy_backup", "proxy", "restart", "verify")
 
 
 def proxy_steps(change: ChangeSpec) -> list[Step]:
