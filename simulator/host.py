@@ -646,7 +646,8 @@ class SimHost:
                 self.files[file_key(AGENT_CONFIG)] = FileEntry(
                     AGENT_CONFIG, self.agent_config_text.encode("utf-8")
                 )
-            self.load_agent_config()
+            if not self.load_agent_config():  # a scenario's broken file: it cannot start
+                self.services[AGENT_SERVICE.lower()].status = "Stopped"
             for started in (AGENT_SERVICE, UPDATER_SERVICE):
                 self.service_started(started)
             values = self.reg_values(AGENT_REG)

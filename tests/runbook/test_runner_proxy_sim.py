@@ -100,11 +100,11 @@ def test_proxy_set_changes_the_file_restarts_verifies_and_a_repeat_is_skipped(
     assert_no_secret_on_host(env)
 
 
-def test_verify_fails_when_the_agent_does_not_come_back(
+def test_a_config_that_is_not_xml_stops_at_the_edit_with_the_backup_kept(
     sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
-    """A config the service cannot read: restart fails and the run stops there, with the backup
-    beside the file (the way back)."""
+    """A config file that is not XML: the backup still runs, the edit's XmlDocument.Load throws
+    .NET's message, nothing is written, and the hint points at the backup."""
     env = sim_env([{"name": "SYNC01", **AGENT, "agent_config": "<configuration>"}])
     runner, progress = make_runner(env, rclient)
     change = ChangeSpec(ChangeKind.PROXY_SET, ("SYNC01",), proxy_url=URL)

@@ -116,6 +116,8 @@ def test_proxy_usage_errors_say_what_is_wrong(text: str, words: str) -> None:
         ("http://[::1]:80", "not an accepted proxy URL"),
         ("http://proxy:80$(calc)", "not an accepted proxy URL"),
         ("http://proxy;calc:80", "not an accepted proxy URL"),
+        ("http://pro\u212axy:80", "outside ASCII"),  # KELVIN SIGN lower-cases to 'k'
+        ("http://pr\u043exy:80", "outside ASCII"),  # a Cyrillic o
     ],
 )
 def test_hostile_proxy_urls_are_refused_at_parse_time(url: str, words: str) -> None:

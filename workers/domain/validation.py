@@ -247,10 +247,10 @@ def validate_proxy_url(value: str) -> str:
     shown on the card and written to the file)."""
     if len(value) > MAX_PROXY_URL:
         raise ValidationError(f"{_show(value)} is too long for a proxy URL")
-    if _PROXY_FORBIDDEN.search(value):
+    if _PROXY_FORBIDDEN.search(value) or not value.isascii():
         raise ValidationError(
-            f"{_show(value)} holds a space, quote, backslash or angle bracket: a proxy URL is "
-            "http://host:port"
+            f"{_show(value)} holds a space, quote, backslash, angle bracket or a character "
+            "outside ASCII: a proxy URL is http://host:port"
         )
     low = value.lower()
     scheme, sep, rest = low.partition("://")
@@ -293,7 +293,7 @@ def validate_bypass_entry(value: str) -> str:
         raise ValidationError(
             "local names always bypass the proxy (bypassonlocal is set): leave <local> out"
         )
-    if _PROXY_FORBIDDEN.search(value) or not low:
+    if _PROXY_FORBIDDEN.search(value) or not low or not value.isascii():
         raise ValidationError(
             f"{_show(value)} is not a bypass entry: use a host name, an IPv4 address or "
             "*.domain (no spaces, quotes or brackets)"
