@@ -20,14 +20,17 @@ from bot.help import CHANGE_COMMANDS, SLASH, USAGES, Usage, help_text, usage_blo
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
 from workers.domain.validation import (
     ValidationError,
+    validate_bypass,
     validate_dc,
     validate_domain,
     validate_gmsa,
     validate_host_name,
     validate_permission_type,
+    validate_proxy_url,
     validate_request_id,
 )
 from workers.runbook.steps import ORDER as RUNBOOK_ORDER
+from workers.runbook.steps import PROXY_ORDER
 from workers.runbook.trace_logs import DEFAULT_SINCE, parse_since
 
 MAX_HOSTS = 10
@@ -37,6 +40,7 @@ MAX_TEXT = 2000  # longer slash-command text is refused before tokenising
 KNOWN_HOSTS_SHOWN = 10
 # the runbook's step ids in order (retry --from); domain:FQDN is parsed on its own
 STEP_IDS = tuple(step for step in RUNBOOK_ORDER if step != "domain")
+PROXY_STEP_IDS = tuple(step for step in PROXY_ORDER if step not in STEP_IDS)  # proxy set/clear
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -261,6 +265,7 @@ _SPECS: dict[str, _Spec] = {
     "help": _Spec(),
     "watch": _Spec(),
     "logs": _Spec(values=frozenset({"since"})),
+    "proxy": _Spec(values=frozenset({"url", "bypass"})),
 }
 
 
@@ -475,12 +480,14 @@ def _request_id(args: _Args, required: bool) -> str | None:
 
 def _step(value: str, topic: str) -> str:
     lowered = value.lower()
-    if lowered in STEP_IDS:
+    if lowered in STEP_IDS or lowered in PROXY_STEP_IDS:
         return lowered
     if lowered.startswith("domain:"):
         return "domain:" + _validated(validate_domain, value[len("domain:") :], topic)
     raise _Fail(
-        f"{_echo(value)} is not a step. Steps: {', '.join(STEP_IDS)} or domain:FQDN.", topic
+        f"{_echo(value)} is not a step. Steps: {', '.join(STEP_IDS)} or domain:FQDN "
+        f"(proxy: {', '.join(PROXY_STEP_IDS)}).",
+        topic,
     )
 
 
@@ -558,12 +565,41 @@ def _restart(args: _Args, index: dict[str, str]) -> ChangeSpec:
     return ChangeSpec(kind=ChangeKind.RESTART, hosts=_host_list(args.positionals, index, "restart"))
 
 
+def _proxy(args: _Args, index: dict[str, str]) -> ChangeSpec:
+    """``proxy set HOST[,HOST] --url URL [--bypass A,B]`` or ``proxy clear HOST[,HOST]``."""
+    action = args.positionals[0].lower() if args.positionals else ""
+    if action not in ("set", "clear"):
+        got = f" (got {_echo(args.positionals[0])})" if args.positionals else ""
+        raise _Fail(f"Say `set` or `clear`{got}.", "proxy")
+    hosts = _host_list(args.positionals[1:], index, "proxy")
+    url_raw = args.single("url")
+    bypass_raw = args.single("bypass")
+    if action == "clear":
+        if url_raw is not None or bypass_raw is not None:
+            raise _Fail("`proxy clear` takes no `--url` or `--bypass`.", "proxy")
+        return ChangeSpec(kind=ChangeKind.PROXY_CLEAR, hosts=hosts)
+    if url_raw is None:
+        raise _Fail("`--url http://HOST:PORT` is required: the proxy the agent uses.", "proxy")
+    url = _validated(validate_proxy_url, url_raw, "proxy")
+    bypass: tuple[str, ...] = ()
+    if bypass_raw is not None:
+        entries = [part for part in bypass_raw.split(",") if part]
+        if not entries:
+            raise _Fail("`--bypass` needs at least one host, address or *.domain.", "proxy")
+        try:
+            bypass = validate_bypass(entries)
+        except ValidationError as exc:
+            raise _Fail(escape(str(exc)).replace("`", "'"), "proxy") from None
+    return ChangeSpec(kind=ChangeKind.PROXY_SET, hosts=hosts, proxy_url=url, proxy_bypass=bypass)
+
+
 _CHANGE_BUILDERS: dict[str, Callable[[_Args, dict[str, str]], ChangeSpec]] = {
     "install": _install,
     "writeback": _writeback,
     "domain": _domain_add,
     "permissions": _permissions,
     "restart": _restart,
+    "proxy": _proxy,
 }
 
 

@@ -30,7 +30,8 @@ USAGES: dict[str, Usage] = {
         "inventory hosts with that tag now (the request keeps their names)",
     ),
     "plan": Usage(
-        "plan install|writeback|domain|permissions|restart ARGS...  (the change's own arguments)",
+        "plan install|writeback|domain|permissions|restart|proxy ARGS...  (the change's own "
+        "arguments)",
         "plan install SYNC01 --domain contoso.com",
         "show the steps and scripts a change would run, without requesting it",
     ),
@@ -77,8 +78,14 @@ USAGES: dict[str, Usage] = {
         "logs SYNC01 --since 24h",
         "upload the agent's recent trace files and Admin errors, secrets masked (read-only)",
     ),
+    "proxy": Usage(
+        "proxy set HOST[,HOST...] --url http://HOST:PORT [--bypass HOST,*.DOMAIN,IP] | "
+        "proxy clear HOST[,HOST...]",
+        "proxy set SYNC01 --url http://proxy.contoso.com:8080 --bypass *.contoso.com",
+        "set or remove the agent's outbound proxy, then restart it (needs approval)",
+    ),
 }
-CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart")
+CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart", "proxy")
 
 
 def usage_block(topic: str) -> str:
@@ -89,10 +96,10 @@ def usage_block(topic: str) -> str:
 
 STEP_NOTE = (
     "Steps for `retry --from`: preflight, stage, install, import, connect, gmsa, "
-    "domain:FQDN, permissions, restart, writeback, verify."
+    "domain:FQDN, permissions, restart, writeback, verify (proxy: proxy_backup, proxy)."
 )
 APPROVAL_NOTE = (
-    "Changes (install, writeback, domain add, permissions, restart) post a request card: "
+    "Changes (install, writeback, domain add, permissions, restart, proxy) post a request card: "
     "a different approver approves or denies it with the buttons (or from the App Home tab); "
     "the requester can never approve their own request."
 )
@@ -121,6 +128,12 @@ TOPIC_NOTES: dict[str, str] = {
         "and the Admin channel's errors and warnings, keeping the newest lines up to a size "
         "bound (the message says what was cut), masks every secret the bot knows and uploads "
         "a zip to this channel. No approval; rate-limited like `check`."
+    ),
+    "proxy": (
+        "Edits the agent's AADConnectProvisioningAgent.exe.config (a backup is kept beside it) "
+        "and restarts the agent. The URL is http(s)://host:port, without a user or password "
+        "(the agent signs in to the proxy as its own account). `--bypass` names hosts, IPv4 "
+        "addresses or *.domain, comma-separated; local names always bypass the proxy."
     ),
 }
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.dom import minidom
+from xml.parsers.expat import ExpatError
 
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
 
@@ -40,6 +42,21 @@ AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
 AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
 AGENT_SERVICE = "AADConnectProvisioningAgent"
+# The agent's .NET configuration file. Microsoft's cloud sync troubleshooting configures the
+# outbound proxy in it (<system.net><defaultProxy>, added before </configuration>) and the FIPS
+# setting (<runtime><enforceFIPSPolicy>); the rest of the installed file is not published, so
+# the default below is an inferred minimal one: a <configuration> root without <system.net>.
+AGENT_CONFIG = AGENT_DIR + "\\AADConnectProvisioningAgent.exe.config"
+DEFAULT_AGENT_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <startup>
+    <supportedRuntime version="v4.0" sku=".NETFramework,Version=v4.7.1" />
+  </startup>
+  <appSettings>
+    <add key="TraceFilename" value="AADConnectProvisioningAgent.log" />
+  </appSettings>
+</configuration>
+"""
 UPDATER_SERVICE = "AADConnectProvisioningAgentUpdater"
 AGENT_REG = (
     "HKLM\\SOFTWARE\\Microsoft\\Azure AD Connect Agents\\Azure AD Connect Provisioning Agent"
@@ -98,6 +115,7 @@ class Service:
     start_type: str = "Automatic"
     start_name: str = "LocalSystem"
     path_name: str = ""
+    pid: int = 0  # its process while Running (Win32_Service.ProcessId), 0 when stopped
 
 
 @dataclass
@@ -108,7 +126,7 @@ class FileEntry:
     signer: str | None = None
     is_dir: bool = False
     chain: tuple[str, ...] = MICROSOFT_CHAIN  # the signer's issuers, root last
-    written: float = field(default_factory=time.time)  # LastWriteTime (epoch seconds)
+    written_at: float = field(default_factory=time.time)  # LastWriteTime (every write is new)
 
 
 @dataclass
@@ -340,6 +358,10 @@ class SimHost:
         self.outbound_443 = bool(spec.get("outbound_443", True))
         self.mfa_required = bool(spec.get("mfa_required", False))  # Conditional Access here
         self.agent_version: str = spec.get("agent_version", DEFAULT_AGENT_VERSION)
+        # the agent's .exe.config as the installer leaves it, and the proxy the running agent
+        # read from it when its service last started (None: the machine's defaults)
+        self.agent_config_text: str = spec.get("agent_config", DEFAULT_AGENT_CONFIG)
+        self.agent_proxy: str | None = None
         self.domain_property: str = spec.get("domain_property", "DomainName")
         # Invoke-WebRequest: URL -> file whose bytes it serves; modelled download time, and how
         # much slower it is with a progress bar (PowerShell issue 2138: orders of magnitude)
@@ -657,9 +679,65 @@ class SimHost:
                 f'"{AGENT_DIR}\\AADConnectAgentUpdater.exe"',
             )
             self._start_tracing()
+            if file_key(AGENT_CONFIG) not in self.files:
+                self.files[file_key(AGENT_CONFIG)] = FileEntry(
+                    AGENT_CONFIG, self.agent_config_text.encode("utf-8")
+                )
+            if not self.load_agent_config():  # a scenario's broken file: it cannot start
+                self.services[AGENT_SERVICE.lower()].status = "Stopped"
+            for started in (AGENT_SERVICE, UPDATER_SERVICE):
+                self.service_started(started)
             values = self.reg_values(AGENT_REG)
             values["InstallDir"] = AGENT_DIR + "\\"
             values["Version"] = self.agent_version
+
+    def service_started(self, name: str) -> None:
+        """A service (re)started: its old process is gone, a new one runs from now, so
+        ``Get-Process -Id (Win32_Service).ProcessId`` shows when it started."""
+        with self.lock:
+            svc = self.services.get(name.lower())
+            if svc is None:
+                return
+            old = self.processes.get(svc.pid)
+            if old is not None:
+                old["exited"] = True
+            if svc.status != "Running":
+                svc.pid = 0
+                return
+            svc.pid = next(self._pids)
+            exe = svc.path_name.strip('"')
+            self.processes[svc.pid] = {
+                "pid": svc.pid,
+                "name": exe.rsplit("\\", 1)[-1].rsplit(".", 1)[0] or svc.name,
+                "path": exe,
+                "start": time.time(),
+                "exited": False,
+            }
+
+    def load_agent_config(self) -> bool:
+        """What the agent's service does as it starts: .NET reads its .exe.config, so a
+        changed proxy takes effect only now. False when the file is not XML: the service then
+        fails to start (.NET refuses a malformed configuration file; inferred, no public
+        trace of the agent's own message)."""
+        with self.lock:
+            entry = self.files.get(file_key(AGENT_CONFIG))
+        if entry is None:
+            self.agent_proxy = None
+            return True
+        try:
+            dom = minidom.parseString(entry.content)  # noqa: S318 (the host's own model file)
+        except ExpatError:
+            return False
+        proxy = None
+        root = dom.documentElement
+        for net in _children(root, "system.net"):
+            for default in _children(net, "defaultProxy"):
+                if default.getAttribute("enabled").lower() == "false":
+                    continue
+                for element in _children(default, "proxy"):
+                    proxy = element.getAttribute("proxyaddress") or None
+        self.agent_proxy = proxy
+        return True
 
     def installed(self) -> bool:
         return self.file_exists(AGENT_DLL)
@@ -685,7 +763,7 @@ class SimHost:
         with self.lock:
             old = self.files.get(file_key(path))
             content = (old.content if old is not None else b"") + lines.encode("utf-8")
-            self.files[file_key(path)] = FileEntry(path, content, written=at or time.time())
+            self.files[file_key(path)] = FileEntry(path, content, written_at=at or time.time())
         return path
 
     def log_event(self, log: str, event_id: int, level: int, message: str) -> None:
@@ -706,6 +784,10 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+def _children(node: Any, tag: str) -> list[Any]:
+    return [c for c in node.childNodes if c.nodeType == c.ELEMENT_NODE and c.tagName == tag]
 
 
 def dword(value: int) -> int:

@@ -64,6 +64,8 @@ KIND_TITLES: dict[ChangeKind, str] = {
     ChangeKind.DOMAIN_ADD: "Add AD domain",
     ChangeKind.PERMISSIONS: "Grant AD permissions",
     ChangeKind.RESTART: "Restart agent service",
+    ChangeKind.PROXY_SET: "Set agent proxy",
+    ChangeKind.PROXY_CLEAR: "Remove agent proxy",
 }
 
 

@@ -70,7 +70,17 @@ def options_lines(change: ChangeSpec) -> list[str]:
         lines.append(f"Permissions: {esc(', '.join(change.permissions))}")
         scope = esc(change.permissions_domain) if change.permissions_domain else "forest-wide"
         lines.append(f"Scope: {scope}")
+    elif change.kind is ChangeKind.PROXY_SET:
+        lines.extend(proxy_lines(change))
+    elif change.kind is ChangeKind.PROXY_CLEAR:
+        lines.append("Proxy: removed from the agent's configuration (machine defaults)")
     return lines
+
+
+def proxy_lines(change: ChangeSpec) -> list[str]:
+    """The proxy and its bypass list as the approver checks them: the exact values written."""
+    bypass = ", ".join(f"`{esc(b)}`" for b in change.proxy_bypass) or "local names only"
+    return [f"Proxy: `{esc(change.proxy_url)}`", f"Bypass: {bypass} (local names always)"]
 
 
 def change_summary(change: ChangeSpec) -> str:

@@ -44,6 +44,10 @@ class LiveObject:
     def ps_method(self, name: str, args: list[Any]) -> Any:
         raise AttributeError(name)
 
+    def ps_set(self, name: str, value: Any) -> bool:
+        """``$obj.Name = value`` for a settable .NET property; False: no such property."""
+        return False
+
     def ps_touch(self, name: str) -> None:
         """Called before a property is read (a .NET getter with a side effect, e.g.
         Process.Handle caching the handle)."""
@@ -234,6 +238,8 @@ def set_member(obj: Any, name: str, value: Any) -> None:
             )
         obj.props[name] = value
         return
+    if isinstance(obj, LiveObject) and obj.ps_set(name, value):
+        return
     raise ps_error(
         f"The property '{name}' cannot be found on this object. Verify that the property "
         "exists and can be set.",
@@ -292,6 +298,8 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
         if isinstance(obj, StringBuilder):
             return obj.ps_method("tostring", [])
         return to_str(obj)
+    if isinstance(obj, PSDate) and low in ("touniversaltime", "tolocaltime"):
+        return obj  # the modelled host's time zone is UTC (values.modelled_date)
     if low == "gettype":
         return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
     if low == "equals" and args:

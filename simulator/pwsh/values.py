@@ -202,6 +202,15 @@ class PSDate:
         return self.dt.strftime("%m/%d/%Y %H:%M:%S")
 
 
+def modelled_date(seconds: Any) -> PSDate | None:
+    """A modelled timestamp (``time.time()``) as a DateTime. The modelled host's time zone is
+    UTC, so a ``LastWriteTime`` and its ``LastWriteTimeUtc`` (and ``ToUniversalTime()``) agree."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return None
+    utc = datetime.datetime.fromtimestamp(float(seconds), tz=datetime.UTC)
+    return PSDate(utc.replace(tzinfo=None))
+
+
 class PSRuntimeError(Exception):
     """A terminating error travelling up the evaluator."""
 

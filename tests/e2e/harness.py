@@ -63,6 +63,11 @@ EXTRA_HOSTS: dict[str, Any] = {
     },
     # share staging in a tenant whose installer entry has no share credential (the second hop)
     "NOCRED01": {"simulated": True, "tenant": "nocred"},
+    # test_proxy: an agent already in place (no other test changes it)
+    "PROXY01": {
+        "simulated": True,
+        "sim": {"agent_installed": {"domains": ["contoso.com"], "gmsa": "CONTOSO\\pGMSA_e2e$"}},
+    },
 }
 
 

@@ -114,7 +114,7 @@ def test_collect_over_winrm_reads_new_traces_and_admin_errors(
     host.apply_install()
     host.write_trace(f"trace line one\nsaw {PASSWORDS['WINRM_PW']} here")
     old = host.write_trace("older line", name="AzureADConnectProvisioningAgent_20200101.log")
-    host.file(old).written = time.time() - 3 * 86400
+    host.file(old).written_at = time.time() - 3 * 86400
     host.log_event(ADMIN_CHANNEL, 2001, 2, "Registration failed")
     host.log_event(ADMIN_CHANNEL, 1002, 4, "An information event")
     conf = env.config.host("SYNC01")

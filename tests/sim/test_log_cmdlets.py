@@ -81,8 +81,8 @@ def test_files_sort_by_last_write_time(host: SimHost) -> None:
     host.apply_install()
     newer = host.write_trace("n", name="AzureADConnectProvisioningAgent_new.log")
     older = host.write_trace("o", name="AzureADConnectProvisioningAgent_old.log")
-    host.file(older).written -= 3600  # type: ignore[union-attr]
-    host.file(newer).written += 60  # type: ignore[union-attr]
+    host.file(older).written_at -= 3600  # type: ignore[union-attr]
+    host.file(newer).written_at += 60  # type: ignore[union-attr]
     names = out(
         host,
         f"(Get-ChildItem -LiteralPath '{TRACE_DIR}' -File | Sort-Object -Property "

@@ -88,6 +88,8 @@ class ChangeKind(StrEnum):
     DOMAIN_ADD = "domain_add"
     PERMISSIONS = "permissions"
     RESTART = "restart"
+    PROXY_SET = "proxy_set"
+    PROXY_CLEAR = "proxy_clear"
 
 
 PERMISSION_TYPES = (
@@ -125,6 +127,11 @@ class ChangeSpec:
     - DOMAIN_ADD: hosts (one), domains.
     - PERMISSIONS: hosts (one), permissions, permissions_domain (None = forest-wide with EA creds).
     - RESTART: hosts.
+    - PROXY_SET: hosts, proxy_url (http(s)://host[:port]), proxy_bypass (host patterns, see
+      ``workers.domain.proxy``). PROXY_CLEAR: hosts.
+
+    The proxy fields are written to the dict only when set, so every other change keeps the
+    exact dict (and approval hash) it had before they existed.
     """
 
     kind: ChangeKind
@@ -135,9 +142,11 @@ class ChangeSpec:
     writeback: bool | None = None
     permissions: tuple[str, ...] = ()
     permissions_domain: str | None = None
+    proxy_url: str | None = None
+    proxy_bypass: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind.value,
             "hosts": list(self.hosts),
             "domains": [d.to_dict() for d in self.domains],
@@ -147,6 +156,11 @@ class ChangeSpec:
             "permissions": list(self.permissions),
             "permissions_domain": self.permissions_domain,
         }
+        if self.proxy_url is not None:
+            out["proxy_url"] = self.proxy_url
+        if self.proxy_bypass:
+            out["proxy_bypass"] = list(self.proxy_bypass)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChangeSpec:
@@ -159,6 +173,8 @@ class ChangeSpec:
             writeback=data.get("writeback"),
             permissions=tuple(data.get("permissions", ())),
             permissions_domain=data.get("permissions_domain"),
+            proxy_url=data.get("proxy_url"),
+            proxy_bypass=tuple(data.get("proxy_bypass", ())),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from workers.domain.model import PERMISSION_TYPES, ChangeSpec
+from workers.domain.model import PERMISSION_TYPES, ChangeKind, ChangeSpec
 
 
 class ValidationError(ValueError):
@@ -202,3 +202,123 @@ def validate_change(change: ChangeSpec, retry_from: str | None = None) -> None:
             raise ValidationError(f"{_show(retry_from)} is not a step")
         if fqdn:
             validate_domain(fqdn)
+    if change.proxy_url is not None and validate_proxy_url(change.proxy_url) != change.proxy_url:
+        raise ValidationError("the proxy URL is not in its stored form")
+    if validate_bypass(change.proxy_bypass) != change.proxy_bypass:
+        raise ValidationError("the proxy bypass list is not in its stored form")
+    if change.kind is ChangeKind.PROXY_SET and change.proxy_url is None:
+        raise ValidationError("proxy set names no proxy URL")
+
+
+# --- the agent's outbound proxy (proxy set) ------------------------------------------------------
+#
+# Both values end up as attributes in the agent's .exe.config (<defaultProxy><proxy
+# proxyaddress=...> and <bypasslist><add address=...>), so they are held to the standard of host
+# names. The URL is http:// or https://, a DNS name or IPv4 address, an optional port 1-65535 and
+# nothing else (at most a trailing /). user:password@ is refused: a credential in the URL would sit
+# in clear text in a file every local administrator (and every backup) can read, and on its way
+# there in the Slack channel, the stored request and the script text; an authenticating proxy gets
+# the agent's own identity instead (useDefaultCredentials="true", the gMSA), as Microsoft's cloud
+# sync troubleshooting sample sets it. Bypass entries are host names, IPv4 addresses or *.domain;
+# never regular expressions (workers.runbook.proxy writes those, and says why).
+
+
+MAX_PROXY_URL = 300
+MAX_PROXY_BYPASS = 20
+_PROXY_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PROXY_NAME_RE = re.compile(rf"^{_PROXY_LABEL}(?:\.{_PROXY_LABEL})*$")
+_PROXY_IPV4_RE = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}$")
+_PROXY_URL_RE = re.compile(r"^(https?)://([a-z0-9.-]+)(?::(\d{1,5}))?/?$")
+_PROXY_FORBIDDEN = re.compile(r"[\s\"'`<>\\{}|^]")
+
+
+def _proxy_host_ok(host: str) -> bool:
+    if _PROXY_IPV4_RE.match(host):
+        return all(int(part) <= 255 for part in host.split("."))
+    if re.fullmatch(r"[\d.]+", host):
+        # digits and dots, but not a dotted-quad IPv4 address: 1.2.3.999, and the short or
+        # integer forms (127.1, 2130706433) that URL parsers may read as some other address
+        return False
+    return len(host) <= 253 and _PROXY_NAME_RE.match(host) is not None
+
+
+def validate_proxy_url(value: str) -> str:
+    """``http(s)://host[:port]``, lower-cased and without a trailing ``/`` (the form stored,
+    shown on the card and written to the file)."""
+    if len(value) > MAX_PROXY_URL:
+        raise ValidationError(f"{_show(value)} is too long for a proxy URL")
+    if _PROXY_FORBIDDEN.search(value) or not value.isascii():
+        raise ValidationError(
+            f"{_show(value)} holds a space, quote, backslash, angle bracket or a character "
+            "outside ASCII: a proxy URL is http://host:port"
+        )
+    low = value.lower()
+    scheme, sep, rest = low.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise ValidationError(
+            f"{_show(value)} is not an http:// or https:// URL: give the proxy as "
+            "http://proxy.contoso.com:8080"
+        )
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
+        raise ValidationError(
+            f"{_show(value)} carries a user name or password: a proxy credential would sit in "
+            "clear text in the agent's config file (and in this channel); the agent signs in "
+            "to the proxy as its own account instead"
+        )
+    if any(ch in rest for ch in "?#"):
+        raise ValidationError(f"{_show(value)} has a query or fragment: give only the host")
+    if "/" in rest.rstrip("/") or rest.endswith("//"):
+        raise ValidationError(f"{_show(value)} has a path: give only http(s)://host:port")
+    match = _PROXY_URL_RE.match(low)
+    if match is None:
+        raise ValidationError(
+            f"{_show(value)} is not an accepted proxy URL: use http://host:port with a DNS "
+            "name or IPv4 address"
+        )
+    scheme, host, port = match.groups()
+    if not _proxy_host_ok(host):
+        raise ValidationError(f"{_show(value)}: {_show(host)} is not a DNS name or IPv4 address")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValidationError(f"{_show(value)}: the port must be 1-65535")
+    out = f"{scheme}://{host}"
+    return out + (f":{int(port)}" if port is not None else "")
+
+
+def validate_bypass_entry(value: str) -> str:
+    """One bypass entry: a host name or FQDN, an IPv4 address, or ``*.domain`` (its
+    subdomains), lower-cased."""
+    low = value.lower()
+    if low == "<local>":
+        raise ValidationError(
+            "local names always bypass the proxy (bypassonlocal is set): leave <local> out"
+        )
+    if _PROXY_FORBIDDEN.search(value) or not low or not value.isascii():
+        raise ValidationError(
+            f"{_show(value)} is not a bypass entry: use a host name, an IPv4 address or "
+            "*.domain (no spaces, quotes or brackets)"
+        )
+    name = low[2:] if low.startswith("*.") else low
+    if (
+        "*" in name
+        or not _proxy_host_ok(name)
+        or (low.startswith("*.") and _PROXY_IPV4_RE.match(name))
+    ):
+        raise ValidationError(
+            f"{_show(value)} is not a bypass entry: use a host name (sync01.contoso.com), an "
+            "IPv4 address (10.0.0.5) or *.domain (*.contoso.com); regular expressions are not "
+            "accepted, the bot writes them"
+        )
+    return low
+
+
+def validate_bypass(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The entries, validated, duplicates dropped (order kept), at most ``MAX_PROXY_BYPASS``."""
+    out: list[str] = []
+    for value in values:
+        entry = validate_bypass_entry(value)
+        if entry not in out:
+            out.append(entry)
+    if len(out) > MAX_PROXY_BYPASS:
+        raise ValidationError(f"at most {MAX_PROXY_BYPASS} bypass entries")
+    return tuple(out)

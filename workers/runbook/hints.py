@@ -160,6 +160,17 @@ _RULES: tuple[_Rule, ...] = (
         r"session lost|connection|WinRM",
         lambda s: "the WinRM connection broke: check the server is up, then retry this step",
     ),
+    # proxy set / clear (workers.runbook.proxy): XmlDocument.Load/Save failed, or the file does
+    # not hold the approved proxy after the edit
+    _rule(
+        r'Exception calling "(?:Load|Save)"|configuration does not hold what was approved',
+        lambda s: (
+            "the agent's configuration file could not be read or written as approved: the "
+            "proxy_backup step saved a copy beside it (AADConnectProvisioningAgent.exe.config"
+            ".bak-<UTC time>); repair the file or restore that copy, restart the agent, then "
+            "retry"
+        ),
+    ),
 )
 
 

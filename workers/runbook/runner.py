@@ -596,7 +596,7 @@ class _HostRun:
             )
             return
         if outcome.status == "skipped":
-            summary = "already done" + (
+            summary = (step.skip_summary or "already done") + (
                 " (in an earlier attempt)" if self._done_earlier(step) else ""
             )
             if step.check_when_idle and effective.check == step.check_when_idle:

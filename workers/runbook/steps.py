@@ -7,7 +7,8 @@ enter scripts only through :func:`workers.runbook.powershell.render`; credential
 by NAME as ``$Secrets['name']`` and travel to the host as stdin data, never as script text.
 Step ids are an interface (progress, retry --from, Slack): ``preflight``, ``stage``,
 ``install``, ``import``, ``connect``, ``gmsa``, ``domain:<fqdn>``, ``permissions``, ``restart``,
-``writeback``, ``verify``.
+``writeback``, ``verify``; proxy set / clear add ``proxy_backup`` and ``proxy``
+(``PROXY_ORDER``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 
 from workers.domain.config import HostConfig, InstallerSource, TenantConfig, installer_for
 from workers.domain.model import ChangeKind, ChangeSpec, Cloud, DomainSpec
+from workers.runbook import proxy
 from workers.runbook.powershell import render
 
 StepKind = Literal["read", "session", "change"]
@@ -103,6 +105,7 @@ class Step:
     ``transient``: regexes on the error text that make a failure worth retrying.
     ``registration``: runs under the tenant registration lock (one host of a tenant at a time).
     ``needs_connect``: needs the Entra sign-in of ``connect`` in the same session.
+    ``skip_summary``: the words shown when the check passes (default "already done").
     """
 
     id: str
@@ -120,6 +123,7 @@ class Step:
     needs_import: bool = False
     check_when_idle: str | None = None
     upload: Upload | None = None
+    skip_summary: str = ""  # what a passing check means, in words ("" = "already done")
 
 
 # --- templates (values only through <<slots>>) ------------------------------------------------
@@ -717,6 +721,58 @@ def verify_step() -> Step:
     )
 
 
+AGENT_CONFIG = AGENT_DIR + "\\" + proxy.CONFIG_NAME
+PROXY_ORDER = ("preflight", "proxy_backup", "proxy", "restart", "verify")
+
+
+def proxy_steps(change: ChangeSpec) -> list[Step]:
+    """proxy set / clear: back up the agent's config, edit its <defaultProxy>, restart, verify.
+
+    The backup and the edit share one check (the file already holds the approved proxy); the
+    restart's check asks whether the agent started after the file's last write. A repeat skips
+    all three; a retry after an edit that was never followed by a restart still restarts.
+    """
+    url = change.proxy_url if change.kind is ChangeKind.PROXY_SET else None
+    if change.kind is ChangeKind.PROXY_SET and url is None:
+        raise StepBuildError("proxy set needs a proxy URL")
+    bypass = change.proxy_bypass if url is not None else ()
+    check = proxy.check_script(AGENT_CONFIG, url, bypass)
+    what = proxy.describe(url, bypass)
+    return [
+        preflight_step(),
+        Step(
+            "proxy_backup",
+            "Back up the agent configuration file",
+            proxy.backup_script(AGENT_CONFIG),
+            check=check,
+            timeout_s=60,
+            skip_summary="not needed: the proxy is already set as approved",
+        ),
+        Step(
+            "proxy",
+            f"Set the agent's {what}" if url else "Remove the agent's proxy setting",
+            proxy.edit_script(AGENT_CONFIG, url, bypass),
+            check=check,
+            timeout_s=60,
+            skip_summary="already set: the configuration holds the approved proxy setting",
+        ),
+        replace(
+            restart_step(when_needed=False),
+            check=proxy.restart_check_script(AGENT_CONFIG),
+            skip_summary="not needed: the agent started after its configuration was last written",
+        ),
+        Step(
+            "verify",
+            "Verify the proxy setting and the agent service (read-only)",
+            proxy.verify_script(AGENT_CONFIG, url, bypass, AGENT_SERVICE),
+            timeout_s=120,
+            kind="read",
+            retries=2,
+            backoff_s=2,
+        ),
+    ]
+
+
 def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> list[Step]:
     kind = change.kind
     if kind is ChangeKind.INSTALL:
@@ -763,6 +819,8 @@ def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> l
         return [preflight_step(), import_step(), permissions_step(change, tenant), verify_step()]
     if kind is ChangeKind.RESTART:
         return [preflight_step(), restart_step(when_needed=False), verify_step()]
+    if kind in (ChangeKind.PROXY_SET, ChangeKind.PROXY_CLEAR):
+        return proxy_steps(change)
     raise StepBuildError(f"unknown change kind {kind}")
 
 

@@ -36,6 +36,7 @@ def _cim_services(host: SimHost) -> list[PSObject]:
                 "Name": s.name,
                 "DisplayName": s.display_name,
                 "State": s.status,
+                "ProcessId": s.pid if s.status == "Running" else 0,
                 "StartMode": "Auto" if s.start_type == "Automatic" else s.start_type,
                 "StartName": s.start_name,
                 "PathName": s.path_name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from .. import xmldom
 from ..commands import ALIASES, REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
 from ..members import format_date
 from ..values import (
@@ -215,6 +216,8 @@ def new_object(ctx: Ctx) -> list[Any]:
         return [[]]
     if low in ("system.text.stringbuilder", "text.stringbuilder"):
         return [""]
+    if low in xmldom.TYPE_NAMES:
+        return [xmldom.new(ctx.session)]
     raise ctx.error(
         f"Cannot find type [{tn}]: verify that the assembly containing this type is loaded.",
         "TypeNotFound,Microsoft.PowerShell.Commands.NewObjectCommand",

@@ -4,14 +4,13 @@ C: drive's free space (Get-PSDrive).
 
 from __future__ import annotations
 
-import datetime
 import ntpath
 from typing import Any
 
 from ...host import FileEntry
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
-from ..values import CIDict, PSDate, PSObject, as_list, to_str
+from ..values import CIDict, PSObject, as_list, modelled_date, to_str
 from .providers import path_not_found, reach
 
 
@@ -46,10 +45,8 @@ class FileView(LiveObject):
                 "Extension": ntpath.splitext(e.path)[1],
                 "DirectoryName": ntpath.dirname(e.path),
                 "VersionInfo": version_info,
-                "LastWriteTime": PSDate(datetime.datetime.fromtimestamp(e.written)),
-                "LastWriteTimeUtc": PSDate(
-                    datetime.datetime.fromtimestamp(e.written, datetime.UTC).replace(tzinfo=None)
-                ),
+                "LastWriteTime": modelled_date(e.written_at),
+                "LastWriteTimeUtc": modelled_date(e.written_at),
             }
         )
 

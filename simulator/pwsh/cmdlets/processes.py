@@ -13,7 +13,7 @@ from ...host import FileEntry, SimHost
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..paths import ShareDenied, resolve
-from ..values import CIDict, as_list, to_number, to_str
+from ..values import CIDict, as_list, modelled_date, to_number, to_str
 
 
 class ProcessView(LiveObject):
@@ -57,7 +57,7 @@ class ProcessView(LiveObject):
                 "ExitCode": code,
                 "Handle": self.pid * 4 + 0x200,
                 "Path": info.get("path"),
-                "StartTime": info.get("start"),
+                "StartTime": modelled_date(info.get("start")),
             }
         )
 

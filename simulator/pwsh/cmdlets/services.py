@@ -115,6 +115,10 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
             and s.name.lower() == AGENT_SERVICE.lower()
             and not _agent_can_run(ctx.host)
         ):
+            if ctx.host.installed():  # stopped, then it could not start again
+                with ctx.host.lock:
+                    s.status = "Stopped"
+                ctx.host.service_started(s.name)
             raise ctx.non_terminating(
                 f"Service 'Microsoft Azure AD Connect Provisioning Agent ({s.name})' cannot be started due to the following error: Cannot start service {s.name} on computer '.'.",  # noqa: E501
                 f"CouldNotStartService,Microsoft.PowerShell.Commands.{cmd}",
@@ -124,6 +128,7 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
             )
         with ctx.host.lock:
             s.status = status
+        ctx.host.service_started(s.name)
         if event:
             ctx.host.record.event(event, host=ctx.host.name, service=s.name)
         if s.name.lower() == AGENT_SERVICE.lower() and event == "service_restarted":
@@ -134,7 +139,8 @@ def _set_status(ctx: Ctx, status: str, cmd: str, event: str | None) -> list[Any]
 
 
 def _agent_can_run(host: SimHost) -> bool:
-    return host.installed()
+    """Installed, and its .exe.config readable (the service reads it as it starts)."""
+    return host.installed() and host.load_agent_config()
 
 
 SERVICE_PARAMS = [
