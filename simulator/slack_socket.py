@@ -12,11 +12,12 @@ What it models, from Slack's "Using Socket Mode" page
   payload may go to any of them (here: the newest that is not being retired).
 - ``disconnect`` messages: ``warning`` (about 10 s before a disconnect), ``refresh_requested``
   and ``link_disabled`` (Socket Mode turned off). The app answers by opening a new connection.
+- An ack is due within 3 s of the envelope's delivery, Slack's limit for events
+  (https://docs.slack.dev/apis/events-api#responding) and for slash commands and clicks; a
+  later ack is recorded but the envelope counts as missed.
 
 What it assumes where the page is silent (the simulator's own choices, in ``docs/simulator.md``):
 
-- An ack is due within 3 s of the envelope's delivery (the Events API's and interactivity's
-  limit); a later ack is recorded but the envelope counts as missed.
 - A missed ``events_api`` envelope is delivered again as the Events API retries a failed
   delivery (https://docs.slack.dev/apis/events-api#retries: up to 3 retries, the first nearly
   immediately, then after 1 and 5 minutes), as a new envelope carrying ``retry_attempt`` and
