@@ -352,3 +352,18 @@ def test_deliveries_from_many_threads_each_reach_the_client_once(
     for envelope_id in sent:
         assert not slack.socket_mode.wait_ack(envelope_id).missed
     assert sorted(r.envelope_id for r in seen) == sorted(sent)
+
+
+def test_pongs_keep_slack_sdks_client_on_its_first_connection(slack: LoopbackSlack) -> None:
+    """slack_sdk pings every ``ping_interval`` and drops a connection whose pongs stop for four
+    intervals: answered pings keep the first connection."""
+    client = SocketModeClient(
+        app_token=APP_TOKEN, web_client=WebClient(base_url=slack.api_url), ping_interval=0.25
+    )
+    try:
+        client.connect()
+        time.sleep(4.0)  # without pongs the client reconnects within this (checked)
+        assert client.is_connected()
+        assert slack.socket_mode.connections_opened == 1
+    finally:
+        client.close()
