@@ -249,16 +249,41 @@ def serve(
             raise SystemExit(
                 "Socket Mode needs SLACK_APP_TOKEN (xapp-...); or use --http HOST:PORT"
             )
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        bot.start_background()
-        bot.start_metrics()
-        handler = SocketModeHandler(bot.app, settings.slack_app_token)
-        signal.signal(signal.SIGTERM, lambda *_: handler.close())
-        try:
-            handler.start()
-        finally:
-            bot.stop()
-        return 0
+        return serve_socket_mode(bot, settings.slack_app_token)
     finally:
         stack.stop()
+
+
+def serve_socket_mode(bot: BotProcess, app_token: str) -> int:
+    """Bolt's built-in Socket Mode client until SIGTERM or Ctrl-C.
+
+    The client calls ``apps.connections.open`` through the app's own WebClient (Bolt's default),
+    so SLACK_API_URL (a proxy, GovSlack, the loopback server) serves it too. Not
+    ``handler.start()``: it blocks on an Event nobody sets, so a SIGTERM that closed the client
+    left the process running.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    bot.start_background()
+    bot.start_metrics()
+    handler = SocketModeHandler(bot.app, app_token, web_client=bot.app.client)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        try:
+            handler.connect()
+        except SlackApiError as exc:
+            return startup_error(
+                "serve",
+                f"Slack refused the app-level token (apps.connections.open: "
+                f"{exc.response.get('error')}). SLACK_APP_TOKEN must be the app's xapp- token "
+                "with connections:write (Basic Information, App-Level Tokens).",
+            )
+        log.info("Socket Mode connected; serving until SIGTERM")
+        stopping.wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        handler.close()
+        bot.stop()

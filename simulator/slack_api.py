@@ -4,7 +4,9 @@ The console, the tests and the benchmarks point ``slack_sdk.WebClient(base_url=s
 at it. It answers the handful of methods the bot uses the way Slack does, records every call and
 keeps a small message model (channels, threads, edits), and can misbehave on demand (429 with
 Retry-After, 5xx, dropped connections, Slack's per-channel posting limit) so the notifier's
-retry and pacing logic is exercised against real sockets.
+retry and pacing logic is exercised against real sockets. It is also Socket Mode's far end:
+``apps.connections.open`` answers with a WebSocket URL on this same port, served by
+``simulator.slack_socket`` (``socket_mode``), through which tests deliver envelopes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from simulator.slack_socket import SocketModeHub
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,11 @@ MAX_TEXT_CHARS = 40_000
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL_S = 30 * 60
 MESSAGE_MAX_BLOCKS = 50  # Block Kit's limits: see block_kit_errors
+# Methods called with an app-level token (xapp-), not the bot's: apps.connections.open needs one
+# holding ``connections:write`` (https://docs.slack.dev/reference/methods/apps.connections.open,
+# https://docs.slack.dev/reference/scopes/connections.write).
+APP_LEVEL_METHODS = {"apps.connections.open": "connections:write"}
+SOCKET_PATH = "/link/"  # as in Slack's wss://wss.slack.com/link/?ticket=... URLs
 VIEW_MAX_BLOCKS = 100
 
 
@@ -294,6 +303,8 @@ class LoopbackSlack:
         self._unreachable_until: float | None = None
         self._bucket: _Bucket | None = None
         self._subscribers: list[Subscriber] = []
+        self.app_tokens: dict[str, set[str]] = {}  # app-level token -> its scopes
+        self.socket_mode = SocketModeHub()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LoopbackSlack:
@@ -306,11 +317,13 @@ class LoopbackSlack:
         )
         self._thread.name = f"loopback-slack-{self.port}"
         self._thread.start()
+        self.socket_mode.start()
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
+        self.socket_mode.stop()  # close frames first: Socket Mode clients then reconnect
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -338,6 +351,11 @@ class LoopbackSlack:
     def api_url(self) -> str:
         """The value for ``WebClient(base_url=...)`` (ends with a slash, as slack_sdk wants)."""
         return f"{self.base_url}/api/"
+
+    def add_app_token(self, token: str, scopes: Iterable[str] = ("connections:write",)) -> None:
+        """An app-level token (``xapp-``) of this app, as generated under Basic Information."""
+        with self._lock:
+            self.app_tokens[token] = set(scopes)
 
     def response_url(self, name: str) -> str:
         """A response_url on this server; posts to it land in ``response_posts`` under ``name``.
@@ -444,6 +462,7 @@ class LoopbackSlack:
             self.uploads.clear()
             self._messages.clear()
             self._by_ts.clear()
+            self.socket_mode.clear()
 
     def reset(self) -> None:
         """``clear()`` plus every failure mode and the rate limiter off."""
@@ -488,10 +507,20 @@ class LoopbackSlack:
                 return _Reply(0, None)
             if not token:
                 return self._refuse(call, "not_authed")
-            if not token.startswith("xox"):
-                return self._refuse(call, "invalid_auth")
             if token in self.revoked_tokens:
                 return self._refuse(call, "token_revoked")
+            needed = APP_LEVEL_METHODS.get(method)
+            if needed is not None:  # a bot token or an unknown one is not this app's
+                if token not in self.app_tokens:
+                    return self._refuse(call, "invalid_auth")
+                if needed not in self.app_tokens[token]:
+                    return self._refuse(
+                        call,
+                        "missing_scope",
+                        {"ok": False, "error": "missing_scope", "needed": needed},
+                    )
+            elif not token.startswith("xox"):
+                return self._refuse(call, "invalid_auth")
             for rule in self._rules:
                 if rule.method != "response_url" and rule.matches(method, now):
                     if rule.remaining is not None:
@@ -704,6 +733,12 @@ class LoopbackSlack:
 
     def _auth_test(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         return {"ok": True, **BOT_IDENTITY}, None
+
+    def _connections_open(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
+        """A WebSocket URL with a one-time ticket, on this server's port (Slack's is wss://)."""
+        ticket = self.socket_mode.issue_ticket()
+        url = f"ws://{self._host}:{self.port}{SOCKET_PATH}?ticket={ticket}"
+        return {"ok": True, "url": url}, None
 
     def _channel_error(self, channel: Any, *, post: bool = False) -> str | None:
         """Slack's answer for a channel the bot cannot use: a private channel it is not in is
@@ -938,6 +973,7 @@ def block_kit_errors(blocks: Any, max_blocks: int = MESSAGE_MAX_BLOCKS) -> list[
 
 _Method = Callable[[LoopbackSlack, JsonDict], tuple[JsonDict, Message | None]]
 _METHODS: dict[str, _Method] = {
+    "apps.connections.open": LoopbackSlack._connections_open,
     "auth.test": LoopbackSlack._auth_test,
     "files.getUploadURLExternal": LoopbackSlack._get_upload_url,
     "files.completeUploadExternal": LoopbackSlack._complete_upload,
@@ -971,7 +1007,21 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence the default per-request stderr line."""
 
     def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path == SOCKET_PATH:
+            self._socket_mode(dict(parse_qsl(parts.query)))
+            return
         self._dispatch("GET")
+
+    def _socket_mode(self, query: dict[str, str]) -> None:
+        """The connection becomes a WebSocket (or is refused) and ends with it."""
+        self.close_connection = True
+        owner = self.server.owner
+        with owner._lock:
+            dropped = owner._is_unreachable()
+        if dropped:
+            return
+        owner.socket_mode.serve(self.command, self.headers, query, self.rfile.read, self.connection)
 
     def do_POST(self) -> None:
         self._dispatch("POST")
