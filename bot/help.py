@@ -55,8 +55,24 @@ USAGES: dict[str, Usage] = {
         "restart SYNC01",
         "restart the provisioning agent service (needs approval)",
     ),
+    "proxy": Usage(
+        "proxy set HOST[,HOST...] --url http://HOST:PORT [--bypass HOST,*.DOMAIN,IP] | "
+        "proxy clear HOST[,HOST...]",
+        "proxy set SYNC01 --url http://proxy.contoso.com:8080 --bypass *.contoso.com",
+        "set or remove the agent's outbound proxy, then restart it (needs approval)",
+    ),
     "check": Usage("check HOST", "check SYNC01", "run the read-only preflight checks on a host"),
     "agents": Usage("agents", "agents", "list every host with its agent version and service"),
+    "watch": Usage(
+        "watch status|pause HOST|resume HOST",
+        "watch pause SYNC01",
+        "the fleet watch: every host's last agent state, or stop/restart watching one host",
+    ),
+    "logs": Usage(
+        "logs HOST [--since 30m|24h|7d]",
+        "logs SYNC01 --since 24h",
+        "upload the agent's recent trace files and Admin errors, secrets masked (read-only)",
+    ),
     "status": Usage("status [ID]", "status CS-0001", "show a request (or the latest ones)"),
     "list": Usage(
         "list [--pending] [--mine]", "list --pending", "list requests, optionally filtered"
@@ -68,22 +84,6 @@ USAGES: dict[str, Usage] = {
         "run a failed request again, from where it stopped or from STEP",
     ),
     "help": Usage("help [COMMAND]", "help install", "show this help, or one command's help"),
-    "watch": Usage(
-        "watch status|pause HOST|resume HOST",
-        "watch pause SYNC01",
-        "the fleet watch: every host's last agent state, or stop/restart watching one host",
-    ),
-    "logs": Usage(
-        "logs HOST [--since 30m|24h|7d]",
-        "logs SYNC01 --since 24h",
-        "upload the agent's recent trace files and Admin errors, secrets masked (read-only)",
-    ),
-    "proxy": Usage(
-        "proxy set HOST[,HOST...] --url http://HOST:PORT [--bypass HOST,*.DOMAIN,IP] | "
-        "proxy clear HOST[,HOST...]",
-        "proxy set SYNC01 --url http://proxy.contoso.com:8080 --bypass *.contoso.com",
-        "set or remove the agent's outbound proxy, then restart it (needs approval)",
-    ),
 }
 CHANGE_COMMANDS = ("install", "writeback", "domain", "permissions", "restart", "proxy")
 
