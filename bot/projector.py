@@ -173,9 +173,9 @@ class Projector:
         that a no-op. The marker and the items are written in one MULTI/EXEC (the projection
         reads first, into a batch): after a Redis failover the promoted replica holds both or
         neither, so an event is never marked projected without its posts (a lost post), nor
-        projected twice (a doubled post; the notifier also skips a re-enqueued item it already
-        delivered, by its uid: ev:<event id>:...). WATCH on the marker makes a concurrent
-        projector's EXEC fail instead of enqueueing the items a second time."""
+        projected twice (a doubled post; the notifier also skips a re-enqueued post it already
+        delivered, by its uid, which names the post: card:, reply:, summary:). WATCH on the
+        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice."""
         marker = f"{self.store.prefix}:projected:{event.id}"
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.watch(marker)

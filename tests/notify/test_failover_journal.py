@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -28,9 +29,16 @@ Snapshot = list[tuple[bytes, int, bytes]]
 
 
 @pytest.fixture
-def replica(private_redis: EmbeddedRedis, rclient: redis.Redis) -> Iterator[EmbeddedRedis]:
-    """A replica of the session's redis-server, in sync; frozen and thawed by the tests."""
-    server = EmbeddedRedis(appendonly=False, replica_of=private_redis.port).start()
+def replica(
+    private_redis: EmbeddedRedis, rclient: redis.Redis, tmp_path: Path
+) -> Iterator[EmbeddedRedis]:
+    """A replica of the session's redis-server, in sync; frozen and thawed by the tests (its
+    folder: a replica saves the primary's snapshot there on its first sync)."""
+    # the primary streams its snapshot to the replica instead of writing it to its (the
+    # current) folder first
+    rclient.config_set("repl-diskless-sync", "yes")
+    rclient.config_set("repl-diskless-sync-delay", "0")
+    server = EmbeddedRedis(tmp_path, appendonly=False, replica_of=private_redis.port).start()
     eventually(
         lambda: (
             rclient.info("replication").get("connected_slaves") == 1 and rclient.wait(1, 1000) == 1

@@ -31,9 +31,9 @@ class OutboxItem:
     content: dict[str, Any] = field(default_factory=dict)
     id: str = ""
     rev: int = 0
-    # who this call is, across Redis failovers: the id above comes from an INCR a failover can
+    # what this call is, across Redis failovers: the id above comes from an INCR a failover can
     # roll back, and a re-projected event enqueues its items again under new ids (see
-    # workers/notify/journal.py); the projector derives it from the event, others get a random one
+    # workers/notify/journal.py); the projector names its posts, other items get a random uid
     uid: str = ""
 
     @property

@@ -8,8 +8,9 @@ the notifier keeps the item's uid here until ``WAIT 1`` says a replica holds the
 (https://redis.io/docs/latest/commands/wait/). While an entry is here, the notifier
 
 - skips an item with that uid instead of sending it (it only re-applies the removal): the
-  removal was lost, or the enqueue was too and the projector enqueued the same item again after
-  re-projecting its event (same uid: ``ev:<event id>:...``);
+  removal was lost, or the enqueue was too and the projector enqueued the same post again after
+  re-projecting its event (the same uid: the projector names a post by what it is, e.g.
+  ``reply:<request>:<attempt>:<host>:done``, not by the item id a failover can hand out again);
 - re-applies the message key (channel and ts of a keyed post, e.g. a card), so the card's edits
   and replies find their parent on the new primary.
 
