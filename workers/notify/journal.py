@@ -16,8 +16,15 @@ the notifier keeps the item's uid here until ``WAIT 1`` says a replica holds the
 
 The journal lives in the notifier's memory: it covers the common failover, where only Redis'
 primary dies. If the notifier process dies in the same window, its journal is gone and such an
-item may be posted twice. Edits (chat.update) and App Home publishes (views.publish) are not
-journaled: sending one again sets the same content, harmless.
+item may be posted twice (a file in the data folder would not help a bot that restarts in a
+fresh container, and several bot processes share no folder). ``WAIT 1`` means one replica: with
+one replica (the compose profile, the tests) that is the one Sentinel promotes; with several of
+equal priority, Sentinel promotes the one with the largest replication offset, which holds the
+write too (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/, "Replica
+selection and priority"), unless a lower priority number makes it pick a replica behind.
+
+Edits (chat.update) and App Home publishes (views.publish) are not journaled: sending one again
+sets the same content, harmless.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ class Replicas:
 
     def add_wait(self, pipe: Pipeline) -> bool:
         """Queue ``WAIT 1 wait_ms`` after the writes in ``pipe`` (one connection: WAIT counts
-        that connection's writes) when there are replicas; False when there are none."""
+        that connection's writes) when there are replicas; False when there are none. ``pipe``
+        is a plain pipeline: inside MULTI, WAIT answers at once instead of waiting."""
         if self.count() == 0:
             return False
         pipe.execute_command("WAIT", 1, self.wait_ms)
