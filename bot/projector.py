@@ -27,7 +27,7 @@ from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
 from workers.domain.store import Event, RequestStore, decode_event
-from workers.notify.outbox import Outbox
+from workers.notify.outbox import Outbox, OutboxBatch
 from workers.watch.store import WatchStore
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Projector:
         self._rendered: dict[str, float] = {}
         self._homes_for: set[str] = set()  # requests whose decision changes some App Home
         self._fleet_changed = False  # a watch notice: App Home's fleet section is stale
+        self._out: Outbox | OutboxBatch = outbox  # where enqueues go: the event's batch if any
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -171,16 +172,36 @@ class Projector:
         return 0
 
     def _project_once(self, event: Event) -> None:
-        # A crash after enqueueing but before XACK would project the event again: the marker
-        # makes that a no-op (at most one post per event).
+        """Project ``event`` unless its ``projected:<event>`` marker says it was.
+
+        A crash after enqueueing but before XACK delivers the event again: the marker makes
+        that a no-op. The marker and the items are written in one MULTI/EXEC (the projection
+        reads first, into a batch): after a Redis failover the promoted replica holds both or
+        neither, so an event is never marked projected without its posts (a lost post), nor
+        projected twice (a doubled post; the notifier also skips a re-enqueued post it already
+        delivered, by its uid, which names the post: card:, reply:, summary:). WATCH on the
+        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice."""
         marker = f"{self.store.prefix}:projected:{event.id}"
-        if not self.redis.set(marker, "1", nx=True, ex=7 * 86400):
-            return
-        try:
-            self.project(event)
-        except Exception:
-            self.redis.delete(marker)
-            raise
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.watch(marker)
+            if pipe.exists(marker):
+                if event.request and event.name in CARD_EVENTS:
+                    # its card edit (queued after the batch) may be the part a failover lost
+                    self._dirty.setdefault(event.request, False)
+                return
+            batch = self.outbox.batch(uid_prefix=f"ev:{event.id}")
+            self._out = batch
+            try:
+                self.project(event)
+            finally:
+                self._out = self.outbox
+            pipe.multi()
+            pipe.set(marker, "1", ex=7 * 86400)
+            batch.write(pipe)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                log.info("projector: event %s was projected by another projector", event.id)
 
     # rendering ---------------------------------------------------------------------------
     def project(self, event: Event) -> None:
@@ -202,7 +223,7 @@ class Projector:
         if event.name not in CARD_EVENTS:
             return
         if event.name in ATTEMPT_EVENTS:  # a new attempt: the old one's failures go pending
-            self.redis.set(self._since_key(request.id), str(event.at), ex=30 * 86400)
+            self._set(self._since_key(request.id), str(event.at), ex=30 * 86400)
         if event.name == "step_finished":
             self._step_reply(request, event)
         progress = event.name in ("step_started", "step_finished")
@@ -220,8 +241,22 @@ class Projector:
     def _since_key(self, request_id: str) -> str:
         return f"{self.store.prefix}:attempt-since:{request_id}"
 
+    def _set(self, key: str, value: str, ex: int) -> None:
+        """A SET in the event's transaction when projecting one (else at once)."""
+        if isinstance(self._out, OutboxBatch):
+            self._out.set(key, value, ex)
+        else:
+            self.redis.set(key, value, ex=ex)
+
+    def _get(self, key: str) -> str | None:
+        """Read a key, including what the event's projection set so far."""
+        if isinstance(self._out, OutboxBatch):
+            return self._out.get(key)
+        raw = self.redis.get(key)
+        return None if raw is None else (raw.decode() if isinstance(raw, bytes) else str(raw))
+
     def _results(self, request: Request) -> dict[str, list[StepResult]]:
-        raw = self.redis.get(self._since_key(request.id))
+        raw = self._get(self._since_key(request.id))
         since = float(raw) if raw else None
         return current_results(self.store.all_steps(request), since)
 
@@ -249,24 +284,36 @@ class Projector:
     def _post_or_update_card(self, request: Request) -> None:
         text, body = self._card(request)
         if self.outbox.resolve(card_key(request.id)) is not None or self._card_enqueued(request):
-            self.outbox.update(card_key(request.id), text=text, blocks=body)
+            self._out.update(card_key(request.id), text=text, blocks=body)
         else:
-            self.redis.set(f"{self.store.prefix}:card-enqueued:{request.id}", "1", ex=30 * 86400)
-            self.outbox.post(request.channel, text=text, blocks=body, key=card_key(request.id))
+            self._set(f"{self.store.prefix}:card-enqueued:{request.id}", "1", ex=30 * 86400)
+            self._out.post(
+                request.channel,
+                text=text,
+                blocks=body,
+                key=card_key(request.id),
+                uid=f"card:{request.id}",
+            )
 
     def _card_enqueued(self, request: Request) -> bool:
-        return bool(self.redis.exists(f"{self.store.prefix}:card-enqueued:{request.id}"))
+        return self._get(f"{self.store.prefix}:card-enqueued:{request.id}") is not None
 
     def _update_card(self, request: Request) -> None:
         if not self._card_enqueued(request):
             return
         text, body = self._card(request)
-        self.outbox.update(card_key(request.id), text=text, blocks=body)
+        self._out.update(card_key(request.id), text=text, blocks=body)
 
     def _step_reply(self, request: Request, event: Event) -> None:
         """A single-host request gets a reply per step. A multi-host one, whose card is its
         live status, gets a reply per failure (the error and the hint) and one per host when
-        that host is done (its step summary): routine steps only move the card."""
+        that host is done (its step summary): routine steps only move the card.
+
+        Each reply is posted once per attempt: a run delivered again (its task's acknowledgement
+        lost, e.g. in a Redis failover) resumes, and records its checked steps again, but its
+        hosts and steps were already reported. The ``replied:`` mark is written with the item
+        (one transaction), and the item's uid names the reply, so the notifier also skips it
+        when a failover lost the mark after the post went out."""
         host = str(event.data.get("host", ""))
         step = str(event.data.get("step", ""))
         saved = self.store.load_steps(request.id, host)
@@ -287,20 +334,37 @@ class Projector:
             if last.step_id != step:
                 return  # projected late: the host's last step's own event posts the reply
             text, body = blocks.host_finished_reply(host, steps, request_id=request.id)
+            reply = f"{request.id}:{self._attempt(request)}:{host}:done"
         else:
             text, body = blocks.step_reply(result, request_id=request.id)
-        self.outbox.post(request.channel, text=text, blocks=body, thread_key=card_key(request.id))
+            reply = f"{request.id}:{self._attempt(request)}:{host}:step:{step}"
+        replied = f"{self.store.prefix}:replied:{reply}"
+        if self._get(replied) is not None:
+            return
+        self._set(replied, "1", ex=30 * 86400)
+        self._out.post(
+            request.channel,
+            text=text,
+            blocks=body,
+            thread_key=card_key(request.id),
+            uid=f"reply:{reply}",
+        )
+
+    def _attempt(self, request: Request) -> str:
+        """The current attempt at the plan: when its approval (or retry) was projected."""
+        return self._get(self._since_key(request.id)) or "-"
 
     def _summary(self, request: Request) -> None:
         if not self._card_enqueued(request):
             return  # no card to thread under (a request the bot never posted, e.g. forged)
         text, body = blocks.summary(request, self._results(request), request.requester)
-        self.outbox.post(
+        self._out.post(
             request.channel,
             text=text,
             blocks=body,
             thread_key=card_key(request.id),
             reply_broadcast=True,
+            uid=f"summary:{request.id}:{self._attempt(request)}",
         )
 
     def _notice(self, event: Event) -> None:
@@ -327,7 +391,7 @@ class Projector:
             askers += [a for a in reads.take_waiters(self.store, target) if a not in askers]
         if text:
             for to_channel, to_user in askers:
-                self.outbox.ephemeral(to_channel, to_user, text=text)
+                self._out.ephemeral(to_channel, to_user, text=text)
 
     def _watch_notice(self, event: Event) -> None:
         """A fleet watch change, posted once in the watch channel (keyed by host + change +
@@ -339,7 +403,7 @@ class Projector:
             return
         text, body = watch_notice(event.data)
         key = f"watch:{event.data.get('key') or event.id}"
-        self.outbox.post(channel, text=text, blocks=body, key=key)
+        self._out.post(channel, text=text, blocks=body, key=key)
 
     def _logs_answer(self, event: Event) -> None:
         """``logs HOST`` answered: the uploaded archive speaks for itself in the channel; who
@@ -352,9 +416,9 @@ class Projector:
         askers += [a for a in joined if a not in askers]
         for to_channel, to_user in askers:
             if not data.get("ok"):
-                self.outbox.ephemeral(to_channel, to_user, text=logs_failed_text(data))
+                self._out.ephemeral(to_channel, to_user, text=logs_failed_text(data))
             elif (to_channel, to_user) != (channel, user):
-                self.outbox.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
+                self._out.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
 
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester

@@ -118,7 +118,8 @@ class _Metrics:
         )
         self.slack = Counter(
             "cloudsync_slack_notifier_total",
-            "Notifier outcomes: sent (label = method), retried (label = reason), dead.",
+            "Notifier outcomes: sent (label = method), retried (label = reason), dead, "
+            "skipped (posted before a Redis failover lost its removal).",
             ["event", "label"],
         )
 
@@ -164,7 +165,7 @@ def count_winrm_error(error: BaseException | str) -> None:
 
 
 def notifier_hook(name: str, labels: dict[str, str]) -> None:
-    """The Notifier's ``metrics_hook``: sent|retried|dead with the method or retry reason."""
+    """The Notifier's ``metrics_hook``: sent|retried|dead|skipped with the method or reason."""
     metrics().slack.labels(name, labels.get("label", "")).inc()
 
 

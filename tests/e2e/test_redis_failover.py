@@ -164,13 +164,6 @@ def test_the_card_and_its_summary_are_posted_once(
     assert len(cards) == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="gaps outside the connection layer when the kill lands mid-delivery: the notifier is "
-    "at-least-once, so an item whose removal never reached the new primary is posted again; a "
-    "post can be lost when the projector's projected:<event> marker survives without its outbox "
-    "item (they are not written in one transaction)",
-)
 def test_every_host_reply_is_posted_once(stack: E2EStack, failover_run: FailoverRun) -> None:
     """One reply per host of the multi-host request (its step summary, posted when it is done):
     none lost, none doubled across the failover."""

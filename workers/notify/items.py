@@ -31,6 +31,10 @@ class OutboxItem:
     content: dict[str, Any] = field(default_factory=dict)
     id: str = ""
     rev: int = 0
+    # what this call is, across Redis failovers: the id above comes from an INCR a failover can
+    # roll back, and a re-projected event enqueues its items again under new ids (see
+    # workers/notify/journal.py); the projector names its posts, other items get a random uid
+    uid: str = ""
 
     @property
     def coalesce_key(self) -> str:
@@ -52,6 +56,7 @@ class OutboxItem:
                 "thread_key": self.thread_key,
                 "reply_broadcast": self.reply_broadcast,
                 "enqueued_at": self.enqueued_at,
+                "uid": self.uid,
             }
         )
 
@@ -68,6 +73,11 @@ class OutboxItem:
             content=json.loads(data.get("content", "{}")),
             **meta,
         )
+
+    @property
+    def identity(self) -> str:
+        """The uid (an item queued before uids existed: its id)."""
+        return self.uid or f"id:{self.id}"
 
     def summary(self) -> dict[str, Any]:
         """What may be logged or dead-lettered beside the error: never the text or blocks."""

@@ -1,4 +1,5 @@
-"""Counters the Notifier keeps (sent, retried by reason, dead), with an optional hook so the
+"""Counters the Notifier keeps (sent, retried by reason, dead, skipped: already posted before a
+Redis failover lost its removal), with an optional hook so the
 process can mirror them into Prometheus without this package importing it."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ class NotifierMetrics:
         self._hook = hook
 
     def inc(self, name: str, label: str = "") -> None:
-        """``name`` is sent|retried|dead; ``label`` the method or retry reason."""
+        """``name`` is sent|retried|dead|skipped; ``label`` the method or retry reason."""
         with self._lock:
             self._counts[(name, label)] += 1
         if self._hook is not None:

@@ -12,6 +12,17 @@ Model
 Crash safety: an item is peeked, sent, and removed only after Slack confirmed it. A crash (or a
 lease lost during a very slow call) between Slack's answer and the removal resends that one item
 at worst: a duplicate post or a harmless repeated edit. Nothing queued is ever lost.
+
+Redis failover (Sentinel; replication is asynchronous): the removal of a delivered item may be
+missing on the promoted replica, so the item shows queued again. After a post or an ephemeral
+the removal is followed by ``WAIT 1 <replica_wait_ms>`` on the same connection when the primary
+has replicas; until a replica acknowledged it, the item's uid stays in an in-process journal
+(``journal.py``), and an item found with a journaled uid is removed again, not re-sent. That
+makes each post exactly once while this process survives the failover; if the notifier dies
+with the primary, that window's posts may go out twice. Edits and App Home publishes are sent
+again at worst: chat.update and views.publish set the same content, a no-op in effect. A WAIT
+that nobody acknowledges holds a lane for at most ``replica_wait_ms``, and none is sent to a
+Redis without replicas.
 """
 
 from __future__ import annotations
@@ -30,14 +41,17 @@ from slack_sdk import WebClient
 
 from workers.notify import pacing, scripts
 from workers.notify.items import OutboxItem, text_of
+from workers.notify.journal import JOURNALED_KINDS, DeliveryJournal, Posted
 from workers.notify.keys import Keys
 from workers.notify.metrics import MetricHook, NotifierMetrics
 from workers.notify.outbox import KEY_TTL_S, Outbox
+from workers.notify.replicas import Replicas
 from workers.notify.sender import Outcome, send
 
 log = logging.getLogger(__name__)
 
 LANE_STATE_TTL_S = 24 * 3600
+REAPPLY_EVERY_S = 0.5  # how often journaled marks not yet on a replica are written again
 
 
 class Notifier:
@@ -67,9 +81,11 @@ class Notifier:
         items_per_turn: int = 20,
         metrics_hook: MetricHook | None = None,
         blocked_retry_s: float = 30.0,
+        replica_wait_ms: int = 100,
     ) -> None:
         """``blocked_retry_s``: how often a lane Slack refuses for a reason a person must fix
-        (the bot not invited, a revoked token) is tried again; its items wait, never lost."""
+        (the bot not invited, a revoked token) is tried again; its items wait, never lost.
+        ``replica_wait_ms``: the longest WAIT for a replica after a post (0: no WAIT)."""
         self.redis = redis_client
         self.keys = Keys(prefix)
         self.outbox = Outbox(redis_client, prefix)
@@ -86,6 +102,9 @@ class Notifier:
         self.max_parallel_lanes = max_parallel_lanes
         self.blocked_retry_s = blocked_retry_s
         self.metrics = NotifierMetrics(metrics_hook)
+        self.replicas = Replicas(redis_client, wait_ms=replica_wait_ms)
+        self.journal = DeliveryJournal()
+        self._reapplied_at = 0.0
         self._finish = redis_client.register_script(scripts.FINISH)
         self._renew = redis_client.register_script(scripts.RENEW)
         self._release = redis_client.register_script(scripts.RELEASE)
@@ -139,6 +158,7 @@ class Notifier:
     def tick(self) -> float:
         """Hand every due lane to a pool thread; returns how long to wait before the next tick."""
         now = time.time()
+        self._reapply_journal()
         lanes = self.outbox.lanes()
         self._renew_leases(now)
         with self._lock:
@@ -225,6 +245,12 @@ class Notifier:
                 self._remove(lane, item_id, "-", coalesce=None, dead={"error": "item_missing"})
                 continue
             item = OutboxItem.from_hash(item_id, fields)  # type: ignore[arg-type]
+            posted = self.journal.get(item.identity) if item.kind in JOURNALED_KINDS else None
+            if posted is not None:  # sent before a failover lost its removal: never again
+                self._mark_done(lane, item, posted.where)
+                self.metrics.inc("skipped", "journaled")
+                log.info("slack item already posted, removed again lane=%s key=%s", lane, item.key)
+                continue
             wait_until = self._not_before(lane, item)
             if wait_until > time.time():
                 return wait_until
@@ -344,16 +370,53 @@ class Notifier:
         return resume
 
     def _delivered(self, lane: str, item: OutboxItem, outcome: Outcome, now: float) -> None:
-        pipe = self.redis.pipeline(transaction=False)
+        where = None
         if item.kind == "post" and item.key and outcome.ts:
             where = {"channel": outcome.channel or item.channel, "ts": outcome.ts}
+        if item.kind in JOURNALED_KINDS:  # before the removal: that write may fail or be lost
+            self.journal.add(Posted(item.identity, lane, item.key, where))
+        self._mark_done(lane, item, where)
+
+    def _mark_done(self, lane: str, item: OutboxItem, where: dict[str, Any] | None) -> None:
+        """Record the delivery (the message's channel and ts, the edit time) and remove the item,
+        on one connection; for a journaled kind then WAIT for a replica, and forget the journal
+        entry once one holds the removal (or there is no replica to wait for)."""
+        pipe = self.redis.pipeline(transaction=False)
+        if where is not None and item.key:
             pipe.set(self.keys.message(item.key), json.dumps(where), ex=KEY_TTL_S)
         if item.kind == "update" and item.key:
             ttl = int(self.min_update_interval_s) + 60
             pipe.set(self.keys.last_update(item.key), repr(time.time()), ex=ttl)
         pipe.hdel(self.keys.lane_state(lane), "attempts", "blocked")
-        pipe.execute()
-        self._remove(lane, item.id, str(item.rev), item.coalesce_key, None)
+        self._finish(
+            keys=self._finish_keys(lane, item.id, item.coalesce_key),
+            args=[item.id, str(item.rev), lane, ""],
+            client=pipe,
+        )
+        journaled = item.kind in JOURNALED_KINDS
+        waited = journaled and self.replicas.add_wait(pipe)
+        answers = pipe.execute()
+        if journaled and (not waited or self.replicas.acknowledged(answers[-1])):
+            self.journal.durable(item.identity)
+
+    def _reapply_journal(self) -> None:
+        """Write the message keys of journaled posts again (a failover may have lost them, and
+        the card's edits and replies wait for them), until a replica acknowledged them."""
+        now = time.monotonic()
+        if now - self._reapplied_at < REAPPLY_EVERY_S:
+            return
+        pending = self.journal.unapplied()
+        if not pending:
+            return
+        self._reapplied_at = now
+        pipe = self.redis.pipeline(transaction=False)
+        keyed = [e for e in pending if e.key and e.where]
+        for entry in keyed:
+            pipe.set(self.keys.message(str(entry.key)), json.dumps(entry.where), ex=KEY_TTL_S)
+        waited = bool(keyed) and self.replicas.add_wait(pipe)
+        answers = pipe.execute() if keyed else []
+        if not waited or self.replicas.acknowledged(answers[-1]):
+            self.journal.mark_reapplied(pending)
 
     def _remove(
         self,
@@ -373,18 +436,17 @@ class Notifier:
             if item is not None:
                 record["item"] = {**item.summary(), "content": item.content}
             dead_json = json.dumps(record)
-        return int(
-            self._finish(
-                keys=[
-                    self.keys.lane(lane),
-                    self.keys.item(item_id),
-                    self.keys.lanes,
-                    self.keys.pending_update(coalesce or "-none-"),
-                    self.keys.dead,
-                ],
-                args=[item_id, rev, lane, dead_json],
-            )
-        )
+        keys = self._finish_keys(lane, item_id, coalesce)
+        return int(self._finish(keys=keys, args=[item_id, rev, lane, dead_json]))
+
+    def _finish_keys(self, lane: str, item_id: str, coalesce: str | None) -> list[str]:
+        return [
+            self.keys.lane(lane),
+            self.keys.item(item_id),
+            self.keys.lanes,
+            self.keys.pending_update(coalesce or "-none-"),
+            self.keys.dead,
+        ]
 
 
 def _fmt(fields: dict[str, Any]) -> str:
