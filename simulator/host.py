@@ -48,6 +48,15 @@ TLS_BASE = (
     "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2"
 )
 DEFAULT_TENANT_ID = "8f6f1c1e-3b0a-4c57-9a51-2f1d5a7c0b11"
+# Get-ExecutionPolicy -List order, highest precedence first (PowerShell's SecuritySupport,
+# ExecutionPolicyScopePreferences); the two *Policy scopes are Group Policy.
+EXECUTION_POLICY_SCOPES = ("MachinePolicy", "UserPolicy", "Process", "CurrentUser", "LocalMachine")
+# What Windows Server answers when every scope is Undefined (about_Execution_Policies).
+SERVER_DEFAULT_POLICY = "RemoteSigned"
+# The Kds module's cmdlets (Microsoft.KeyDistributionService.Cmdlets): present on a domain
+# controller or where the AD DS tools are installed, absent on a bare member server.
+KDS_COMMANDS = ("Get-KdsRootKey", "Add-KdsRootKey", "Test-KdsRootKey")
+ADSYNC_SERVICE = "ADSync"  # Microsoft Entra Connect Sync's sync engine
 
 
 def reg_key(path: str) -> str:
@@ -325,7 +334,19 @@ class SimHost:
         self.server_core: bool = bool(spec.get("server_core", False))
         self.memory_kb: int = int(spec.get("memory_kb", 8 * 1024 * 1024))
         self.free_disk_bytes: int = int(spec.get("free_disk_bytes", 60 * 1024**3))
-        self.execution_policy: str = spec.get("execution_policy", "RemoteSigned")
+        # Execution policy per scope (Get-ExecutionPolicy -List): ``execution_policy`` is the
+        # LocalMachine one, ``execution_policies`` (scope -> policy) sets others, e.g. a Group
+        # Policy ``{"MachinePolicy": "AllSigned"}``.
+        self.execution_policies: dict[str, str] = dict.fromkeys(
+            EXECUTION_POLICY_SCOPES, "Undefined"
+        )
+        self.execution_policies["LocalMachine"] = spec.get("execution_policy", "RemoteSigned")
+        for scope, policy in (spec.get("execution_policies") or {}).items():
+            self.execution_policies[_scope_name(scope)] = str(policy)
+        # Commands this host lacks: the Kds module unless ``kds_module`` (default true)
+        self.absent_commands: set[str] = (
+            set() if spec.get("kds_module", True) else {c.lower() for c in KDS_COMMANDS}
+        )
         self.domain: str = spec.get("domain", "contoso.com")
         self.login_user: str = spec.get("login_user", "contoso\\svc-cloudsync")
         self.outbound_443 = bool(spec.get("outbound_443", True))
@@ -400,6 +421,17 @@ class SimHost:
             "LocalSystem",
             "C:\\Windows\\system32\\lsass.exe",
         )
+        adsync = spec.get("adsync")  # Entra Connect Sync on the same server: true or {status}
+        if adsync:
+            status = adsync.get("status", "Running") if isinstance(adsync, dict) else "Running"
+            self.services[ADSYNC_SERVICE.lower()] = Service(
+                ADSYNC_SERVICE,
+                "Microsoft Azure AD Sync",
+                status,
+                "Automatic",
+                "NT SERVICE\\ADSync",
+                "C:\\Program Files\\Microsoft Azure AD Sync\\Bin\\miiserver.exe",
+            )
         for d in (
             "C:\\",
             "C:\\Windows",
@@ -488,6 +520,19 @@ class SimHost:
             raise ValueError(f"tls12 must be default, enabled or disabled, not {mode!r}")
         self.set_reg(dotnet64, dict(dotnet))
         self.set_reg(dotnet32, dict(dotnet) if spec.get("tls12_wow64", True) else {})
+
+    @property
+    def execution_policy(self) -> str:
+        """The effective policy: the first scope that is not Undefined, in precedence order."""
+        for scope in EXECUTION_POLICY_SCOPES:
+            policy = self.execution_policies.get(scope, "Undefined")
+            if policy.lower() != "undefined":
+                return policy
+        return SERVER_DEFAULT_POLICY
+
+    @execution_policy.setter
+    def execution_policy(self, policy: str) -> None:
+        self.execution_policies["LocalMachine"] = policy
 
     # ---- API promised to the WS-Man server ---------------------------------------------
     def start_process(
@@ -640,6 +685,13 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+def _scope_name(scope: str) -> str:
+    for name in EXECUTION_POLICY_SCOPES:
+        if name.lower() == str(scope).lower():
+            return name
+    raise ValueError(f"execution policy scope must be one of {EXECUTION_POLICY_SCOPES}: {scope!r}")
 
 
 def dword(value: int) -> int:
