@@ -204,6 +204,11 @@ def _main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.command in ("run", "console", "serve", "worker"):
+        problem = _short_secret(config, settings)
+        if problem:
+            print(f"cloudsync {args.command}: {problem}", file=sys.stderr)
+            return 2
     if args.command == "worker":
         return _worker(args, settings)
     if args.command == "audit":
@@ -227,6 +232,17 @@ def _main(argv: list[str]) -> int:
         concurrency=getattr(args, "concurrency", 2),
         threads=getattr(args, "threads", 16),
     )
+
+
+def _short_secret(config: Any, settings: Settings) -> str | None:
+    """A secret shorter than the minimum refuses the start, in one line naming the secret
+    and its reference (never its value); secrets this process cannot read are preflight's."""
+    from workers.domain.secrets import SecretsProvider, short_secret
+
+    provider = SecretsProvider(
+        config, vault_addr=settings.vault_addr, vault_token=settings.vault_token
+    )
+    return short_secret(provider)
 
 
 def _standin_channels() -> list[str]:
