@@ -7,12 +7,14 @@ change goes through a lock because one host runs several WinRM shells at once.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .contract import CmdletCall, Fault, FaultPlan, HostRecord, ProcessFactory, SimProcess
@@ -213,6 +215,24 @@ class Tenant:
                 return True
         return False
 
+    def state(self) -> dict[str, Any]:
+        """What the tenant and forest keep across a restart (see :meth:`SimHost.state`): the
+        registered agents, writeback and each domain's gMSAs; never accounts or passwords."""
+        with self.lock:
+            return {
+                "agents": [dict(a) for a in self.agents],
+                "writeback": self.writeback,
+                "gmsas": {k: sorted(v["gmsas"]) for k, v in self.domains.items()},
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.agents = [dict(a) for a in state.get("agents", [])]
+            self.writeback = bool(state.get("writeback", self.writeback))
+            for fqdn, gmsas in (state.get("gmsas") or {}).items():
+                if fqdn in self.domains:
+                    self.domains[fqdn]["gmsas"] = set(gmsas)
+
     def to_dict(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -312,6 +332,7 @@ class SimHost:
         spec = dict(spec or {})
         self.name = name
         self.tenant = tenant
+        self.spec_digest = spec_digest(spec)  # a saved state applies to the same spec only
         self.record = HostRecord()
         self.faults = FaultPlan(
             [Fault.from_dict(f) if isinstance(f, dict) else f for f in spec.get("faults", [])]
@@ -671,6 +692,38 @@ class SimHost:
     def installed(self) -> bool:
         return self.file_exists(AGENT_DLL)
 
+    # ---- state across a restart (the local console keeps it in its data folder) --------
+    def state(self) -> dict[str, Any]:
+        """What the runbook changed and a restart should find again: services, files,
+        registry and the agent's own state, as JSON. Not the record, processes or anything
+        the scenario gives (accounts, passwords, faults)."""
+        with self.lock:
+            return {
+                "spec_digest": self.spec_digest,
+                "services": {k: asdict(v) for k, v in self.services.items()},
+                "files": {k: _file_state(v) for k, v in self.files.items()},
+                "registry": {k: [n, _jsonable(v)] for k, (n, v) in self.registry.items()},
+                "agent_domains": list(self.agent_domains),
+                "agent_registered": self.agent_registered,
+                "agent_version": self.agent_version,
+                "execution_policies": dict(self.execution_policies),
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """Take ``state`` (from :meth:`state`) if it was saved for this host's spec; False
+        (and nothing changed) when the spec changed since, e.g. an edited ``sim:`` mapping."""
+        if state.get("spec_digest") != self.spec_digest:
+            return False
+        with self.lock:
+            self.services = {k: Service(**v) for k, v in state["services"].items()}
+            self.files = {k: _file_entry(v) for k, v in state["files"].items()}
+            self.registry = {k: (n, _from_jsonable(v)) for k, (n, v) in state["registry"].items()}
+            self.agent_domains = list(state["agent_domains"])
+            self.agent_registered = bool(state["agent_registered"])
+            self.agent_version = str(state["agent_version"])
+            self.execution_policies.update(state.get("execution_policies") or {})
+        return True
+
     def service(self, name: str) -> Service | None:
         with self.lock:
             return self.services.get(name.lower())
@@ -685,6 +738,55 @@ class SimHost:
                 "services": {k: v.__dict__.copy() for k, v in self.services.items()},
                 "record": self.record.to_dict(),
             }
+
+
+# Scenario keys that carry passwords: left out of a spec's digest, which is saved to disk.
+SECRET_SPEC_KEYS = ("accounts", "share_readers")
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """sha256 of a host's scenario spec without its password-bearing keys."""
+    public = {k: v for k, v in spec.items() if k not in SECRET_SPEC_KEYS}
+    text = json.dumps(public, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"__b64__": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__b64__"}:
+            return base64.b64decode(value["__b64__"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def _file_state(entry: FileEntry) -> dict[str, Any]:
+    data = asdict(entry)
+    data["content"] = base64.b64encode(entry.content).decode("ascii")
+    data["chain"] = list(entry.chain)
+    return data
+
+
+def _file_entry(data: Mapping[str, Any]) -> FileEntry:
+    return FileEntry(
+        path=data["path"],
+        content=base64.b64decode(data["content"]),
+        version=data.get("version"),
+        signer=data.get("signer"),
+        is_dir=bool(data.get("is_dir")),
+        chain=tuple(data.get("chain") or ()),
+    )
 
 
 def _scope_name(scope: str) -> str:

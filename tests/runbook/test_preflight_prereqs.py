@@ -124,8 +124,8 @@ def test_agent_and_connect_sync_already_present(sim_env: Callable[..., SimEnv]) 
     )
     agent = collect_preflight(env.config, env.secrets, "SYNC01")
     (note,) = [w for w in agent.warnings if "already installed" in w.what]
-    assert "(1.1.96.0)" in note.what and "does not upgrade it" in note.what
-    assert "skipped" in note.fix and "Agent Updater" in note.fix
+    assert "(1.1.96.0)" in note.what and "does not upgrade the agent" in note.what
+    assert "skips the steps already done" in note.fix and "Agent Updater" in note.fix
     adsync = collect_preflight(env.config, env.secrets, "SYNC02")
     assert adsync.ok and adsync.facts["adsync_status"] == "Running"
     (warning,) = [w for w in adsync.warnings if "Connect Sync" in w.what]

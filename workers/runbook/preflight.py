@@ -298,11 +298,11 @@ def _agent_present(facts: dict[str, Any]) -> Problem:
     domain steps run only where their checks find them not done."""
     version = facts.get("agent_version") or "unknown version"
     return Problem(
-        f"the agent is already installed ({version}): the installer will not run again, so "
-        "this request does not upgrade it",
-        "steps already done will be skipped (stage and install; gMSA and domains where already "
-        "set); the Agent Updater service keeps the agent up to date, or uninstall the agent "
-        "first to install the staged version",
+        f"the agent is already installed ({version}): an install does not run the installer "
+        "again, so it does not upgrade the agent",
+        "an install skips the steps already done: stage and install, and the gMSA and domains "
+        "already set. The Agent Updater service keeps the agent up to date; to install the "
+        "staged version instead, uninstall the agent first",
     )
 
 
