@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import json
 import sys
 from collections.abc import Iterator
@@ -139,13 +140,46 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:  # argparse keeps the subcommands on its subparsers action
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def unknown_command(word: str, commands: list[str]) -> str:
+    """One line for a mistyped subcommand: the nearest one (as the slash grammar does, see
+    ``bot.grammar._nearest``), else the list; argparse's own error is two lines of usage.
+    A word near a Slack command (``instal``) says where that command is typed."""
+    from bot.help import SLASH, USAGES
+
+    slash = [name for name in USAGES if name not in commands]
+    where = "in Slack or in the local console (cloudsync console)"
+    if word in slash:
+        return f"cloudsync: '{word}' is a Slack command: type {SLASH} {word} ... {where}"
+    close = difflib.get_close_matches(word, [*commands, *slash], n=1, cutoff=0.6)
+    if not close:
+        return f"cloudsync: unknown command '{word}' (commands: {', '.join(commands)})"
+    if close[0] in commands:
+        return f"cloudsync: unknown command '{word}': did you mean {close[0]}?"
+    return (
+        f"cloudsync: unknown command '{word}': did you mean {close[0]}? That is a Slack command: "
+        f"type {SLASH} {close[0]} ... {where}"
+    )
+
+
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["sim"]:
         require_simulator("`cloudsync sim` serves simulated Windows hosts")
         from simulator.cli import main as sim_main
 
         return sim_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    commands = _commands(parser)
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        print(unknown_command(argv[0], commands), file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if args.command == "slack-standin" and not args.standin_action:
         require_simulator("`cloudsync slack-standin` serves the loopback Slack Web API")
         from simulator.slack_api import main as standin_main
@@ -170,6 +204,11 @@ def _main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.command in ("run", "console", "serve", "worker"):
+        problem = _short_secret(config, settings)
+        if problem:
+            print(f"cloudsync {args.command}: {problem}", file=sys.stderr)
+            return 2
     if args.command == "worker":
         return _worker(args, settings)
     if args.command == "audit":
@@ -193,6 +232,17 @@ def _main(argv: list[str]) -> int:
         concurrency=getattr(args, "concurrency", 2),
         threads=getattr(args, "threads", 16),
     )
+
+
+def _short_secret(config: Any, settings: Settings) -> str | None:
+    """A secret shorter than the minimum refuses the start, in one line naming the secret
+    and its reference (never its value); secrets this process cannot read are preflight's."""
+    from workers.domain.secrets import SecretsProvider, short_secret
+
+    provider = SecretsProvider(
+        config, vault_addr=settings.vault_addr, vault_token=settings.vault_token
+    )
+    return short_secret(provider)
 
 
 def _standin_channels() -> list[str]:

@@ -7,13 +7,15 @@ change goes through a lock because one host runs several WinRM shells at once.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
@@ -73,6 +75,15 @@ TLS_BASE = (
     "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2"
 )
 DEFAULT_TENANT_ID = "8f6f1c1e-3b0a-4c57-9a51-2f1d5a7c0b11"
+# Get-ExecutionPolicy -List order, highest precedence first (PowerShell's SecuritySupport,
+# ExecutionPolicyScopePreferences); the two *Policy scopes are Group Policy.
+EXECUTION_POLICY_SCOPES = ("MachinePolicy", "UserPolicy", "Process", "CurrentUser", "LocalMachine")
+# What Windows Server answers when every scope is Undefined (about_Execution_Policies).
+SERVER_DEFAULT_POLICY = "RemoteSigned"
+# The Kds module's cmdlets (Microsoft.KeyDistributionService.Cmdlets): present on a domain
+# controller or where the AD DS tools are installed, absent on a bare member server.
+KDS_COMMANDS = ("Get-KdsRootKey", "Add-KdsRootKey", "Test-KdsRootKey")
+ADSYNC_SERVICE = "ADSync"  # Microsoft Entra Connect Sync's sync engine
 
 
 def reg_key(path: str) -> str:
@@ -231,6 +242,24 @@ class Tenant:
                 return True
         return False
 
+    def state(self) -> dict[str, Any]:
+        """What the tenant and forest keep across a restart (see :meth:`SimHost.state`): the
+        registered agents, writeback and each domain's gMSAs; never accounts or passwords."""
+        with self.lock:
+            return {
+                "agents": [dict(a) for a in self.agents],
+                "writeback": self.writeback,
+                "gmsas": {k: sorted(v["gmsas"]) for k, v in self.domains.items()},
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.agents = [dict(a) for a in state.get("agents", [])]
+            self.writeback = bool(state.get("writeback", self.writeback))
+            for fqdn, gmsas in (state.get("gmsas") or {}).items():
+                if fqdn in self.domains:
+                    self.domains[fqdn]["gmsas"] = set(gmsas)
+
     def to_dict(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -330,6 +359,7 @@ class SimHost:
         spec = dict(spec or {})
         self.name = name
         self.tenant = tenant
+        self.spec_digest = spec_digest(spec)  # a saved state applies to the same spec only
         self.record = HostRecord()
         self.faults = FaultPlan(
             [Fault.from_dict(f) if isinstance(f, dict) else f for f in spec.get("faults", [])]
@@ -352,7 +382,19 @@ class SimHost:
         self.server_core: bool = bool(spec.get("server_core", False))
         self.memory_kb: int = int(spec.get("memory_kb", 8 * 1024 * 1024))
         self.free_disk_bytes: int = int(spec.get("free_disk_bytes", 60 * 1024**3))
-        self.execution_policy: str = spec.get("execution_policy", "RemoteSigned")
+        # Execution policy per scope (Get-ExecutionPolicy -List): ``execution_policy`` is the
+        # LocalMachine one, ``execution_policies`` (scope -> policy) sets others, e.g. a Group
+        # Policy ``{"MachinePolicy": "AllSigned"}``.
+        self.execution_policies: dict[str, str] = dict.fromkeys(
+            EXECUTION_POLICY_SCOPES, "Undefined"
+        )
+        self.execution_policies["LocalMachine"] = spec.get("execution_policy", "RemoteSigned")
+        for scope, policy in (spec.get("execution_policies") or {}).items():
+            self.execution_policies[_scope_name(scope)] = str(policy)
+        # Commands this host lacks: the Kds module unless ``kds_module`` (default true)
+        self.absent_commands: set[str] = (
+            set() if spec.get("kds_module", True) else {c.lower() for c in KDS_COMMANDS}
+        )
         self.domain: str = spec.get("domain", "contoso.com")
         self.login_user: str = spec.get("login_user", "contoso\\svc-cloudsync")
         self.outbound_443 = bool(spec.get("outbound_443", True))
@@ -435,6 +477,17 @@ class SimHost:
             "LocalSystem",
             "C:\\Windows\\system32\\lsass.exe",
         )
+        adsync = spec.get("adsync")  # Entra Connect Sync on the same server: true or {status}
+        if adsync:
+            status = adsync.get("status", "Running") if isinstance(adsync, dict) else "Running"
+            self.services[ADSYNC_SERVICE.lower()] = Service(
+                ADSYNC_SERVICE,
+                "Microsoft Azure AD Sync",
+                status,
+                "Automatic",
+                "NT SERVICE\\ADSync",
+                "C:\\Program Files\\Microsoft Azure AD Sync\\Bin\\miiserver.exe",
+            )
         for d in (
             "C:\\",
             "C:\\Windows",
@@ -523,6 +576,19 @@ class SimHost:
             raise ValueError(f"tls12 must be default, enabled or disabled, not {mode!r}")
         self.set_reg(dotnet64, dict(dotnet))
         self.set_reg(dotnet32, dict(dotnet) if spec.get("tls12_wow64", True) else {})
+
+    @property
+    def execution_policy(self) -> str:
+        """The effective policy: the first scope that is not Undefined, in precedence order."""
+        for scope in EXECUTION_POLICY_SCOPES:
+            policy = self.execution_policies.get(scope, "Undefined")
+            if policy.lower() != "undefined":
+                return policy
+        return SERVER_DEFAULT_POLICY
+
+    @execution_policy.setter
+    def execution_policy(self, policy: str) -> None:
+        self.execution_policies["LocalMachine"] = policy
 
     # ---- API promised to the WS-Man server ---------------------------------------------
     def start_process(
@@ -770,6 +836,53 @@ class SimHost:
         """Write an event (level 1 Critical, 2 Error, 3 Warning, 4 Information)."""
         self.write_event(log, event_id, message, level)
 
+    # ---- state across a restart (the local console keeps it in its data folder) --------
+    def state(self) -> dict[str, Any]:
+        """What the runbook changed and a restart should find again: services, files,
+        registry and the agent's own state, as JSON. Not the record, processes or anything
+        the scenario gives (accounts, passwords, faults)."""
+        with self.lock:
+            return {
+                "spec_digest": self.spec_digest,
+                "services": {k: asdict(v) for k, v in self.services.items()},
+                "files": {k: _file_state(v) for k, v in self.files.items()},
+                "registry": {k: [n, _jsonable(v)] for k, (n, v) in self.registry.items()},
+                "agent_domains": list(self.agent_domains),
+                "agent_registered": self.agent_registered,
+                "agent_version": self.agent_version,
+                "execution_policies": dict(self.execution_policies),
+                "event_logs": {
+                    name: [{**e, "at": e["at"].isoformat()} for e in events]
+                    for name, events in self.event_logs.items()
+                },
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """Take ``state`` (from :meth:`state`) if it was saved for this host's spec; False
+        (and nothing changed) when the spec changed since, e.g. an edited ``sim:`` mapping."""
+        if state.get("spec_digest") != self.spec_digest:
+            return False
+        with self.lock:
+            self.services = {k: Service(**v) for k, v in state["services"].items()}
+            self.files = {k: _file_entry(v) for k, v in state["files"].items()}
+            self.registry = {k: (n, _from_jsonable(v)) for k, (n, v) in state["registry"].items()}
+            self.agent_domains = list(state["agent_domains"])
+            self.agent_registered = bool(state["agent_registered"])
+            self.agent_version = str(state["agent_version"])
+            self.execution_policies.update(state.get("execution_policies") or {})
+            for name, events in (state.get("event_logs") or {}).items():
+                self.event_logs[name] = [
+                    {**e, "at": datetime.datetime.fromisoformat(e["at"])} for e in events
+                ]
+        # like a reboot: the running services get new processes, and the agent reads its
+        # configuration file as it starts
+        for svc in list(self.services.values()):
+            svc.pid = 0
+            self.service_started(svc.name)
+        if not self.load_agent_config() and AGENT_SERVICE.lower() in self.services:
+            self.services[AGENT_SERVICE.lower()].status = "Stopped"
+        return True
+
     def service(self, name: str) -> Service | None:
         with self.lock:
             return self.services.get(name.lower())
@@ -788,6 +901,63 @@ class SimHost:
 
 def _children(node: Any, tag: str) -> list[Any]:
     return [c for c in node.childNodes if c.nodeType == c.ELEMENT_NODE and c.tagName == tag]
+
+
+# Scenario keys that carry passwords: left out of a spec's digest, which is saved to disk.
+SECRET_SPEC_KEYS = ("accounts", "share_readers")
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """sha256 of a host's scenario spec without its password-bearing keys."""
+    public = {k: v for k, v in spec.items() if k not in SECRET_SPEC_KEYS}
+    text = json.dumps(public, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"__b64__": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__b64__"}:
+            return base64.b64decode(value["__b64__"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def _file_state(entry: FileEntry) -> dict[str, Any]:
+    data = asdict(entry)
+    data["content"] = base64.b64encode(entry.content).decode("ascii")
+    data["chain"] = list(entry.chain)
+    return data
+
+
+def _file_entry(data: Mapping[str, Any]) -> FileEntry:
+    return FileEntry(
+        path=data["path"],
+        content=base64.b64decode(data["content"]),
+        version=data.get("version"),
+        signer=data.get("signer"),
+        is_dir=bool(data.get("is_dir")),
+        chain=tuple(data.get("chain") or ()),
+        written_at=float(data.get("written_at") or time.time()),
+    )
+
+
+def _scope_name(scope: str) -> str:
+    for name in EXECUTION_POLICY_SCOPES:
+        if name.lower() == str(scope).lower():
+            return name
+    raise ValueError(f"execution policy scope must be one of {EXECUTION_POLICY_SCOPES}: {scope!r}")
 
 
 def dword(value: int) -> int:

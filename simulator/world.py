@@ -47,3 +47,35 @@ def default_world(name: str = "SIM01", **state: Any) -> World:
     """One host with the defaults, host keys overridable (e.g. startup_cost_s=0)."""
     tenant_spec = state.pop("tenant", None)
     return build_world({"tenant": tenant_spec, "hosts": [{"name": name, **state}]})
+
+
+STATE_VERSION = 1
+
+
+def world_state(world: World) -> dict[str, Any]:
+    """The state a restart should find again (``SimHost.state``, ``Tenant.state``), as JSON."""
+    return {
+        "version": STATE_VERSION,
+        "tenant": world.tenant.state(),
+        "tenants": {name: t.state() for name, t in world.tenants.items()},
+        "hosts": {name: h.state() for name, h in world.hosts.items()},
+    }
+
+
+def restore_world(world: World, state: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Apply a saved :func:`world_state`: the hosts restored, and those left fresh because
+    their scenario spec changed since (or they are new). The tenants keep their agents as
+    Entra would, whatever happened to a server."""
+    if state.get("version") != STATE_VERSION:
+        return [], sorted(world.hosts)
+    world.tenant.restore(state.get("tenant") or {})
+    for name, tenant in world.tenants.items():
+        tenant.restore((state.get("tenants") or {}).get(name) or {})
+    saved = state.get("hosts") or {}
+    restored, fresh = [], []
+    for name, host in sorted(world.hosts.items()):
+        if name in saved and host.restore(saved[name]):
+            restored.append(name)
+        else:
+            fresh.append(name)
+    return restored, fresh

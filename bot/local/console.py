@@ -27,6 +27,7 @@ from slack_bolt import BoltRequest
 from bot.local import payloads
 from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
+from bot.local.stack import LocalStack
 from bot.render import render_blocks, unescape
 from simulator.slack_api import Call, Message
 from workers.domain.config import Config
@@ -71,12 +72,14 @@ class Console:
         self._print_lock = threading.Lock()
         self._counter = itertools.count(1)
         self._views: list[dict[str, Any]] = []
+        self.start_note: str | None = None
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> Console:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.slack.subscribe(self._on_call)
         self.local.start()
+        self.start_note = sim_state_line(self.local.stack, self.local.ctx.store.count())
         return self
 
     def stop(self) -> None:
@@ -85,6 +88,8 @@ class Console:
     # input -------------------------------------------------------------------------------
     def run(self, lines: Iterable[str], interactive: bool = False) -> int:
         self.say(f"cloudsync console: you are {self._name(self.user_id)} in #ops. :help for help.")
+        if self.start_note:
+            self.say(self.start_note)
         for raw in lines:
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -314,6 +319,25 @@ class Console:
 
 _MENTION = re.compile(r"@(U[A-Z0-9]{2,})\b")
 _CHANNEL = re.compile(r"#(C[A-Z0-9]{2,})\b")
+
+
+def sim_state_line(stack: LocalStack, kept: int) -> str | None:
+    """One line on what the simulated hosts remember: requests persist in the data folder
+    (Redis AOF), and so do the hosts' states, saved when the console stops."""
+    if stack.sim is None:
+        return None
+    if stack.sim_state_found:
+        line = f"Simulated hosts as the last run left them: {len(stack.sim_restored)} restored"
+        if stack.sim_fresh:
+            fresh = ", ".join(stack.sim_fresh)
+            line += f"; started fresh (new, or their sim: settings changed): {fresh}"
+        return line + f"; {kept} request(s) kept."
+    if kept:
+        return (
+            f"Simulated hosts start fresh (no saved state in {stack.sim_state_path.parent}), "
+            f"while {kept} earlier request(s) were kept."
+        )
+    return None
 
 
 def _indent(text: str, prefix: str) -> str:

@@ -9,6 +9,7 @@ processes that reach those hosts over WinRM.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from simulator.server import SimCluster
 
 log = logging.getLogger(__name__)
+SIM_STATE_FILE = "simulated-hosts.json"
 
 
 class LocalStack:
@@ -54,6 +56,11 @@ class LocalStack:
         self.redis_server: EmbeddedRedis | None = None
         self.redis_url = settings.redis_url or ""
         self.sim: SimCluster | None = None
+        # with ``persist``: the simulated hosts' state, kept across restarts like the requests
+        self.sim_state_path = settings.data_dir / SIM_STATE_FILE
+        self.sim_restored: list[str] = []  # hosts found again from the last run
+        self.sim_fresh: list[str] = []  # hosts started fresh although a state was saved
+        self.sim_state_found = False
         self.endpoints: dict[str, str] = {}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.worker_log: Path | None = None
@@ -87,9 +94,36 @@ class LocalStack:
         scenario = simulated_world(
             self.config, SecretsProvider(self.config), startup_cost_s=self.startup_cost_s
         )
-        self.sim = SimCluster.from_scenario(scenario).start()
+        self.sim = SimCluster.from_scenario(scenario)
+        if self.persist:
+            self._restore_sim(self.sim)
+        self.sim.start()
         self.endpoints = {name: f"127.0.0.1:{srv.port}" for name, srv in self.sim.servers.items()}
         return self.endpoints
+
+    def _restore_sim(self, sim: SimCluster) -> None:
+        from simulator.world import restore_world
+
+        try:
+            state = json.loads(self.sim_state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("simulated hosts start fresh: %s unreadable (%s)", self.sim_state_path, exc)
+            return
+        self.sim_state_found = True
+        self.sim_restored, self.sim_fresh = restore_world(sim.world, state)
+
+    def save_sim(self) -> None:
+        """Write the simulated hosts' state to the data folder (replaced whole, atomically)."""
+        if self.sim is None or not self.persist:
+            return
+        from simulator.world import world_state
+
+        self.sim_state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.sim_state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(world_state(self.sim.world)), encoding="utf-8")
+        tmp.replace(self.sim_state_path)
 
     # workers -----------------------------------------------------------------------------
     def worker_env(self) -> dict[str, str]:
@@ -185,6 +219,10 @@ class LocalStack:
         self._stopping.set()
         self.stop_workers()
         if self.sim is not None:
+            try:
+                self.save_sim()
+            except OSError as exc:  # a full disk must not stop the shutdown
+                log.warning("could not save the simulated hosts' state: %s", exc)
             self.sim.stop()
             self.sim = None
         if self.redis_server is not None:

@@ -178,6 +178,14 @@ def cmdlet(
     return deco
 
 
+def available(session: Session, spec: Cmdlet) -> bool:
+    """The command exists in this session: its module is loaded (the agent's is imported by
+    path, never autoloaded) and the host has it (e.g. no Kds module on a member server)."""
+    if spec.module is not None and spec.module not in session.modules:
+        return False
+    return spec.name.lower() not in session.host.absent_commands
+
+
 def not_recognized(name: str) -> PSRuntimeError:
     return PSRuntimeError(
         ErrorRecord(
@@ -364,7 +372,7 @@ class CommandRunner:
             return self._call_function(fn, args, inp)
         canonical = ALIASES.get(low, name)
         spec = REGISTRY.get(canonical.lower())
-        if spec is not None and spec.module is not None and spec.module not in session.modules:
+        if spec is not None and not available(session, spec):
             spec = None
         if spec is None:
             ext = external.resolve(session, name)

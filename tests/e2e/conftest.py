@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import E2EStack, make_config_dir
+from tests.e2e.repr_scan import WATCH
 
 HERE = Path(__file__).parent
 
@@ -27,3 +28,14 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     stack = E2EStack(workdir, make_config_dir(workdir / "config")).start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_python_repr_in_slack() -> Iterator[None]:
+    """Fails the test at teardown when a Slack payload sent during it (by any stack of this
+    folder) shows a Python repr such as ``{'host': ...}`` (tests/e2e/repr_scan.py)."""
+    start = len(WATCH.findings)
+    yield
+    found = WATCH.since(start)
+    if found:
+        pytest.fail("Python repr in a Slack payload:\n" + "\n".join(found[:10]), pytrace=False)

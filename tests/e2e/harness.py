@@ -24,6 +24,7 @@ from bot.local import payloads
 from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
 from bot.local.stack import LocalStack
+from tests.e2e.repr_scan import WATCH
 from tests.support import eventually
 from workers import redis_connect
 from workers.domain.config import REPO_ROOT, load_config
@@ -163,6 +164,7 @@ class E2EStack:
             worker_log=self.worker_log,
             slack_member_of=slack_member_of,
         )
+        WATCH.watch(self.local.slack)  # no Python repr in any payload (tests/e2e/conftest.py)
         self.http: Any = None
         self.url = ""
         self.monitor_lines: list[str] = []

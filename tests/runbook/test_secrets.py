@@ -60,12 +60,12 @@ def test_env_file_and_docker_file_convention(tmp_path: Path) -> None:
     )
     redactor = Redactor()
     provider = SecretsProvider(
-        config, {"PW_A": "env-pw", "PW_C_FILE": str(docker)}, redactor=redactor
+        config, {"PW_A": "env-pw-long", "PW_C_FILE": str(docker)}, redactor=redactor
     )
-    assert provider.get("a") == Credential("u1", "env-pw")
+    assert provider.get("a") == Credential("u1", "env-pw-long")
     assert provider.get("b").password == VALUE  # one trailing newline stripped, no more
     assert provider.get("c").password == "docker-pw"
-    assert redactor.redact(f"x {VALUE} env-pw docker-pw") == f"x {MASK} {MASK} {MASK}"
+    assert redactor.redact(f"x {VALUE} env-pw-long docker-pw") == f"x {MASK} {MASK} {MASK}"
 
 
 def test_errors_name_the_secret_never_a_value(tmp_path: Path) -> None:

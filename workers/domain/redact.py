@@ -4,6 +4,13 @@ The secrets provider registers each value it resolves with :data:`default_redact
 turns remote output or exceptions into text passes it through :meth:`Redactor.redact`. Encoded
 forms are learned too, because a value can come back base64'd (an -EncodedCommand), UTF-16LE
 base64'd, JSON-escaped (a stdin frame) or XML-escaped (CLIXML).
+
+A value is masked where it stands as a value, not inside a longer word: "Provision1" is masked
+in ``pwd=Provision1;`` or ``'Provision1'`` but not in "Provision10". The edges count only where
+the value itself begins or ends with a letter or digit, and ``_`` is an edge (CLIXML writes a
+line break as ``_x000D_`` right after the text). Base64 forms are masked anywhere: they are
+never ordinary words, and an aligned one can sit inside a longer base64 text. The secrets
+provider refuses values shorter than 8 characters, so no short word can be a secret.
 """
 
 from __future__ import annotations
@@ -11,20 +18,38 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from xml.sax.saxutils import escape as xml_escape
 
 MASK = "********"
+_WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit (any script), not "_"
+_NOT_AFTER_WORD = r"(?<![^\W_])"
+_NOT_BEFORE_WORD = r"(?![^\W_])"
 
 
-def _forms(value: str) -> set[str]:
+def _text_forms(value: str) -> set[str]:
     forms = {value}
     forms.add(json.dumps(value)[1:-1])
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
     forms.add(xml_escape(value, {'"': "&quot;", "'": "&apos;"}))
-    for raw in (value.encode("utf-8"), value.encode("utf-16-le")):
-        forms.add(base64.b64encode(raw).decode("ascii"))
     return {f for f in forms if f}
+
+
+def _encoded_forms(value: str) -> set[str]:
+    raws = (value.encode("utf-8"), value.encode("utf-16-le"))
+    return {base64.b64encode(raw).decode("ascii") for raw in raws if raw}
+
+
+def _forms(value: str) -> set[str]:
+    return _text_forms(value) | _encoded_forms(value)
+
+
+def _token_pattern(form: str) -> str:
+    """``form`` not glued to a letter or digit on a side where it has one itself."""
+    head = _NOT_AFTER_WORD if _WORD_CHAR.match(form[0]) else ""
+    tail = _NOT_BEFORE_WORD if _WORD_CHAR.match(form[-1]) else ""
+    return head + re.escape(form) + tail
 
 
 class Redactor:
@@ -33,6 +58,8 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._forms: list[str] = []
+        self._tokens: set[str] = set()  # the forms matched as whole tokens
+        self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str) -> None:
         if not value:
@@ -40,18 +67,23 @@ class Redactor:
         with self._lock:
             known = set(self._forms)
             known.update(_forms(value))
+            self._tokens.update(_text_forms(value))
             # Longest first, so a secret that contains another is masked whole.
             self._forms = sorted(known, key=len, reverse=True)
+            parts = [
+                _token_pattern(form) if form in self._tokens else re.escape(form)
+                for form in self._forms
+            ]
+            self._pattern = re.compile("|".join(parts))
 
     def redact(self, text: str) -> str:
         if not text:
             return text
         with self._lock:
-            forms = list(self._forms)
-        for form in forms:
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
+            pattern = self._pattern
+        if pattern is None:
+            return text
+        return pattern.sub(MASK, text)
 
     def __contains__(self, value: str) -> bool:
         with self._lock:

@@ -24,6 +24,10 @@ from typing import Any
 from workers.domain.config import Config
 from workers.domain.redact import Redactor, default_redactor
 
+# A shorter password is refused when it is read: it could equal an ordinary word, which the
+# redactor would then mask in every text (and it is too weak for an admin account anyway).
+MIN_SECRET_LENGTH = 8
+
 
 class SecretError(LookupError):
     """A secret could not be resolved. ``str()`` names it and where it was looked for (for the
@@ -39,6 +43,10 @@ class SecretError(LookupError):
         if not self.name:
             return f"a secret {self.problem}"
         return f"secret '{self.name}' {self.problem}"
+
+
+class SecretTooShort(SecretError):
+    """A secret's value is shorter than :data:`MIN_SECRET_LENGTH` (refused at start-up)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,13 @@ class SecretsProvider:
             raise SecretError(
                 f"secret '{name}' ({ref.password_ref}) is empty", name=name, problem="is empty"
             )
+        if len(password) < MIN_SECRET_LENGTH:
+            raise SecretTooShort(
+                f"secret '{name}' ({ref.password_ref}) is shorter than {MIN_SECRET_LENGTH} "
+                "characters: use a longer password",
+                name=name,
+                problem=f"is shorter than {MIN_SECRET_LENGTH} characters",
+            )
         self.redactor.add(password)
         cred = Credential(user=ref.user, password=password)
         self._cache[name] = cred
@@ -201,3 +216,17 @@ class SecretsProvider:
                 problem="is not in Vault (key not found)",
             )
         return str(data[key])
+
+
+def short_secret(provider: SecretsProvider) -> str | None:
+    """The refusal of the first configured secret shorter than the minimum, for start-up; None
+    when every secret that can be read here is long enough. A secret that cannot be read in
+    this process (not mounted, no Vault token) is left to preflight, which names it."""
+    for name in provider.config.secrets:
+        try:
+            provider.get(name)
+        except SecretTooShort as exc:
+            return str(exc)
+        except SecretError:
+            continue
+    return None

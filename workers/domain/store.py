@@ -290,6 +290,10 @@ class RequestStore:
     def recent_of_user(self, user: str, limit: int = 10) -> list[Request]:
         return self._load_many(self.redis.zrevrange(self._k("user", user), 0, limit - 1))
 
+    def count(self) -> int:
+        """How many requests the store holds (every state)."""
+        return int(self.redis.zcard(self._k("all")))
+
     def recent(self, limit: int = 20) -> list[Request]:
         return self._load_many(self.redis.zrevrange(self._k("all"), 0, limit - 1))
 

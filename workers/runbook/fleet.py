@@ -19,7 +19,7 @@ from workers.domain.model import HostPreflight, Problem
 from workers.domain.redact import default_redactor
 from workers.domain.secrets import SecretError, SecretsProvider
 from workers.runbook.powershell import render
-from workers.runbook.preflight import evaluate, gmsa_script, judge_gmsa
+from workers.runbook.preflight import evaluate, gmsa_script, judge_gmsa, judge_kds, kds_script
 from workers.runbook.session import RunbookSession, SessionLost, StepFailed, run_readonly
 from workers.runbook.staging import (
     host_check,
@@ -213,13 +213,19 @@ def collect_preflight(
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
     stage: bool | None = None,
+    creates_gmsa: bool | None = None,
 ) -> HostPreflight:
     """Preflight facts and verdict for one host, the entry of ``Request.preflight[host]``;
     on an unreachable host ``ok`` False with the ``error``. ``gmsa``: also read whether that
     gMSA exists (``--gmsa NAME``). ``stage`` (default: for an install, i.e. when the agent is
-    not required): also check that the installer is reachable where the stage step reads it."""
+    not required): also check that the installer is reachable where the stage step reads it.
+    ``creates_gmsa`` (default: an install without ``gmsa``): also read whether the forest has
+    the KDS root key the new gMSA needs, on a server without the agent yet (with the agent,
+    the gmsa step's check finds its account and skips)."""
     conf = config.host(host)
     gmsa_facts: dict[str, Any] = {}
+    kds_facts: dict[str, Any] | None = None
+    check_kds = (not require_agent and not gmsa) if creates_gmsa is None else creates_gmsa
     staging: list[Problem] = []
     inst = installer_for(config.tenants[conf.tenant], conf)
     check_stage = (not require_agent) if stage is None else stage
@@ -234,6 +240,10 @@ def collect_preflight(
                 gmsa_facts = run_readonly(
                     conf, login, gmsa_script(gmsa), session=session, step_id="gmsa-check"
                 )
+            if check_kds and not facts.get("agent_installed"):
+                kds_facts = run_readonly(
+                    conf, login, kds_script(), session=session, step_id="kds-check"
+                )
             if check_stage and not facts.get("agent_installed"):
                 staging = _staging_problems(inst, conf, secrets, session)
         finally:
@@ -243,6 +253,8 @@ def collect_preflight(
     verdict = evaluate(facts, require_agent=require_agent)
     if gmsa:
         judge_gmsa(verdict, gmsa, gmsa_facts)
+    if kds_facts is not None:
+        judge_kds(verdict, kds_facts)
     if staging:
         verdict.blockers.extend(staging)
         verdict.ok = False

@@ -5,8 +5,9 @@ version, TLS 1.2, .NET, execution policy): the runner compares it with the one s
 approval and stops with "changed" when they differ.
 
 Before approval, preflight also resolves every secret the plan will use (and sends none of them
-anywhere) and, for ``--gmsa NAME``, reads whether that gMSA exists: a missing secret or gMSA
-found only at the ``permissions`` step would leave the server half-configured.
+anywhere) and, for ``--gmsa NAME``, reads whether that gMSA exists, or, when the install will
+create the gMSA, whether the forest has a KDS root key: a missing secret, gMSA or key found only
+at the ``gmsa`` or ``permissions`` step would leave the server half-configured.
 """
 
 from __future__ import annotations
@@ -210,6 +211,120 @@ def _check_os(facts: dict[str, Any], blockers: list[Problem]) -> None:
         )
 
 
+# Get-ExecutionPolicy -List answers in precedence order (PowerShell's SecuritySupport.cs,
+# ExecutionPolicyScopePreferences): the first scope that is not Undefined is the effective one.
+POLICY_SCOPES = ("MachinePolicy", "UserPolicy", "Process", "CurrentUser", "LocalMachine")
+GPO_PATHS = {
+    "MachinePolicy": "Computer Configuration",
+    "UserPolicy": "User Configuration",
+}
+GPO_SETTING = (
+    r"Administrative Templates\Windows Components\Windows PowerShell\Turn on Script Execution"
+)
+
+
+def policy_source(facts: dict[str, Any]) -> str | None:
+    """The scope that sets the effective execution policy, from ``execution_policies``
+    (None when the list was not read or every scope is Undefined)."""
+    scopes = facts.get("execution_policies")
+    if not isinstance(scopes, dict):
+        return None
+    for scope in POLICY_SCOPES:
+        if str(scopes.get(scope) or "Undefined").lower() != "undefined":
+            return scope
+    return None
+
+
+def _gpo_fix(scope: str) -> str:
+    return (
+        "Set-ExecutionPolicy cannot override Group Policy: in the GPO that applies to this "
+        f"server, set {GPO_PATHS[scope]}\\{GPO_SETTING} to 'Allow local scripts and remote "
+        "signed scripts' (RemoteSigned) or Not Configured, then gpupdate /force and ask again"
+    )
+
+
+def _check_execution_policy(
+    facts: dict[str, Any], blockers: list[Problem], warnings: list[Problem]
+) -> None:
+    """Microsoft documents RemoteSigned or Undefined; Unrestricted makes registration fail.
+
+    When Group Policy (MachinePolicy/UserPolicy) sets the policy, the fix is the GPO, not
+    Set-ExecutionPolicy (which only warns that a more specific scope overrides it). A GPO
+    AllSigned or Restricted is a warning, not a blocker: the loader's scripts arrive as a
+    command (-EncodedCommand) and the agent's module is a Microsoft-signed binary (.dll),
+    which execution policy does not govern (about_Execution_Policies: it covers .ps1, .psm1
+    and .ps1xml files); but under AllSigned a signed script or format file from a publisher
+    that is not yet trusted asks a question that a remote session cannot answer
+    (PSAuthorizationManager), so what the agent's own files do there is not known.
+    """
+    policy = str(facts.get("execution_policy") or "")
+    source = policy_source(facts)
+    gpo = source in GPO_PATHS
+    where = f", set by Group Policy ({source})" if gpo and source else ""
+    if policy.lower() == "unrestricted":
+        blockers.append(
+            Problem(
+                f"PowerShell execution policy is Unrestricted{where} (agent registration "
+                "fails with it)",
+                _gpo_fix(source)
+                if gpo and source
+                else "Set-ExecutionPolicy RemoteSigned (or Undefined) on the server"
+                + (f" -Scope {source}" if source not in (None, "LocalMachine") else ""),
+            )
+        )
+    elif policy and policy.lower() not in ("remotesigned", "undefined"):
+        if gpo and source:
+            warnings.append(
+                Problem(
+                    f"PowerShell execution policy is {policy}{where}: our steps and the "
+                    "agent's signed module load under it, but a script or format file from a "
+                    "publisher this server does not trust yet would wait for a prompt",
+                    "Microsoft documents RemoteSigned or Undefined for the agent; "
+                    + _gpo_fix(source),
+                )
+            )
+        else:
+            warnings.append(
+                Problem(
+                    f"PowerShell execution policy is {policy}",
+                    "Microsoft documents RemoteSigned or Undefined for the agent",
+                )
+            )
+
+
+def _agent_present(facts: dict[str, Any]) -> Problem:
+    """What an install does on a server that already has the agent (steps.py): the stage and
+    install checks see the agent's registry key and skip, so nothing is upgraded; the gMSA and
+    domain steps run only where their checks find them not done."""
+    version = facts.get("agent_version") or "unknown version"
+    return Problem(
+        f"the agent is already installed ({version}): an install does not run the installer "
+        "again, so it does not upgrade the agent",
+        "an install skips the steps already done: stage and install, and the gMSA and domains "
+        "already set. The Agent Updater service keeps the agent up to date; to install the "
+        "staged version instead, uninstall the agent first",
+    )
+
+
+# Microsoft's cloud sync FAQ ("Can I install the cloud provisioning agent on the same server as
+# Microsoft Entra Connect Sync?": yes, supported), and "Common scenarios" (both may sync the
+# same domain when their scoping filters are mutually exclusive):
+# https://learn.microsoft.com/entra/identity/hybrid/cloud-sync/reference-cloud-sync-faq
+# https://learn.microsoft.com/entra/identity/hybrid/common-scenarios
+def _check_connect_sync(facts: dict[str, Any], warnings: list[Problem]) -> None:
+    status = facts.get("adsync_status")
+    if not status:
+        return
+    warnings.append(
+        Problem(
+            f"Microsoft Entra Connect Sync is installed on this server (ADSync service {status})",
+            "Microsoft supports the provisioning agent on the same server; make sure cloud sync "
+            "and Connect Sync do not sync the same objects (mutually exclusive scoping "
+            "filters), or install the agent on another server",
+        )
+    )
+
+
 def evaluate(facts: dict[str, Any], *, require_agent: bool = False) -> PreflightVerdict:
     """Blockers and warnings for ``facts`` (the output of the preflight step).
 
@@ -229,21 +344,7 @@ def evaluate(facts: dict[str, Any], *, require_agent: bool = False) -> Preflight
                 "install .NET Framework 4.7.1 or later (4.8 recommended)",
             )
         )
-    policy = str(facts.get("execution_policy") or "")
-    if policy.lower() == "unrestricted":
-        blockers.append(
-            Problem(
-                "PowerShell execution policy is Unrestricted (agent registration fails with it)",
-                "Set-ExecutionPolicy RemoteSigned (or Undefined) on the server",
-            )
-        )
-    elif policy and policy.lower() not in ("remotesigned", "undefined"):
-        warnings.append(
-            Problem(
-                f"PowerShell execution policy is {policy}",
-                "Microsoft documents RemoteSigned or Undefined for the agent",
-            )
-        )
+    _check_execution_policy(facts, blockers, warnings)
     vault = str(facts.get("vaultsvc_start_type") or "")
     if vault.lower() == "disabled":
         blockers.append(
@@ -261,13 +362,9 @@ def evaluate(facts: dict[str, Any], *, require_agent: bool = False) -> Preflight
             Problem("the provisioning agent is not installed", "install it first (install)")
         )
     elif installed and not require_agent:
-        version = facts.get("agent_version") or "unknown version"
-        warnings.append(
-            Problem(
-                f"the agent is already installed ({version})",
-                "steps already done will be skipped",
-            )
-        )
+        warnings.append(_agent_present(facts))
+    if not require_agent:
+        _check_connect_sync(facts, warnings)
     return PreflightVerdict(
         ok=not blockers,
         blockers=blockers,
@@ -358,5 +455,66 @@ def judge_gmsa(verdict: PreflightVerdict, gmsa: str, data: dict[str, Any]) -> No
         Problem(
             f"could not check that the gMSA {gmsa} exists ({why})",
             "make sure it exists and this server may retrieve its password before approving",
+        )
+    )
+
+
+# --- the KDS root key a new gMSA needs ----------------------------------------------------
+
+# Get-KdsRootKey (Kds module, Microsoft.KeyDistributionService.Cmdlets; present on domain
+# controllers and with the AD DS tools) lists the forest's root keys, none when there is no key:
+# https://learn.microsoft.com/powershell/module/kds/get-kdsrootkey
+# Read-only. Without the cmdlet, or when it fails, the check is only a warning.
+KDS_CHECK = r"""
+$r = [ordered]@{ checked = $false; keys = 0; error = $null }
+if (Get-Command -Name Get-KdsRootKey -ErrorAction SilentlyContinue) {
+    $r['checked'] = $true
+    try { $r['keys'] = @(Get-KdsRootKey -ErrorAction Stop).Count }
+    catch { $r['error'] = [string]$_.Exception.Message }
+}
+$r
+"""
+# Microsoft Learn, "Create the Key Distribution Services KDS Root Key": -EffectiveTime ten hours
+# back is for a lab with one domain controller; elsewhere domain controllers wait up to 10 hours
+# for the key to replicate before a gMSA can be created.
+KDS_FIX = (
+    "as a Domain Admin on a domain controller, run Add-KdsRootKey -EffectiveTime "
+    "((Get-Date).AddHours(-10)) (usable at once with a single domain controller; in production "
+    "allow up to 10 h for the key to replicate to every domain controller), then ask again; or "
+    "name an existing gMSA with --gmsa NAME$. If a key exists, this server's WinRM account may "
+    "not be allowed to read it: Get-KdsRootKey as a Domain Admin shows it"
+)
+
+
+def kds_script() -> str:
+    return KDS_CHECK.strip()
+
+
+def judge_kds(verdict: PreflightVerdict, data: dict[str, Any]) -> None:
+    """Add to ``verdict`` what the KDS read found: no key blocks, unknown warns."""
+    keys = _as_int(data.get("keys")) or 0
+    if keys > 0:
+        return
+    if data.get("checked") is True and not data.get("error"):
+        verdict.blockers.append(
+            Problem(
+                "no KDS root key was found in the forest: the install creates the agent's gMSA, "
+                "and Active Directory cannot create a gMSA without one",
+                KDS_FIX,
+            )
+        )
+        verdict.ok = False
+        return
+    why = (
+        "Get-KdsRootKey is not available on this server: the Kds PowerShell module is on "
+        "domain controllers and where the AD DS tools (RSAT) are installed"
+        if data.get("checked") is not True
+        else "Get-KdsRootKey failed: " + str(data.get("error"))[:200]
+    )
+    verdict.warnings.append(
+        Problem(
+            f"could not check that the forest has a KDS root key ({why})",
+            "make sure one exists (Get-KdsRootKey on a domain controller) before approving: "
+            "the install creates the agent's gMSA, which needs it",
         )
     )

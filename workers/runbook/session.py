@@ -28,6 +28,7 @@ from winrm.exceptions import (
     WinRMError,
     WinRMOperationTimeoutError,
     WinRMTransportError,
+    WSManFaultError,
 )
 from winrm.protocol import Protocol
 
@@ -80,6 +81,18 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         yield cur
         more = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
         todo.extend(e for e in more if isinstance(e, BaseException))
+
+
+def fault_text(exc: WSManFaultError) -> str:
+    """A WS-Management fault in words: pywinrm's own text ends in the repr of a dict
+    ("(extended fault data: {'transport_message': ...})"), which an operator should not see."""
+    codes = [f"HTTP {exc.code}"]
+    if exc.wsman_fault_code is not None:
+        codes.append(f"WS-Management code {exc.wsman_fault_code}")
+    if exc.fault_subcode or exc.fault_code:
+        codes.append(str(exc.fault_subcode or exc.fault_code))
+    reason = " ".join(str(exc.reason or "").split()) or "no reason given"
+    return f"WSManFaultError: {reason} ({', '.join(codes)})"
 
 
 def connection_failure(exc: BaseException) -> str | None:
@@ -309,7 +322,10 @@ class RunbookSession:
         words = connection_failure(exc)
         if words:
             return words
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, WSManFaultError):
+            text = fault_text(exc)
+        else:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return self.redactor.redact(text)[:500]
 
     def _drop(self) -> None:

@@ -29,6 +29,7 @@ AGENT_EXE = AGENT_DIR + r"\AADConnectProvisioningAgent.exe"
 AGENT_MODULE = AGENT_DIR + r"\Microsoft.CloudSync.PowerShell.dll"
 AGENT_KEY = r"HKLM:\SOFTWARE\Microsoft\Azure AD Connect Agents\Azure AD Connect Provisioning Agent"
 AGENT_SERVICE = "AADConnectProvisioningAgent"
+ADSYNC_SERVICE = "ADSync"  # Microsoft Entra Connect Sync (its sync engine service)
 UPDATER_DISPLAY = "*Agent Updater*"  # "Microsoft Entra Connect Agent Updater" (older: Azure AD)
 UPDATER_FIX = (
     "start it and set it to Automatic (Get-Service -DisplayName '*Agent Updater*' | "
@@ -151,6 +152,10 @@ $facts['sch_use_strong_crypto_wow64'] = $null
 $facts['system_default_tls_versions_wow64'] = $null
 try { $p = Get-ItemProperty -Path <<dotnet32>> -ErrorAction Stop; $facts['sch_use_strong_crypto_wow64'] = $p.SchUseStrongCrypto; $facts['system_default_tls_versions_wow64'] = $p.SystemDefaultTlsVersions } catch { }
 $facts['execution_policy'] = [string](Get-ExecutionPolicy)
+$facts['execution_policies'] = [ordered]@{}
+try { foreach ($e in @(Get-ExecutionPolicy -List)) { $facts['execution_policies'][[string]$e.Scope] = [string]$e.ExecutionPolicy } } catch { }
+$facts['adsync_status'] = $null
+try { $facts['adsync_status'] = [string](Get-Service -Name <<adsync>> -ErrorAction Stop).Status } catch { }
 $facts['vaultsvc_start_type'] = $null
 try { $facts['vaultsvc_start_type'] = [string](Get-Service -Name 'VaultSvc' -ErrorAction Stop).StartType } catch { }
 $facts['agent_installed'] = [bool](Test-Path -Path <<agent_key>>)
@@ -387,6 +392,7 @@ def preflight_script() -> str:
         dotnet32=DOTNET32_KEY,
         agent_key=AGENT_KEY,
         agent_exe=AGENT_EXE,
+        adsync=ADSYNC_SERVICE,
     )
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from ...host import EXECUTION_POLICY_SCOPES
 from .. import xmldom
-from ..commands import ALIASES, REGISTRY, Ctx, NonTerminating, Param, cmdlet, not_recognized
+from ..commands import (
+    ALIASES,
+    REGISTRY,
+    Ctx,
+    NonTerminating,
+    Param,
+    available,
+    cmdlet,
+    not_recognized,
+)
 from ..members import format_date
 from ..values import (
     CIDict,
@@ -226,8 +236,22 @@ def new_object(ctx: Ctx) -> list[Any]:
     )
 
 
-@cmdlet("Get-ExecutionPolicy", [Param("Scope"), Param("List", switch=True)])
+@cmdlet("Get-ExecutionPolicy", [Param("Scope", position=0), Param("List", switch=True)])
 def get_execution_policy(ctx: Ctx) -> list[Any]:
+    """As Windows answers: the effective policy; ``-Scope`` that scope's; ``-List`` one object
+    per scope (Scope, ExecutionPolicy) in precedence order, MachinePolicy first
+    (https://learn.microsoft.com/powershell/module/microsoft.powershell.security/get-executionpolicy)."""
+    policies = ctx.host.execution_policies
+    if ctx.switch("List"):
+        return [
+            PSObject({"Scope": scope, "ExecutionPolicy": policies.get(scope, "Undefined")})
+            for scope in EXECUTION_POLICY_SCOPES
+        ]
+    if ctx.has("Scope"):
+        wanted = to_str(ctx.get("Scope")).lower()
+        for scope in EXECUTION_POLICY_SCOPES:
+            if scope.lower() == wanted:
+                return [policies.get(scope, "Undefined")]
     return [ctx.host.execution_policy]
 
 
@@ -236,9 +260,27 @@ def get_execution_policy(ctx: Ctx) -> list[Any]:
     [Param("ExecutionPolicy", position=0), Param("Scope"), Param("Force", switch=True)],
 )
 def set_execution_policy(ctx: Ctx) -> list[Any]:
-    scope = to_str(ctx.get("Scope", "LocalMachine")).lower()
-    if scope in ("localmachine", ""):
-        ctx.host.execution_policy = to_str(ctx.get("ExecutionPolicy"))
+    """Sets a local scope; a Group Policy scope cannot be set, and a Group Policy that wins
+    over the new value is reported as Windows does (the value is still written)."""
+    wanted = to_str(ctx.get("Scope", "LocalMachine")) or "LocalMachine"
+    scope = next((s for s in EXECUTION_POLICY_SCOPES if s.lower() == wanted.lower()), None)
+    if scope is None or scope in ("MachinePolicy", "UserPolicy"):
+        raise ctx.error(
+            f"Cannot set execution policy for scope {wanted}: it is set by Group Policy.",
+            "CantSetGroupPolicy,Microsoft.PowerShell.Commands.SetExecutionPolicyCommand",
+            "InvalidOperation",
+            "System.InvalidOperationException",
+        )
+    policy = to_str(ctx.get("ExecutionPolicy"))
+    ctx.host.execution_policies[scope] = policy
+    if ctx.host.execution_policy.lower() != policy.lower() and policy.lower() != "undefined":
+        raise ctx.error(
+            "Windows PowerShell updated your execution policy successfully, but the setting is "
+            "overridden by a policy defined at a more specific scope.",
+            "ExecutionPolicyOverride,Microsoft.PowerShell.Commands.SetExecutionPolicyCommand",
+            "PermissionDenied",
+            "System.Security.SecurityException",
+        )
     return []
 
 
@@ -248,7 +290,7 @@ def get_command(ctx: Ctx) -> list[Any]:
     for name in as_list(ctx.get("Name")):
         n = to_str(name)
         spec = REGISTRY.get(ALIASES.get(n.lower(), n).lower())
-        if spec is not None and (spec.module is None or spec.module in ctx.session.modules):
+        if spec is not None and available(ctx.session, spec):
             out.append(
                 PSObject(
                     {
