@@ -100,7 +100,8 @@ class Step:
     """One unit of work on one host.
 
     ``check``: read-only script returning ``$true`` when the step's effect is already in place.
-    ``check_when_idle``: a check used only when no change step ran earlier in this run (restart).
+    ``check_when_idle``: a check used only when no change step before it was done in this run
+    or, in an earlier attempt, after this step's last done (restart; see the runner).
     ``credentials``: secret NAMES the script reads from ``$Secrets``.
     ``transient``: regexes on the error text that make a failure worth retrying.
     ``registration``: runs under the tenant registration lock (one host of a tenant at a time).
