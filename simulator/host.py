@@ -38,6 +38,24 @@ MICROSOFT_CHAIN = (
     "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
     "S=Washington, C=US",
 )
+# SHA-1 thumbprints of the certificates Windows ships for Microsoft's code signing (Microsoft
+# PKI Repository, https://www.microsoft.com/pkiops/docs/repository.htm); a certificate the model
+# does not know has a thumbprint derived from its subject (a self-made one).
+KNOWN_THUMBPRINTS = {
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US": "8F43288AD272F3103B6FB1428485EA3014C0BCFE",
+    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US": "3B1EFD3A66EA28B16697394703A72CA340A05BD5",
+    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com": (
+        "CDD4EEAE6000AC7F40C3802C171E30148030C072"
+    ),
+    MICROSOFT_CHAIN[0]: "F252E794FE438E35ACE6E53762C0A234A2C52135",
+}
+# The LocalMachine\Root store of a Windows Server: Microsoft's roots (scenario
+# ``extra_trusted_roots`` adds thumbprints, as an admin or malware with admin rights could).
+MICROSOFT_ROOT_THUMBPRINTS = tuple(
+    tp for subject, tp in KNOWN_THUMBPRINTS.items() if "Root Certificate Authority" in subject
+)
 AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
 AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
@@ -452,6 +470,18 @@ class SimHost:
         )
         signer = spec.get("installer_signer", MICROSOFT_SIGNER)
         chain = tuple(spec.get("installer_chain", MICROSOFT_CHAIN))
+        # Certificate trust (X509Chain): the thumbprint each known certificate has on this
+        # host; ``installer_root_thumbprint`` gives the installer chain's root another one (a
+        # root made with Microsoft's subject by someone else); the trusted root store; whether
+        # revocation can be checked online (CRL/OCSP reachable) or from cached CRLs.
+        self.thumbprints: dict[str, str] = {k.lower(): v for k, v in KNOWN_THUMBPRINTS.items()}
+        if spec.get("installer_root_thumbprint") and chain:
+            self.thumbprints[chain[-1].lower()] = str(spec["installer_root_thumbprint"]).upper()
+        self.trusted_roots: set[str] = set(MICROSOFT_ROOT_THUMBPRINTS) | {
+            str(t).upper() for t in spec.get("extra_trusted_roots", [])
+        }
+        self.revocation_online = bool(spec.get("revocation_online", True))
+        self.revocation_cached = bool(spec.get("revocation_cached", self.revocation_online))
         self.signed_content[hashlib.sha256(content).hexdigest()] = (
             signer,
             self.agent_version,
@@ -611,6 +641,11 @@ class SimHost:
             return {"signer": None, "version": None, "chain": ()}
         signer, version, chain = known
         return {"signer": signer, "version": version, "chain": chain}
+
+    def thumbprint_of(self, subject: str) -> str:
+        """The SHA-1 thumbprint of the certificate with this subject on this host."""
+        known = self.thumbprints.get(subject.lower())
+        return known or hashlib.sha1(subject.encode()).hexdigest().upper()
 
     def share_login(self, root: str, user: str, password: str) -> bool:
         """Would the file server behind ``root`` accept this user and password?"""

@@ -39,11 +39,18 @@ MICROSOFT_SIGNERS = (
     "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
     "CN=Microsoft Corporation, OU=MOPR, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
 )
-MICROSOFT_ROOTS = (
-    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
-    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
-    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com",
+# SHA-1 thumbprints of the roots Microsoft's code signing chains end at: Microsoft Root
+# Certificate Authority 2011 and 2010, and the older Microsoft Root Certificate Authority
+# (DC=microsoft, DC=com), as the Microsoft PKI Repository lists them
+# (https://www.microsoft.com/pkiops/docs/repository.htm). The thumbprint, not the subject, is
+# the pin: anyone can make a root with Microsoft's subject.
+MICROSOFT_ROOT_THUMBPRINTS = (
+    "8F43288AD272F3103B6FB1428485EA3014C0BCFE",  # Microsoft Root Certificate Authority 2011
+    "3B1EFD3A66EA28B16697394703A72CA340A05BD5",  # Microsoft Root Certificate Authority 2010
+    "CDD4EEAE6000AC7F40C3802C171E30148030C072",  # Microsoft Root Certificate Authority
 )
+# Online revocation checks may wait this long for a CRL/OCSP answer (see SIGNER_VERDICT).
+REVOCATION_TIMEOUT_S = 30
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
@@ -229,18 +236,45 @@ $sig = Get-AuthenticodeSignature -FilePath $dest
 """
 
 # Sets $signerProblem ($null when fine) for the signature in $sig: the signer's subject is one of
-# Microsoft's forms (or the inventory's), and the chain Windows builds ends at a Microsoft root.
+# Microsoft's forms (or the inventory's); the chain Windows builds for it must be trusted
+# (Build() returns $true) and end at a root whose thumbprint is pinned.
+# Chain policy, chosen deliberately (Microsoft Learn, X509ChainPolicy: RevocationMode,
+# RevocationFlag, UrlRetrievalTimeout; X509RevocationMode: "Online: revocation checks that are
+# not possible with cached revocation data should attempt to make live requests to update the
+# cache", "Offline: ... can only be performed with cached revocation data"):
+# - RevocationMode Online: the agent itself needs outbound HTTP to Microsoft's revocation
+#   endpoints (cloud sync prerequisites: 443, and 80 for revocation checks), so a server that
+#   can run the agent can check; Offline would fail on a server whose CRL cache is empty or
+#   stale, and NoCheck would accept a revoked signing certificate. Where the check cannot be
+#   made, Build() is $false (RevocationStatusUnknown / OfflineRevocation) and the stage refuses
+#   with that reason: allowing port 80 is the fix, not skipping the check.
+# - UrlRetrievalTimeout: a bounded wait ("A value of Zero means there are no limits").
+# - RevocationFlag ExcludeRoot: the leaf and intermediates are checked; a root is trusted as
+#   the store holds it (X509RevocationFlag, Microsoft Learn).
+# https://learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.x509chainpolicy
+# https://learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.x509revocationmode
 SIGNER_VERDICT = r"""
 $signerProblem = $null
 $subject = [string]$sig.SignerCertificate.Subject
 if (-not (@(<<signers>>) -contains $subject)) { $signerProblem = 'installer signed by an unexpected subject: ' + $subject }
 else {
     $chain = [System.Security.Cryptography.X509Certificates.X509Chain]::new()
-    $null = $chain.Build($sig.SignerCertificate)
+    $chain.ChainPolicy.RevocationMode = [System.Security.Cryptography.X509Certificates.X509RevocationMode]::Online
+    $chain.ChainPolicy.RevocationFlag = [System.Security.Cryptography.X509Certificates.X509RevocationFlag]::ExcludeRoot
+    $chain.ChainPolicy.UrlRetrievalTimeout = [TimeSpan]::FromSeconds(<<revocation_timeout>>)
+    $trusted = $chain.Build($sig.SignerCertificate)
     $els = @($chain.ChainElements)
-    $root = ''
-    if ($els.Count -gt 1) { $root = [string]$els[$els.Count - 1].Certificate.Subject }
-    if (-not (@(<<roots>>) -contains $root)) { $signerProblem = 'installer signature chain does not end at a Microsoft root: ' + $root }
+    $root = $null
+    if ($els.Count -gt 1) { $root = $els[$els.Count - 1].Certificate }
+    if (-not $trusted) {
+        $why = 'no chain status given'
+        $first = @($chain.ChainStatus) | Select-Object -First 1
+        if ($null -ne $first) { $why = [string]$first.Status + ': ' + ([string]$first.StatusInformation).Trim() }
+        $signerProblem = 'installer signature chain is not trusted on this server (' + $why + ')'
+    }
+    elseif (($null -eq $root) -or (-not (@(<<roots>>) -contains [string]$root.Thumbprint))) {
+        $signerProblem = 'installer signature chain ends at a root that is not a pinned Microsoft root: ' + [string]$root.Subject + ' (thumbprint ' + [string]$root.Thumbprint + ')'
+    }
 }
 """.strip()
 
@@ -415,8 +449,19 @@ def installer_signers(configured: str) -> list[str]:
     return list(dict.fromkeys([*MICROSOFT_SIGNERS, configured]))
 
 
-def _with_signer_verdict(template: str, signer: str) -> str:
-    verdict = render(SIGNER_VERDICT, signers=installer_signers(signer), roots=list(MICROSOFT_ROOTS))
+def installer_roots(configured: tuple[str, ...]) -> list[str]:
+    """Root thumbprints accepted at the end of the signer's chain: Microsoft's pinned roots
+    plus the inventory's ``installer.root_thumbprints`` (validated as 40 hex digits)."""
+    return list(dict.fromkeys([*MICROSOFT_ROOT_THUMBPRINTS, *(t.upper() for t in configured)]))
+
+
+def _with_signer_verdict(template: str, inst: InstallerSource) -> str:
+    verdict = render(
+        SIGNER_VERDICT,
+        signers=installer_signers(inst.signer),
+        roots=installer_roots(inst.root_thumbprints),
+        revocation_timeout=REVOCATION_TIMEOUT_S,
+    )
     return template.replace("#SIGNER_VERDICT#", verdict)
 
 
@@ -430,9 +475,9 @@ def stage_step(tenant: TenantConfig, host: HostConfig | None = None) -> Step:
     """Get the installer onto the host as the inventory says (push, share or url)."""
     inst = installer_for(tenant, host) if host is not None else tenant.installer
     common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME}
-    verify = render(_with_signer_verdict(STAGE_VERIFY, inst.signer), sha256=inst.sha256)
+    verify = render(_with_signer_verdict(STAGE_VERIFY, inst), sha256=inst.sha256)
     check = render(
-        _with_signer_verdict(STAGE_CHECK, inst.signer),
+        _with_signer_verdict(STAGE_CHECK, inst),
         agent_key=AGENT_KEY,
         sha256=inst.sha256,
         **common,
