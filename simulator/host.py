@@ -642,6 +642,17 @@ class SimHost:
         signer, version, chain = known
         return {"signer": signer, "version": version, "chain": chain}
 
+    def tamper_file(self, path: str, content: bytes) -> bool:
+        """Another local process (an admin, malware with write access) rewrites an existing
+        file: it shows the signature its new bytes carry. False when there is no such file."""
+        with self.lock:
+            old = self.files.get(file_key(path))
+            if old is None or old.is_dir:
+                return False
+        self.put_file(FileEntry(old.path, content, **self.signature_of(content)))
+        self.record.event("file_tampered", host=self.name, path=old.path)
+        return True
+
     def thumbprint_of(self, subject: str) -> str:
         """The SHA-1 thumbprint of the certificate with this subject on this host."""
         known = self.thumbprints.get(subject.lower())

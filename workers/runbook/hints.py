@@ -128,6 +128,14 @@ _RULES: tuple[_Rule, ...] = (
         lambda s: f"the installer failed: read its log {INSTALL_LOG} and the traces in {TRACE_DIR}",
     ),
     _rule(
+        r"staged installer changed after the stage step verified it|staged installer .* is gone",
+        lambda s: (
+            "the installer was swapped after it was verified and was not run: remove it from "
+            "the staging folder, find out who or what can write there, then retry (the stage "
+            "step stages and verifies it again)"
+        ),
+    ),
+    _rule(
         r"chain is not trusted on this server \((?:RevocationStatusUnknown|OfflineRevocation)",
         lambda s: (
             "the server could not check whether the installer's signing certificate is "

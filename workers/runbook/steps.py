@@ -283,6 +283,7 @@ $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
 $log = <<log>>
 $logDir = [IO.Path]::GetDirectoryName($log)
 if (-not (Test-Path -Path $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+#INSTALL_RECHECK#
 $p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -PassThru
 $null = $p.Handle
 $p.WaitForExit()
@@ -294,6 +295,21 @@ elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010):
 elseif ($code -eq 1618) { throw 'installer exit 1618: another installation is in progress' }
 else { throw ('installer exit ' + $code + '; see the installer log ' + $log + ' and ' + <<trace>>) }
 """
+
+# The exact file about to run is verified again, right before Start-Process: the stage step's
+# verdict is about the file as it was then, and anyone with write access to the staging folder
+# could have swapped it since (the installer runs with the install account's rights).
+INSTALL_RECHECK = r"""
+if (-not (Test-Path -Path $exe)) { throw ('the staged installer ' + $exe + ' is gone since the stage step verified it; it was not run. Retry: the stage step stages and verifies it again') }
+$hash = [string](Get-FileHash -Path $exe -Algorithm SHA256).Hash
+$sig = Get-AuthenticodeSignature -FilePath $exe
+#SIGNER_VERDICT#
+$changed = $null
+if ($hash -ne <<sha256>>) { $changed = 'its SHA-256 is now ' + $hash + ', not the approved ' + <<sha256>> }
+elseif ([string]$sig.Status -ne 'Valid') { $changed = 'its signature is now ' + [string]$sig.Status }
+elseif ($signerProblem) { $changed = $signerProblem }
+if ($changed) { throw ('the staged installer changed after the stage step verified it (' + $changed + '); it was not run. Remove ' + $exe + ' (keep a copy to examine), find out who or what can write to ' + <<staging_dir>> + ', then retry: the stage step stages and verifies it again') }
+""".strip()
 
 INSTALL_CHECK = r"""
 $n = 0
@@ -535,8 +551,12 @@ def _share_stage(step: Step, inst: InstallerSource, host: HostConfig | None, ver
     return replace(step, title=title, script=render(STAGE_SHARE_DELEGATED, **common) + verify)
 
 
-def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
-    """Run the installer and judge its exit code.
+def install_step(tenant: TenantConfig, cloud: Cloud, host: HostConfig | None = None) -> Step:
+    """Verify the staged installer again, run it and judge its exit code.
+
+    The SHA-256 and the signature verdict of the stage step are checked once more on the exact
+    file right before ``Start-Process`` (``INSTALL_RECHECK``): a file swapped between the two
+    steps is refused and never started.
 
     ``[int]$null`` is 0 in PowerShell, so a missing exit code is a failure, never a success.
     It waits on the installer process itself (``.WaitForExit()``), not ``Start-Process -Wait``,
@@ -548,17 +568,23 @@ def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
     arguments = ["/quiet", "/log", INSTALL_LOG]
     if cloud is Cloud.USGOV or tenant.cloud is Cloud.USGOV:
         arguments.append("ENVIRONMENTNAME=AzureUSGovernment")
+    inst = installer_for(tenant, host) if host is not None else tenant.installer
+    recheck = render(
+        _with_signer_verdict(INSTALL_RECHECK, inst),
+        sha256=inst.sha256,
+        staging_dir=inst.staging_dir,
+    )
     return Step(
         "install",
         "Install the provisioning agent",
         render(
             INSTALL,
-            staging_dir=tenant.installer.staging_dir,
+            staging_dir=inst.staging_dir,
             name=INSTALLER_NAME,
             arguments=arguments,
             log=INSTALL_LOG,
             trace=TRACE_DIR,
-        ),
+        ).replace("#INSTALL_RECHECK#", recheck),
         check=render(
             INSTALL_CHECK, polls=INSTALL_WAIT_POLLS, process=INSTALLER_PROCESS, agent_key=AGENT_KEY
         ),
@@ -827,7 +853,7 @@ def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> l
         steps = [
             preflight_step(),
             stage_step(tenant, host),
-            install_step(tenant, change.cloud),
+            install_step(tenant, change.cloud, host),
             import_step(),
             connect_step(tenant),
             gmsa_step(tenant, change.gmsa),
