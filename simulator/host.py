@@ -56,6 +56,8 @@ KNOWN_THUMBPRINTS = {
 MICROSOFT_ROOT_THUMBPRINTS = tuple(
     tp for subject, tp in KNOWN_THUMBPRINTS.items() if "Root Certificate Authority" in subject
 )
+# What a simulated local attacker writes over a file (fault ``tamper``, SimHost.tamper_file).
+TAMPERED_CONTENT = b"MZ-tampered copy (cloudsync-bot simulator)"
 AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
 AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
@@ -353,6 +355,11 @@ class SimHost:
             [Fault.from_dict(f) if isinstance(f, dict) else f for f in spec.get("faults", [])]
         )
         self.lock = threading.RLock()
+        # Open file handles that deny others' writes: file key -> handle id -> (FileShare
+        # words, owning process id). Windows refuses a write, rename or delete that a handle's
+        # share mode does not grant; a process's handles close when it ends.
+        self.file_handles: dict[str, dict[int, tuple[frozenset[str], int]]] = {}
+        self._handle_ids = itertools.count(1)
         self.startup_cost_s = float(spec.get("startup_cost_s", 0.2))
         self.install_s = float(spec.get("install_s", 1.0))
         # None in the list: an installer run that reports no exit code at all
@@ -642,16 +649,47 @@ class SimHost:
         signer, version, chain = known
         return {"signer": signer, "version": version, "chain": chain}
 
-    def tamper_file(self, path: str, content: bytes) -> bool:
+    def tamper_file(self, path: str, content: bytes = TAMPERED_CONTENT) -> bool:
         """Another local process (an admin, malware with write access) rewrites an existing
-        file: it shows the signature its new bytes carry. False when there is no such file."""
+        file: it shows the signature its new bytes carry. False when there is no such file or
+        an open handle's share mode denies the write (recorded as ``file_tamper_refused``)."""
         with self.lock:
             old = self.files.get(file_key(path))
             if old is None or old.is_dir:
                 return False
-        self.put_file(FileEntry(old.path, content, **self.signature_of(content)))
+            if self.write_denied(path):
+                self.record.event("file_tamper_refused", host=self.name, path=old.path)
+                return False
+            self.files[file_key(path)] = FileEntry(old.path, content, **self.signature_of(content))
         self.record.event("file_tampered", host=self.name, path=old.path)
         return True
+
+    def open_handle(self, path: str, share: frozenset[str], owner: int) -> int | None:
+        """Open ``path`` for reading with FileShare ``share``; None when a handle already open
+        denies reading (a sharing violation)."""
+        with self.lock:
+            held = self.file_handles.setdefault(file_key(path), {})
+            if any("read" not in other for other, _ in held.values()):
+                return None
+            handle = next(self._handle_ids)
+            held[handle] = (share, owner)
+            return handle
+
+    def close_handle(self, path: str, handle: int) -> None:
+        with self.lock:
+            self.file_handles.get(file_key(path), {}).pop(handle, None)
+
+    def release_handles(self, owner: int) -> None:
+        """A process ended: Windows closes every handle it held."""
+        with self.lock:
+            for held in self.file_handles.values():
+                for handle in [h for h, (_, o) in held.items() if o == owner]:
+                    del held[handle]
+
+    def write_denied(self, path: str) -> bool:
+        with self.lock:
+            held = self.file_handles.get(file_key(path), {})
+            return any("write" not in share for share, _ in held.values())
 
     def thumbprint_of(self, subject: str) -> str:
         """The SHA-1 thumbprint of the certificate with this subject on this host."""

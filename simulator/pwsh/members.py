@@ -76,6 +76,12 @@ X509_ENUMS = {
     "x509revocationmode": REVOCATION_MODES,
     "x509revocationflag": REVOCATION_FLAGS,
 }
+# System.IO enums for [IO.File]::Open (member names only: the model passes names)
+IO_ENUMS = {
+    "io.filemode": ("CreateNew", "Create", "Open", "OpenOrCreate", "Truncate", "Append"),
+    "io.fileaccess": ("Read", "Write", "ReadWrite"),
+    "io.fileshare": ("None", "Read", "Write", "ReadWrite", "Delete", "Inheritable"),
+}
 # X509ChainStatusFlags: value and the StatusInformation text Windows gives; ChainStatus lists
 # them in flag order.
 CHAIN_STATUS = {
@@ -659,6 +665,9 @@ def static_member(session: Session, type_text: str, name: str) -> Any:
         return name
     if t == "text.encoding" and low in ("utf8", "unicode", "ascii"):
         return Encoding(low)
+    io_enum = IO_ENUMS.get(t)
+    if io_enum is not None and low in (m.lower() for m in io_enum):
+        return next(m for m in io_enum if m.lower() == low)
     enum = X509_ENUMS.get(t.removeprefix("security.cryptography.x509certificates."))
     if enum is not None:
         for member in enum:
@@ -711,6 +720,9 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
             return "C:\\Windows\\TEMP\\"
     if t == "io.file" and low in ("create", "openwrite"):
         return session.create_file(to_str(args[0]))
+    if t == "io.file" and low == "open" and len(args) == 4:
+        mode, access, share = (to_str(a) for a in args[1:])
+        return session.open_file(to_str(args[0]), mode, access, share)
     if t == "io.file" and low == "exists":
         return session.host.file_exists(to_str(args[0]))
     if t == "string":

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from simulator.contract import Fault
 from simulator.host import MICROSOFT_CHAIN, MICROSOFT_SIGNER
 from tests.runbook.conftest import SimEnv
 from tests.runbook.test_runner_sim import (
@@ -122,3 +123,21 @@ def test_the_untouched_file_installs(sim_env: Callable[..., SimEnv], rclient: An
     script = next(b for b in blocks if "Start-Process" in b and "Get-FileHash" in b)
     assert script.index("Get-FileHash") < script.index("Start-Process")
     assert script.index("$trusted = $chain.Build(") < script.index("Start-Process")
+
+
+def test_the_file_is_locked_from_the_hash_to_the_installers_exit(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """A write attempted just as Start-Process runs (after the re-check) is refused: the
+    install script holds the file open with FileShare.Read; the installer runs the approved
+    bytes and the lock is gone once the step ends."""
+    env = sim_env([{"name": "SYNC01"}])
+    env.host("SYNC01").faults.add(Fault(kind="tamper", cmdlet="Start-Process", path=STAGED))
+    runner, _ = make_runner(env, rclient)
+    out = runner.run(request(install_change("SYNC01")), should_stop=never)
+    assert out.status == "succeeded", out.to_dict()
+    assert len(events(env, "SYNC01", "file_tamper_refused")) == 1
+    assert events(env, "SYNC01", "file_tampered") == []
+    (run,) = events(env, "SYNC01", "installer_run")
+    assert run["sha256"] == env.config.tenants["contoso"].installer.sha256
+    assert env.host("SYNC01").tamper_file(STAGED)  # released after the step

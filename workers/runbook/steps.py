@@ -283,10 +283,14 @@ $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
 $log = <<log>>
 $logDir = [IO.Path]::GetDirectoryName($log)
 if (-not (Test-Path -Path $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+if (-not (Test-Path -Path $exe)) { throw ('the staged installer ' + $exe + ' is gone since the stage step verified it; it was not run. Retry: the stage step stages and verifies it again') }
+$fs = [IO.File]::Open($exe, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::Read)
+try {
 #INSTALL_RECHECK#
 $p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -PassThru
 $null = $p.Handle
 $p.WaitForExit()
+} finally { $fs.Dispose() }
 $raw = $p.ExitCode
 if ($null -eq $raw) { throw ('installer exit code unknown (the process reported none): not treated as success; see the installer log ' + $log + ' and ' + <<trace>>) }
 $code = [int]$raw
@@ -298,10 +302,13 @@ else { throw ('installer exit ' + $code + '; see the installer log ' + $log + ' 
 
 # The exact file about to run is verified again, right before Start-Process: the stage step's
 # verdict is about the file as it was then, and anyone with write access to the staging folder
-# could have swapped it since (the installer runs with the install account's rights).
+# could have swapped it since (the installer runs with the install account's rights). INSTALL
+# holds it open with FileShare.Read ($fs) from this hash until the installer exits: Windows
+# then refuses anyone's write, rename or delete of it (a share mode without Write / Delete),
+# while reading, which Get-AuthenticodeSignature and Start-Process (CreateProcess) need, is
+# still granted. The hash is read through that very handle.
 INSTALL_RECHECK = r"""
-if (-not (Test-Path -Path $exe)) { throw ('the staged installer ' + $exe + ' is gone since the stage step verified it; it was not run. Retry: the stage step stages and verifies it again') }
-$hash = [string](Get-FileHash -Path $exe -Algorithm SHA256).Hash
+$hash = [string](Get-FileHash -InputStream $fs -Algorithm SHA256).Hash
 $sig = Get-AuthenticodeSignature -FilePath $exe
 #SIGNER_VERDICT#
 $changed = $null
@@ -555,8 +562,9 @@ def install_step(tenant: TenantConfig, cloud: Cloud, host: HostConfig | None = N
     """Verify the staged installer again, run it and judge its exit code.
 
     The SHA-256 and the signature verdict of the stage step are checked once more on the exact
-    file right before ``Start-Process`` (``INSTALL_RECHECK``): a file swapped between the two
-    steps is refused and never started.
+    file right before ``Start-Process`` (``INSTALL_RECHECK``), with the file held open with
+    ``FileShare.Read`` from the hash until the installer exits: a file swapped between the two
+    steps is refused and never started, and none can be swapped after the hash.
 
     ``[int]$null`` is 0 in PowerShell, so a missing exit code is a failure, never a success.
     It waits on the installer process itself (``.WaitForExit()``), not ``Start-Process -Wait``,
