@@ -83,7 +83,8 @@ IO_ENUMS = {
     "io.fileshare": ("None", "Read", "Write", "ReadWrite", "Delete", "Inheritable"),
 }
 # X509ChainStatusFlags: value and the StatusInformation text Windows gives; ChainStatus lists
-# them in flag order.
+# them in flag-value order (inferred; the model never combines PartialChain with another flag,
+# the one place where .NET versions' orders could differ).
 CHAIN_STATUS = {
     "UntrustedRoot": (
         0x20,

@@ -141,3 +141,27 @@ def test_the_file_is_locked_from_the_hash_to_the_installers_exit(
     (run,) = events(env, "SYNC01", "installer_run")
     assert run["sha256"] == env.config.tenants["contoso"].installer.sha256
     assert env.host("SYNC01").tamper_file(STAGED)  # released after the step
+
+
+def test_a_root_store_change_after_the_stage_is_refused_with_its_reason(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """Same bytes, but Microsoft's root leaves the server's store between the steps: the
+    install step names the chain failure, not a swapped file."""
+    env = sim_env([{"name": "SYNC01"}])
+    host = env.host("SYNC01")
+
+    class DistrustAfterStage(SwapAfterStage):
+        def save_steps(self, request_id: str, results: Sequence[StepResult], *a: Any) -> None:
+            InMemoryProgress.save_steps(self, request_id, results, *a)
+            if any(r.step_id == "stage" and r.status is StepStatus.DONE for r in results):
+                host.trusted_roots.clear()
+
+    runner, _ = make_runner(env, rclient, progress=DistrustAfterStage(env, b"", rclient))
+    out = runner.run(request(install_change("SYNC01")), should_stop=never)
+    stopped, error, hint = host_failure(out, "SYNC01")
+    assert stopped == "install"
+    assert "is the approved file but its signature no longer passes" in (error or "")
+    assert "chain is not trusted on this server (UntrustedRoot:" in (error or "")
+    assert "does not trust the installer's signature chain" in (hint or "")
+    assert not installer_started(env)

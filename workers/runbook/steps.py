@@ -311,11 +311,9 @@ INSTALL_RECHECK = r"""
 $hash = [string](Get-FileHash -InputStream $fs -Algorithm SHA256).Hash
 $sig = Get-AuthenticodeSignature -FilePath $exe
 #SIGNER_VERDICT#
-$changed = $null
-if ($hash -ne <<sha256>>) { $changed = 'its SHA-256 is now ' + $hash + ', not the approved ' + <<sha256>> }
-elseif ([string]$sig.Status -ne 'Valid') { $changed = 'its signature is now ' + [string]$sig.Status }
-elseif ($signerProblem) { $changed = $signerProblem }
-if ($changed) { throw ('the staged installer changed after the stage step verified it (' + $changed + '); it was not run. Remove ' + $exe + ' (keep a copy to examine), find out who or what can write to ' + <<staging_dir>> + ', then retry: the stage step stages and verifies it again') }
+if ($hash -ne <<sha256>>) { throw ('the staged installer changed after the stage step verified it (its SHA-256 is now ' + $hash + ', not the approved ' + <<sha256>> + '); it was not run. Remove ' + $exe + ' (keep a copy to examine), find out who or what can write to ' + <<staging_dir>> + ', then retry: the stage step stages and verifies it again') }
+if ([string]$sig.Status -ne 'Valid') { $signerProblem = 'installer signature is not valid: ' + [string]$sig.Status }
+if ($signerProblem) { throw ('the staged installer is the approved file but its signature no longer passes on this server, so it was not run: ' + $signerProblem) }
 """.strip()
 
 INSTALL_CHECK = r"""
