@@ -44,7 +44,7 @@ class ProcessFactory(Protocol):
         """Start ``command`` with ``arguments`` as WS-Man's CommandLine gave them."""
 
 
-FaultKind = Literal["latency", "hang", "drop", "http500", "restart_service", "fail"]
+FaultKind = Literal["latency", "hang", "drop", "http500", "restart_service", "fail", "tamper"]
 HTTP_FAULT_KINDS = ("drop", "http500", "restart_service")
 
 
@@ -53,7 +53,9 @@ class Fault:
     """A fault on demand.
 
     - ``cmdlet`` set: fires when that cmdlet runs on this host. ``latency`` adds ``seconds`` to
-      the cmdlet, ``hang`` blocks it until terminated, ``fail`` makes it throw ``message``;
+      the cmdlet, ``hang`` blocks it until terminated, ``fail`` makes it throw ``message``,
+      ``tamper`` has another local process rewrite the file ``path`` just before the cmdlet
+      runs (refused while a handle's share mode denies writes);
       ``drop``/``http500``/``restart_service`` are armed and fire at the next WS-Man request
       (optionally only of ``operation``) while or after that cmdlet runs; with
       ``after="done"`` they are armed only once the cmdlet has done its work, so the request
@@ -73,6 +75,7 @@ class Fault:
     times: int = 1
     message: str | None = None
     after: str = "start"  # HTTP-level cmdlet faults: armed at the cmdlet's start, or "done"
+    path: str | None = None  # tamper: the file rewritten
     fired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +87,7 @@ class Fault:
             "times": self.times,
             "message": self.message,
             "after": self.after,
+            "path": self.path,
             "fired": self.fired,
         }
 
@@ -97,6 +101,7 @@ class Fault:
             after=str(data.get("after", "start")),
             times=int(data.get("times", 1)),
             message=data.get("message"),
+            path=data.get("path"),
         )
 
 

@@ -40,6 +40,26 @@ MICROSOFT_CHAIN = (
     "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
     "S=Washington, C=US",
 )
+# SHA-1 thumbprints of the certificates Windows ships for Microsoft's code signing (Microsoft
+# PKI Repository, https://www.microsoft.com/pkiops/docs/repository.htm); a certificate the model
+# does not know has a thumbprint derived from its subject (a self-made one).
+KNOWN_THUMBPRINTS = {
+    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US": "8F43288AD272F3103B6FB1428485EA3014C0BCFE",
+    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, "
+    "S=Washington, C=US": "3B1EFD3A66EA28B16697394703A72CA340A05BD5",
+    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com": (
+        "CDD4EEAE6000AC7F40C3802C171E30148030C072"
+    ),
+    MICROSOFT_CHAIN[0]: "F252E794FE438E35ACE6E53762C0A234A2C52135",
+}
+# The LocalMachine\Root store of a Windows Server: Microsoft's roots (scenario
+# ``extra_trusted_roots`` adds thumbprints, as an admin or malware with admin rights could).
+MICROSOFT_ROOT_THUMBPRINTS = tuple(
+    tp for subject, tp in KNOWN_THUMBPRINTS.items() if "Root Certificate Authority" in subject
+)
+# What a simulated local attacker writes over a file (fault ``tamper``, SimHost.tamper_file).
+TAMPERED_CONTENT = b"MZ-tampered copy (cloudsync-bot simulator)"
 AGENT_DIR = "C:\\Program Files\\Microsoft Azure AD Connect Provisioning Agent"
 AGENT_DLL = AGENT_DIR + "\\Microsoft.CloudSync.PowerShell.dll"
 AGENT_EXE = AGENT_DIR + "\\AADConnectProvisioningAgent.exe"
@@ -365,6 +385,11 @@ class SimHost:
             [Fault.from_dict(f) if isinstance(f, dict) else f for f in spec.get("faults", [])]
         )
         self.lock = threading.RLock()
+        # Open file handles that deny others' writes: file key -> handle id -> (FileShare
+        # words, owning process id). Windows refuses a write, rename or delete that a handle's
+        # share mode does not grant; a process's handles close when it ends.
+        self.file_handles: dict[str, dict[int, tuple[frozenset[str], int]]] = {}
+        self._handle_ids = itertools.count(1)
         self.startup_cost_s = float(spec.get("startup_cost_s", 0.2))
         self.install_s = float(spec.get("install_s", 1.0))
         # None in the list: an installer run that reports no exit code at all
@@ -505,6 +530,18 @@ class SimHost:
         )
         signer = spec.get("installer_signer", MICROSOFT_SIGNER)
         chain = tuple(spec.get("installer_chain", MICROSOFT_CHAIN))
+        # Certificate trust (X509Chain): the thumbprint each known certificate has on this
+        # host; ``installer_root_thumbprint`` gives the installer chain's root another one (a
+        # root made with Microsoft's subject by someone else); the trusted root store; whether
+        # revocation can be checked online (CRL/OCSP reachable) or from cached CRLs.
+        self.thumbprints: dict[str, str] = {k.lower(): v for k, v in KNOWN_THUMBPRINTS.items()}
+        if spec.get("installer_root_thumbprint") and chain:
+            self.thumbprints[chain[-1].lower()] = str(spec["installer_root_thumbprint"]).upper()
+        self.trusted_roots: set[str] = set(MICROSOFT_ROOT_THUMBPRINTS) | {
+            str(t).upper() for t in spec.get("extra_trusted_roots", [])
+        }
+        self.revocation_online = bool(spec.get("revocation_online", True))
+        self.revocation_cached = bool(spec.get("revocation_cached", self.revocation_online))
         self.signed_content[hashlib.sha256(content).hexdigest()] = (
             signer,
             self.agent_version,
@@ -677,6 +714,53 @@ class SimHost:
             return {"signer": None, "version": None, "chain": ()}
         signer, version, chain = known
         return {"signer": signer, "version": version, "chain": chain}
+
+    def tamper_file(self, path: str, content: bytes = TAMPERED_CONTENT) -> bool:
+        """Another local process (an admin, malware with write access) rewrites an existing
+        file: it shows the signature its new bytes carry. False when there is no such file or
+        an open handle's share mode denies the write (recorded as ``file_tamper_refused``)."""
+        with self.lock:
+            old = self.files.get(file_key(path))
+            if old is None or old.is_dir:
+                return False
+            if self.write_denied(path):
+                self.record.event("file_tamper_refused", host=self.name, path=old.path)
+                return False
+            self.files[file_key(path)] = FileEntry(old.path, content, **self.signature_of(content))
+        self.record.event("file_tampered", host=self.name, path=old.path)
+        return True
+
+    def open_handle(self, path: str, share: frozenset[str], owner: int) -> int | None:
+        """Open ``path`` for reading with FileShare ``share``; None when a handle already open
+        denies reading (a sharing violation)."""
+        with self.lock:
+            held = self.file_handles.setdefault(file_key(path), {})
+            if any("read" not in other for other, _ in held.values()):
+                return None
+            handle = next(self._handle_ids)
+            held[handle] = (share, owner)
+            return handle
+
+    def close_handle(self, path: str, handle: int) -> None:
+        with self.lock:
+            self.file_handles.get(file_key(path), {}).pop(handle, None)
+
+    def release_handles(self, owner: int) -> None:
+        """A process ended: Windows closes every handle it held."""
+        with self.lock:
+            for held in self.file_handles.values():
+                for handle in [h for h, (_, o) in held.items() if o == owner]:
+                    del held[handle]
+
+    def write_denied(self, path: str) -> bool:
+        with self.lock:
+            held = self.file_handles.get(file_key(path), {})
+            return any("write" not in share for share, _ in held.values())
+
+    def thumbprint_of(self, subject: str) -> str:
+        """The SHA-1 thumbprint of the certificate with this subject on this host."""
+        known = self.thumbprints.get(subject.lower())
+        return known or hashlib.sha1(subject.encode()).hexdigest().upper()
 
     def share_login(self, root: str, user: str, password: str) -> bool:
         """Would the file server behind ``root`` accept this user and password?"""

@@ -559,6 +559,8 @@ class CommandRunner:
             elif fault.kind == "hang":
                 while True:
                     session.sleep(3600.0)
+            elif fault.kind == "tamper":
+                session.host.tamper_file(fault.path or "")
             elif fault.kind == "fail":
                 raise PSRuntimeError(
                     ErrorRecord(

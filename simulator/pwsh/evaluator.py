@@ -41,6 +41,7 @@ class ProcessIO(Protocol):
     """What the session needs from the process that hosts it."""
 
     cancel: threading.Event
+    pid: int  # its process id: the handles it opens close when it ends
 
     def write_stdout(self, text: str) -> None: ...
 
@@ -195,6 +196,10 @@ class Session:
     def create_file(self, path: str) -> filestream.FileStream:
         """[System.IO.File]::Create(path)."""
         return filestream.create(self, path)
+
+    def open_file(self, path: str, mode: str, access: str, share: str) -> filestream.ReadStream:
+        """[System.IO.File]::Open(path, mode, access, share)."""
+        return filestream.open_read(self, path, mode, access, share)
 
     def check_cancel(self) -> None:
         if self.io.cancel.is_set():

@@ -68,17 +68,125 @@ class ChainedCertificate(PSObject):
         self.chain = list(chain)
 
 
-class X509Chain(LiveObject):
-    """System.Security.Cryptography.X509Certificates.X509Chain: ``Build(cert)`` then
-    ``ChainElements`` (leaf first, root last), each with its ``Certificate``."""
+X509_NS = "System.Security.Cryptography.X509Certificates."
+# The enums an X509ChainPolicy takes (name -> value), as .NET defines them.
+REVOCATION_MODES = {"NoCheck": 0, "Online": 1, "Offline": 2}
+REVOCATION_FLAGS = {"EndCertificateOnly": 0, "EntireChain": 1, "ExcludeRoot": 2}
+X509_ENUMS = {
+    "x509revocationmode": REVOCATION_MODES,
+    "x509revocationflag": REVOCATION_FLAGS,
+}
+# System.IO enums for [IO.File]::Open (member names only: the model passes names)
+IO_ENUMS = {
+    "io.filemode": ("CreateNew", "Create", "Open", "OpenOrCreate", "Truncate", "Append"),
+    "io.fileaccess": ("Read", "Write", "ReadWrite"),
+    "io.fileshare": ("None", "Read", "Write", "ReadWrite", "Delete", "Inheritable"),
+}
+# X509ChainStatusFlags: value and the StatusInformation text Windows gives; ChainStatus lists
+# them in flag-value order (inferred; the model never combines PartialChain with another flag,
+# the one place where .NET versions' orders could differ).
+CHAIN_STATUS = {
+    "UntrustedRoot": (
+        0x20,
+        "A certificate chain processed, but terminated in a root certificate which is not "
+        "trusted by the trust provider.",
+    ),
+    "RevocationStatusUnknown": (
+        0x40,
+        "The revocation function was unable to check revocation for the certificate.",
+    ),
+    "PartialChain": (
+        0x10000,
+        "A certificate chain could not be built to a trusted root authority.",
+    ),
+    "OfflineRevocation": (
+        0x1000000,
+        "The revocation function was unable to check revocation because the revocation "
+        "server was offline.",
+    ),
+}
 
-    type_name = "System.Security.Cryptography.X509Certificates.X509Chain"
+
+class X509ChainPolicy(LiveObject):
+    """The settable part of X509ChainPolicy the runbook uses: RevocationMode (default Online),
+    RevocationFlag (default ExcludeRoot) and UrlRetrievalTimeout (default zero: no limit)."""
+
+    type_name = X509_NS + "X509ChainPolicy"
 
     def __init__(self) -> None:
-        self.elements: list[PSObject] = []
+        self.revocation_mode = "Online"
+        self.revocation_flag = "ExcludeRoot"
+        self.url_timeout = datetime.timedelta(0)
 
     def ps_props(self) -> CIDict:
-        return CIDict({"ChainElements": list(self.elements), "ChainStatus": []})
+        return CIDict(
+            {
+                "RevocationMode": self.revocation_mode,
+                "RevocationFlag": self.revocation_flag,
+                "UrlRetrievalTimeout": self.url_timeout,
+                "VerificationFlags": "NoFlag",
+            }
+        )
+
+    def ps_set(self, name: str, value: Any) -> bool:
+        low = name.lower()
+        if low == "revocationmode":
+            self.revocation_mode = _enum_value("X509RevocationMode", REVOCATION_MODES, value)
+            return True
+        if low == "revocationflag":
+            self.revocation_flag = _enum_value("X509RevocationFlag", REVOCATION_FLAGS, value)
+            return True
+        if low == "urlretrievaltimeout":
+            if not isinstance(value, datetime.timedelta):
+                raise ps_error(
+                    f'Exception setting "UrlRetrievalTimeout": "Cannot convert value '
+                    f'"{to_str(value)}" to type "System.TimeSpan"."',
+                    "ExceptionWhenSetting",
+                    "NotSpecified",
+                )
+            self.url_timeout = value
+            return True
+        return False
+
+
+def _enum_value(type_name: str, members: dict[str, int], value: Any) -> str:
+    """PowerShell's conversion of a name (any case) to an enum member, or its error."""
+    text = to_str(value)
+    for member in members:
+        if member.lower() == text.lower():
+            return member
+    names = ", ".join(f'"{m}"' for m in members)
+    raise ps_error(
+        f'Exception setting "{type_name}": "Cannot convert value "{text}" to type '
+        f'"{X509_NS}{type_name}". Error: "Unable to match the identifier name {text} to a valid '
+        f'enumerator name. Specify one of the following enumerator names and try again: {names}""',
+        "ExceptionWhenSetting",
+        "NotSpecified",
+    )
+
+
+class X509Chain(LiveObject):
+    """System.Security.Cryptography.X509Certificates.X509Chain: ``ChainPolicy``, then
+    ``Build(cert)`` -> True only when the chain ends at a root the host trusts and revocation
+    could be checked as the policy says; ``ChainElements`` (leaf first, root last, each with
+    its ``Certificate``: Subject, Thumbprint) and ``ChainStatus`` (Status, StatusInformation)."""
+
+    type_name = X509_NS + "X509Chain"
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.policy = X509ChainPolicy()
+        self.elements: list[PSObject] = []
+        self.status: list[PSObject] = []
+
+    def ps_props(self) -> CIDict:
+        return CIDict(
+            {
+                "ChainElements": list(self.elements),
+                "ChainStatus": list(self.status),
+                "ChainPolicy": self.policy,
+            }
+        )
 
     def ps_method(self, name: str, args: list[Any]) -> Any:
         if name == "build":
@@ -92,14 +200,45 @@ class X509Chain(LiveObject):
                 )
             issuers = list(getattr(cert, "chain", None) or [])
             self.elements = [PSObject({"Certificate": cert})] + [
-                PSObject({"Certificate": PSObject({"Subject": s}, type_name=X509_TYPE)})
-                for s in issuers
+                PSObject({"Certificate": self._certificate(s, issuers[i + 1 :])})
+                for i, s in enumerate(issuers)
             ]
-            return bool(issuers)
+            flags = self._judge(issuers)
+            self.status = [
+                PSObject(
+                    {"Status": f, "StatusInformation": CHAIN_STATUS[f][1]},
+                    type_name=X509_NS + "X509ChainStatus",
+                )
+                for f in sorted(flags, key=lambda f: CHAIN_STATUS[f][0])
+            ]
+            return not flags
         if name in ("reset", "dispose"):
             self.elements = []
+            self.status = []
             return None
         raise AttributeError(name)
+
+    def _certificate(self, subject: str, above: list[str]) -> PSObject:
+        return PSObject(
+            {
+                "Subject": subject,
+                "Issuer": above[0] if above else subject,
+                "Thumbprint": self.host.thumbprint_of(subject),
+            },
+            type_name=X509_TYPE,
+        )
+
+    def _judge(self, issuers: list[str]) -> set[str]:
+        if not issuers:  # no issuer the host can find: the chain stops at the leaf
+            return {"PartialChain"}
+        flags: set[str] = set()
+        if self.host.thumbprint_of(issuers[-1]) not in self.host.trusted_roots:
+            flags.add("UntrustedRoot")
+        mode = self.policy.revocation_mode
+        reachable = self.host.revocation_online if mode == "Online" else self.host.revocation_cached
+        if mode != "NoCheck" and not reachable:
+            flags |= {"RevocationStatusUnknown", "OfflineRevocation"}
+        return flags
 
 
 def _error_props(rec: ErrorRecord) -> CIDict:
@@ -527,6 +666,14 @@ def static_member(session: Session, type_text: str, name: str) -> Any:
         return name
     if t == "text.encoding" and low in ("utf8", "unicode", "ascii"):
         return Encoding(low)
+    io_enum = IO_ENUMS.get(t)
+    if io_enum is not None and low in (m.lower() for m in io_enum):
+        return next(m for m in io_enum if m.lower() == low)
+    enum = X509_ENUMS.get(t.removeprefix("security.cryptography.x509certificates."))
+    if enum is not None:
+        for member in enum:
+            if member.lower() == low:
+                return member
     raise ps_error(
         f"The property '{name}' cannot be found on type [{type_text}].",
         "PropertyNotFound",
@@ -544,7 +691,10 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
     if t == "convert" and low == "tobase64string" and args and isinstance(args[0], bytes):
         return base64.b64encode(args[0]).decode("ascii")
     if t in ("security.cryptography.x509certificates.x509chain", "x509chain") and low == "new":
-        return X509Chain()
+        return X509Chain(session.host)
+    if t == "timespan" and low in ("fromseconds", "fromminutes"):
+        seconds = float(to_number(args[0])) * (60 if low == "fromminutes" else 1)
+        return datetime.timedelta(seconds=seconds)
     if t in ("text.stringbuilder", "stringbuilder") and low == "new" and not args:
         return StringBuilder()
     if t in ("security.securestring", "securestring") and low == "new" and not args:
@@ -571,6 +721,9 @@ def call_static(session: Session, type_text: str, name: str, args: list[Any]) ->
             return "C:\\Windows\\TEMP\\"
     if t == "io.file" and low in ("create", "openwrite"):
         return session.create_file(to_str(args[0]))
+    if t == "io.file" and low == "open" and len(args) == 4:
+        mode, access, share = (to_str(a) for a in args[1:])
+        return session.open_file(to_str(args[0]), mode, access, share)
     if t == "io.file" and low == "exists":
         return session.host.file_exists(to_str(args[0]))
     if t == "string":

@@ -219,6 +219,7 @@ class _ProcessBase:
                 self.exit_code = -1
                 self.finished = True
             self.cond.notify_all()
+        self.host.release_handles(self.pid)
 
     # ---- used by the session ------------------------------------------------------------
     def write_stdout(self, text: str) -> None:
@@ -286,6 +287,7 @@ class _ProcessBase:
             self.exit_code = code
             self.finished = True
             self.cond.notify_all()
+        self.host.release_handles(self.pid)
 
 
 class PwshProcess(_ProcessBase):

@@ -126,3 +126,22 @@ def test_each_source_renders_its_stage_script(tmp_path: Path) -> None:
         url.script
     )
     assert "-UseBasicParsing" in url.script and url.credentials == ()
+
+
+def test_root_thumbprints_are_strict_and_reach_the_stage_script(tmp_path: Path) -> None:
+    extra = "ab" * 20
+
+    def roots(inv: dict[str, Any]) -> None:
+        _installer(inv)["root_thumbprints"] = [extra]
+
+    config = _config(tmp_path, roots)
+    inst = config.tenants["contoso"].installer
+    assert inst.root_thumbprints == (extra.upper(),)
+    script = stage_step(config.tenants["contoso"], config.host("SYNC01")).script
+    assert f"'{extra.upper()}'" in script and "'8F43288AD272F3103B6FB1428485EA3014C0BCFE'" in script
+
+    def bad(inv: dict[str, Any]) -> None:
+        _installer(inv)["root_thumbprints"] = ["8F43288A'; Remove-Item C:\\ -Recurse"]
+
+    with pytest.raises(ConfigError, match="40 hex digits"):
+        _config(tmp_path / "bad", bad)

@@ -97,6 +97,9 @@ class InstallerSource:
     share_credential: str | None = None  # share: secret name of a reader of that share
     url: str | None = None  # url: https://... (no credentials in it, no Windows auth)
     signer: str = "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
+    # SHA-1 thumbprints of roots accepted beside Microsoft's pinned ones (the runbook's
+    # MICROSOFT_ROOT_THUMBPRINTS) at the end of the signer's chain
+    root_thumbprints: tuple[str, ...] = ()
     staging_dir: str = r"C:\ProgramData\cloudsync"
 
 
@@ -354,6 +357,7 @@ def _parse_installer(
         share_credential=_optional_secret(inst, "share_credential", iwhere, secrets),
         url=_checked(validate_url, str(url), f"{iwhere}.url") if url not in (None, "") else None,
         signer=str(inst.get("signer", InstallerSource.signer)),
+        root_thumbprints=_root_thumbprints(inst.get("root_thumbprints"), iwhere),
         staging_dir=_checked(
             validate_path,
             str(inst.get("staging_dir", InstallerSource.staging_dir)),
@@ -362,6 +366,19 @@ def _parse_installer(
     )
     _require_source_fields(installer, source, iwhere)
     return installer
+
+
+def _root_thumbprints(raw: Any, iwhere: str) -> tuple[str, ...]:
+    """``installer.root_thumbprints``: each a certificate's SHA-1 thumbprint, 40 hex digits."""
+    out = []
+    for value in raw or []:
+        text = str(value).strip().upper()
+        if not re.fullmatch(r"[0-9A-F]{40}", text):
+            raise ConfigError(
+                f"{iwhere}.root_thumbprints: {value!r} must be a SHA-1 thumbprint (40 hex digits)"
+            )
+        out.append(text)
+    return tuple(out)
 
 
 def _legacy_path(inst: dict[str, Any]) -> dict[str, Any]:

@@ -201,6 +201,7 @@ INSTALLER = Fields(
         "url": Key(Str()),  # url: https://... (no credentials, no Windows authentication)
         "sha256": Key(Str(), required=True),
         "signer": Key(Str()),
+        "root_thumbprints": Key(ListOf(Str())),  # SHA-1 thumbprints beside Microsoft's roots
         "staging_dir": Key(Str()),
     }
 )

@@ -128,6 +128,39 @@ _RULES: tuple[_Rule, ...] = (
         lambda s: f"the installer failed: read its log {INSTALL_LOG} and the traces in {TRACE_DIR}",
     ),
     _rule(
+        r"staged installer changed after the stage step verified it|staged installer .* is gone",
+        lambda s: (
+            "the installer was swapped after it was verified and was not run: remove it from "
+            "the staging folder, find out who or what can write there, then retry (the stage "
+            "step stages and verifies it again)"
+        ),
+    ),
+    _rule(
+        r"chain is not trusted on this server \((?:RevocationStatusUnknown|OfflineRevocation)",
+        lambda s: (
+            "the server could not check whether the installer's signing certificate is "
+            "revoked: allow it outbound HTTP (port 80) to Microsoft's revocation endpoints "
+            "(the agent needs them too), then retry"
+        ),
+    ),
+    _rule(
+        r"chain is not trusted on this server",
+        lambda s: (
+            "Windows does not trust the installer's signature chain: the staged file is not "
+            "Microsoft's, or the server's root store lacks Microsoft's roots (Windows Update "
+            "root certificates): check its source and the sha256 in inventory.yaml, then retry"
+        ),
+    ),
+    _rule(
+        r"not a pinned Microsoft root",
+        lambda s: (
+            "the installer's chain ends at a root the server trusts but Microsoft did not "
+            "issue (someone added it to the server's root store): find out who; if it is your "
+            "organisation's re-signing root, add its thumbprint to installer.root_thumbprints "
+            "in inventory.yaml"
+        ),
+    ),
+    _rule(
         r"SHA-256 mismatch|signature is not valid|unexpected subject|Microsoft root",
         lambda s: (
             "the staged installer is not the approved one: check its source (the worker's "

@@ -11,6 +11,8 @@ Safety rules this module enforces:
   (one round trip per step transition), or on its own before anything that may wait;
 - a repeated or redelivered run re-runs checks, so nothing non-idempotent runs twice, and
   ``connect`` is skipped (no secret sent) when every later sign-in step is already done;
+- a restart that an earlier attempt owed (a change done after the restart's last DONE) is
+  never skipped by its idle check on a retry or a resumed run;
 - preflight runs again first; a fingerprint different from the approved one stops with
   "changed" (the approval was for a different server state).
 
@@ -338,9 +340,25 @@ class _HostRun:
         return self.secrets.resolve_many(list(step.credentials))
 
     def _result(self, step: Step, status: StepStatus, **kw: Any) -> StepResult:
+        done_at = self._done_at(self.prior.get(step.id))
+        if step.kind == "change" and status is not StepStatus.DONE and done_at is not None:
+            # A step's record is overwritten by each attempt: keep when its change was last
+            # made, so a later retry still knows a restart is owed (see _restart_owed).
+            kw["data"] = {"done_at": done_at, **kw.get("data", {})}
         return StepResult(
             host=self.host.name, step_id=step.id, title=step.title, status=status, **kw
         )
+
+    @staticmethod
+    def _done_at(prev: StepResult | None) -> float | None:
+        """When an earlier attempt last made this step's change: its DONE time, or the time a
+        later attempt's record carried forward."""
+        if prev is None:
+            return None
+        if prev.status is StepStatus.DONE:
+            return prev.finished_at or prev.started_at
+        carried = prev.data.get("done_at")
+        return float(carried) if isinstance(carried, (int, float)) else None
 
     def _fail(
         self, step: Step, status: HostStatus, error: str, hint: str | None, **kw: Any
@@ -558,9 +576,33 @@ class _HostRun:
         return data if clean == text else dict(json.loads(clean))
 
     def _effective(self, step: Step) -> Step:
-        if step.check_when_idle and not self.changed_any:
+        if step.check_when_idle and not self.changed_any and not self._restart_owed(step):
             return replace(step, check=step.check_when_idle)
         return step
+
+    def _restart_owed(self, step: Step) -> bool:
+        """Did an earlier attempt change something that ``step`` (the restart) never followed?
+
+        A change step counts when an earlier attempt left it DONE (or RUNNING: it may have
+        done its work before the worker died) after the restart's last DONE; the change
+        steps are those before the restart in the full change, so ``retry --from restart``
+        counts them too."""
+        restarted_at = self._done_at(self.prior.get(step.id))
+        full = build_steps(self.request.change, self.host, self.tenant)
+        ids = [s.id for s in full]
+        before = full[: ids.index(step.id)] if step.id in ids else []
+        for earlier in before:
+            if earlier.kind != "change":
+                continue
+            prev = self.prior.get(earlier.id)
+            changed_at = self._done_at(prev)
+            if prev is not None and prev.status is StepStatus.RUNNING:
+                changed_at = max(changed_at or 0.0, prev.started_at or 0.0)
+            if changed_at is None:
+                continue
+            if restarted_at is None or changed_at > restarted_at:
+                return True
+        return False
 
     def _run_step(self, step: Step) -> None:
         attempt = self._attempt_no(step)
@@ -601,6 +643,11 @@ class _HostRun:
             )
             if step.check_when_idle and effective.check == step.check_when_idle:
                 summary = "not needed: nothing changed and the service is running"
+                if self._done_at(self.prior.get(step.id)) is not None:
+                    summary = (
+                        "not needed: the service was restarted after the last change "
+                        "(in an earlier attempt) and is running"
+                    )
             self._defer(self._result(step, StepStatus.SKIPPED, summary=summary, **base))
             return
         error = self.r.redactor.redact(outcome.error or "failed")

@@ -40,11 +40,18 @@ MICROSOFT_SIGNERS = (
     "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
     "CN=Microsoft Corporation, OU=MOPR, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
 )
-MICROSOFT_ROOTS = (
-    "CN=Microsoft Root Certificate Authority 2011, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
-    "CN=Microsoft Root Certificate Authority 2010, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
-    "CN=Microsoft Root Certificate Authority, DC=microsoft, DC=com",
+# SHA-1 thumbprints of the roots Microsoft's code signing chains end at: Microsoft Root
+# Certificate Authority 2011 and 2010, and the older Microsoft Root Certificate Authority
+# (DC=microsoft, DC=com), as the Microsoft PKI Repository lists them
+# (https://www.microsoft.com/pkiops/docs/repository.htm). The thumbprint, not the subject, is
+# the pin: anyone can make a root with Microsoft's subject.
+MICROSOFT_ROOT_THUMBPRINTS = (
+    "8F43288AD272F3103B6FB1428485EA3014C0BCFE",  # Microsoft Root Certificate Authority 2011
+    "3B1EFD3A66EA28B16697394703A72CA340A05BD5",  # Microsoft Root Certificate Authority 2010
+    "CDD4EEAE6000AC7F40C3802C171E30148030C072",  # Microsoft Root Certificate Authority
 )
+# Online revocation checks may wait this long for a CRL/OCSP answer (see SIGNER_VERDICT).
+REVOCATION_TIMEOUT_S = 30
 INSTALLER_NAME = "AADConnectProvisioningAgentSetup.exe"
 INSTALLER_PROCESS = "AADConnectProvisioningAgentSetup"
 TRACE_DIR = r"C:\ProgramData\Microsoft\Azure AD Connect Provisioning Agent\Trace"
@@ -101,7 +108,8 @@ class Step:
     """One unit of work on one host.
 
     ``check``: read-only script returning ``$true`` when the step's effect is already in place.
-    ``check_when_idle``: a check used only when no change step ran earlier in this run (restart).
+    ``check_when_idle``: a check used only when no change step before it was done in this run
+    or, in an earlier attempt, after this step's last done (restart; see the runner).
     ``credentials``: secret NAMES the script reads from ``$Secrets``.
     ``transient``: regexes on the error text that make a failure worth retrying.
     ``registration``: runs under the tenant registration lock (one host of a tenant at a time).
@@ -233,18 +241,45 @@ $sig = Get-AuthenticodeSignature -FilePath $dest
 """
 
 # Sets $signerProblem ($null when fine) for the signature in $sig: the signer's subject is one of
-# Microsoft's forms (or the inventory's), and the chain Windows builds ends at a Microsoft root.
+# Microsoft's forms (or the inventory's); the chain Windows builds for it must be trusted
+# (Build() returns $true) and end at a root whose thumbprint is pinned.
+# Chain policy, chosen deliberately (Microsoft Learn, X509ChainPolicy: RevocationMode,
+# RevocationFlag, UrlRetrievalTimeout; X509RevocationMode: "Online: revocation checks that are
+# not possible with cached revocation data should attempt to make live requests to update the
+# cache", "Offline: ... can only be performed with cached revocation data"):
+# - RevocationMode Online: the agent itself needs outbound HTTP to Microsoft's revocation
+#   endpoints (cloud sync prerequisites: 443, and 80 for revocation checks), so a server that
+#   can run the agent can check; Offline would fail on a server whose CRL cache is empty or
+#   stale, and NoCheck would accept a revoked signing certificate. Where the check cannot be
+#   made, Build() is $false (RevocationStatusUnknown / OfflineRevocation) and the stage refuses
+#   with that reason: allowing port 80 is the fix, not skipping the check.
+# - UrlRetrievalTimeout: a bounded wait ("A value of Zero means there are no limits").
+# - RevocationFlag ExcludeRoot: the leaf and intermediates are checked; a root is trusted as
+#   the store holds it (X509RevocationFlag, Microsoft Learn).
+# https://learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.x509chainpolicy
+# https://learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.x509revocationmode
 SIGNER_VERDICT = r"""
 $signerProblem = $null
 $subject = [string]$sig.SignerCertificate.Subject
 if (-not (@(<<signers>>) -contains $subject)) { $signerProblem = 'installer signed by an unexpected subject: ' + $subject }
 else {
     $chain = [System.Security.Cryptography.X509Certificates.X509Chain]::new()
-    $null = $chain.Build($sig.SignerCertificate)
+    $chain.ChainPolicy.RevocationMode = [System.Security.Cryptography.X509Certificates.X509RevocationMode]::Online
+    $chain.ChainPolicy.RevocationFlag = [System.Security.Cryptography.X509Certificates.X509RevocationFlag]::ExcludeRoot
+    $chain.ChainPolicy.UrlRetrievalTimeout = [TimeSpan]::FromSeconds(<<revocation_timeout>>)
+    $trusted = $chain.Build($sig.SignerCertificate)
     $els = @($chain.ChainElements)
-    $root = ''
-    if ($els.Count -gt 1) { $root = [string]$els[$els.Count - 1].Certificate.Subject }
-    if (-not (@(<<roots>>) -contains $root)) { $signerProblem = 'installer signature chain does not end at a Microsoft root: ' + $root }
+    $root = $null
+    if ($els.Count -gt 1) { $root = $els[$els.Count - 1].Certificate }
+    if (-not $trusted) {
+        $why = 'no chain status given'
+        $first = @($chain.ChainStatus) | Select-Object -First 1
+        if ($null -ne $first) { $why = [string]$first.Status + ': ' + ([string]$first.StatusInformation).Trim() }
+        $signerProblem = 'installer signature chain is not trusted on this server (' + $why + ')'
+    }
+    elseif (($null -eq $root) -or (-not (@(<<roots>>) -contains [string]$root.Thumbprint))) {
+        $signerProblem = 'installer signature chain ends at a root that is not a pinned Microsoft root: ' + [string]$root.Subject + ' (thumbprint ' + [string]$root.Thumbprint + ')'
+    }
 }
 """.strip()
 
@@ -253,9 +288,14 @@ $exe = [IO.Path]::Combine(<<staging_dir>>, <<name>>)
 $log = <<log>>
 $logDir = [IO.Path]::GetDirectoryName($log)
 if (-not (Test-Path -Path $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+if (-not (Test-Path -Path $exe)) { throw ('the staged installer ' + $exe + ' is gone since the stage step verified it; it was not run. Retry: the stage step stages and verifies it again') }
+$fs = [IO.File]::Open($exe, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::Read)
+try {
+#INSTALL_RECHECK#
 $p = Start-Process -FilePath $exe -ArgumentList <<arguments>> -NoNewWindow -PassThru
 $null = $p.Handle
 $p.WaitForExit()
+} finally { $fs.Dispose() }
 $raw = $p.ExitCode
 if ($null -eq $raw) { throw ('installer exit code unknown (the process reported none): not treated as success; see the installer log ' + $log + ' and ' + <<trace>>) }
 $code = [int]$raw
@@ -264,6 +304,22 @@ elseif ($code -eq 3010) { [ordered]@{ summary = 'installer finished (exit 3010):
 elseif ($code -eq 1618) { throw 'installer exit 1618: another installation is in progress' }
 else { throw ('installer exit ' + $code + '; see the installer log ' + $log + ' and ' + <<trace>>) }
 """
+
+# The exact file about to run is verified again, right before Start-Process: the stage step's
+# verdict is about the file as it was then, and anyone with write access to the staging folder
+# could have swapped it since (the installer runs with the install account's rights). INSTALL
+# holds it open with FileShare.Read ($fs) from this hash until the installer exits: Windows
+# then refuses anyone's write, rename or delete of it (a share mode without Write / Delete),
+# while reading, which Get-AuthenticodeSignature and Start-Process (CreateProcess) need, is
+# still granted. The hash is read through that very handle.
+INSTALL_RECHECK = r"""
+$hash = [string](Get-FileHash -InputStream $fs -Algorithm SHA256).Hash
+$sig = Get-AuthenticodeSignature -FilePath $exe
+#SIGNER_VERDICT#
+if ($hash -ne <<sha256>>) { throw ('the staged installer changed after the stage step verified it (its SHA-256 is now ' + $hash + ', not the approved ' + <<sha256>> + '); it was not run. Remove ' + $exe + ' (keep a copy to examine), find out who or what can write to ' + <<staging_dir>> + ', then retry: the stage step stages and verifies it again') }
+if ([string]$sig.Status -ne 'Valid') { $signerProblem = 'installer signature is not valid: ' + [string]$sig.Status }
+if ($signerProblem) { throw ('the staged installer is the approved file but its signature no longer passes on this server, so it was not run: ' + $signerProblem) }
+""".strip()
 
 INSTALL_CHECK = r"""
 $n = 0
@@ -420,8 +476,19 @@ def installer_signers(configured: str) -> list[str]:
     return list(dict.fromkeys([*MICROSOFT_SIGNERS, configured]))
 
 
-def _with_signer_verdict(template: str, signer: str) -> str:
-    verdict = render(SIGNER_VERDICT, signers=installer_signers(signer), roots=list(MICROSOFT_ROOTS))
+def installer_roots(configured: tuple[str, ...]) -> list[str]:
+    """Root thumbprints accepted at the end of the signer's chain: Microsoft's pinned roots
+    plus the inventory's ``installer.root_thumbprints`` (validated as 40 hex digits)."""
+    return list(dict.fromkeys([*MICROSOFT_ROOT_THUMBPRINTS, *(t.upper() for t in configured)]))
+
+
+def _with_signer_verdict(template: str, inst: InstallerSource) -> str:
+    verdict = render(
+        SIGNER_VERDICT,
+        signers=installer_signers(inst.signer),
+        roots=installer_roots(inst.root_thumbprints),
+        revocation_timeout=REVOCATION_TIMEOUT_S,
+    )
     return template.replace("#SIGNER_VERDICT#", verdict)
 
 
@@ -435,9 +502,9 @@ def stage_step(tenant: TenantConfig, host: HostConfig | None = None) -> Step:
     """Get the installer onto the host as the inventory says (push, share or url)."""
     inst = installer_for(tenant, host) if host is not None else tenant.installer
     common = {"staging_dir": inst.staging_dir, "name": INSTALLER_NAME}
-    verify = render(_with_signer_verdict(STAGE_VERIFY, inst.signer), sha256=inst.sha256)
+    verify = render(_with_signer_verdict(STAGE_VERIFY, inst), sha256=inst.sha256)
     check = render(
-        _with_signer_verdict(STAGE_CHECK, inst.signer),
+        _with_signer_verdict(STAGE_CHECK, inst),
         agent_key=AGENT_KEY,
         sha256=inst.sha256,
         **common,
@@ -495,8 +562,13 @@ def _share_stage(step: Step, inst: InstallerSource, host: HostConfig | None, ver
     return replace(step, title=title, script=render(STAGE_SHARE_DELEGATED, **common) + verify)
 
 
-def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
-    """Run the installer and judge its exit code.
+def install_step(tenant: TenantConfig, cloud: Cloud, host: HostConfig | None = None) -> Step:
+    """Verify the staged installer again, run it and judge its exit code.
+
+    The SHA-256 and the signature verdict of the stage step are checked once more on the exact
+    file right before ``Start-Process`` (``INSTALL_RECHECK``), with the file held open with
+    ``FileShare.Read`` from the hash until the installer exits: a file swapped between the two
+    steps is refused and never started, and none can be swapped after the hash.
 
     ``[int]$null`` is 0 in PowerShell, so a missing exit code is a failure, never a success.
     It waits on the installer process itself (``.WaitForExit()``), not ``Start-Process -Wait``,
@@ -508,17 +580,23 @@ def install_step(tenant: TenantConfig, cloud: Cloud) -> Step:
     arguments = ["/quiet", "/log", INSTALL_LOG]
     if cloud is Cloud.USGOV or tenant.cloud is Cloud.USGOV:
         arguments.append("ENVIRONMENTNAME=AzureUSGovernment")
+    inst = installer_for(tenant, host) if host is not None else tenant.installer
+    recheck = render(
+        _with_signer_verdict(INSTALL_RECHECK, inst),
+        sha256=inst.sha256,
+        staging_dir=inst.staging_dir,
+    )
     return Step(
         "install",
         "Install the provisioning agent",
         render(
             INSTALL,
-            staging_dir=tenant.installer.staging_dir,
+            staging_dir=inst.staging_dir,
             name=INSTALLER_NAME,
             arguments=arguments,
             log=INSTALL_LOG,
             trace=TRACE_DIR,
-        ),
+        ).replace("#INSTALL_RECHECK#", recheck),
         check=render(
             INSTALL_CHECK, polls=INSTALL_WAIT_POLLS, process=INSTALLER_PROCESS, agent_key=AGENT_KEY
         ),
@@ -787,7 +865,7 @@ def _full_steps(change: ChangeSpec, tenant: TenantConfig, host: HostConfig) -> l
         steps = [
             preflight_step(),
             stage_step(tenant, host),
-            install_step(tenant, change.cloud),
+            install_step(tenant, change.cloud, host),
             import_step(),
             connect_step(tenant),
             gmsa_step(tenant, change.gmsa),

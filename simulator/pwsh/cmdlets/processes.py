@@ -4,12 +4,13 @@ duration, exit codes, the installer mutex, and what it leaves behind).
 
 from __future__ import annotations
 
+import hashlib
 import ntpath
 import threading
 import time
 from typing import Any
 
-from ...host import FileEntry, SimHost
+from ...host import FileEntry, SimHost, file_key
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..paths import ShareDenied, resolve
@@ -185,7 +186,13 @@ def _installer_thread(host: SimHost, pid: int, session: Any) -> None:
         info["tree"].append(child)
     with host.lock:
         host.installer_running = False
-    host.record.event("installer_run", host=host.name, exit_code=code, arguments=info.get("args"))
+    host.record.event(
+        "installer_run",
+        host=host.name,
+        exit_code=code,
+        arguments=info.get("args"),
+        sha256=info.get("sha256"),
+    )
     _exit(host, info, code)
 
 
@@ -228,6 +235,16 @@ def start_process(ctx: Ctx) -> list[Any]:
             "InvalidOperation",
             "System.InvalidOperationException",
         )
+    if entry is not None and not entry.is_dir:
+        held = host.file_handles.get(file_key(entry.path), {})
+        if any("read" not in share for share, _ in held.values()):  # CreateProcess reads it
+            raise ctx.error(
+                "This command cannot be run due to the error: The process cannot access the "
+                "file because it is being used by another process.",
+                "InvalidOperationException,Microsoft.PowerShell.Commands.StartProcessCommand",
+                "InvalidOperation",
+                "System.InvalidOperationException",
+            )
     host.log_command_line(f'"{path}" ' + " ".join(args) if args else f'"{path}"')
     pid = host.next_pid()
     done = threading.Event()
@@ -242,6 +259,8 @@ def start_process(ctx: Ctx) -> list[Any]:
         "done": done,
         "tree": [],  # events of descendants that -Wait also waits for
         "start": time.time(),
+        # the bytes it was started from (what the host's process record would let one hash)
+        "sha256": hashlib.sha256(entry.content).hexdigest().upper() if entry else None,
         "needs_handle": not wait
         and (
             ctx.switch("NoNewWindow")

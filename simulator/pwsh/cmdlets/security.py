@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from ..commands import Ctx, Param, cmdlet
+from ..filestream import ReadStream
 from ..members import ChainedCertificate
 from ..values import PSObject, as_list, to_str
 from .providers import path_not_found, reach
@@ -15,7 +16,7 @@ from .providers import path_not_found, reach
 
 @cmdlet(
     "Get-FileHash",
-    [Param("Path", position=0, aliases=("LiteralPath",)), Param("Algorithm")],
+    [Param("Path", position=0, aliases=("LiteralPath",)), Param("Algorithm"), Param("InputStream")],
     pipeline=True,
 )
 def get_file_hash(ctx: Ctx) -> list[Any]:
@@ -34,6 +35,15 @@ def get_file_hash(ctx: Ctx) -> list[Any]:
             "InvalidData",
             "System.Management.Automation.ParameterBindingValidationException",
         )
+    stream = ctx.get("InputStream") if ctx.has("InputStream") else None
+    if isinstance(stream, ReadStream):  # the bytes read through an open handle; no Path
+        data = stream.content()
+        return [
+            PSObject(
+                {"Algorithm": algo, "Hash": funcs[algo](data).hexdigest().upper(), "Path": None},
+                type_name="Microsoft.Powershell.Utility.FileHash",
+            )
+        ]
     out = []
     for p in as_list(ctx.get("Path")):
         f = ctx.host.file(reach(ctx, to_str(p), "GetFileHashCommand"))
