@@ -785,12 +785,16 @@ class SimHost:
     def write_event(self, channel: str, event_id: int, message: str, level: int = 2) -> None:
         """An event in ``channel`` (level 2 = Error, 3 = Warning, 4 = Information)."""
         with self.lock:
-            self.event_logs.setdefault(channel.lower(), []).append(
+            events = self.event_logs.setdefault(channel.lower(), [])
+            events.append(
                 {
                     "id": event_id,
                     "level": level,
                     "message": message,
                     "at": datetime.datetime.now(),
+                    # the log's own sequence (EventLogRecord.RecordId): it orders events that
+                    # share a timestamp, as Windows' newest-first reading does
+                    "record": int(events[-1].get("record", len(events))) + 1 if events else 1,
                 }
             )
 

@@ -23,6 +23,7 @@ def _record(channel: str, event: dict[str, Any]) -> PSObject:
     return PSObject(
         {
             "Id": int(event["id"]),
+            "RecordId": int(event.get("record", 0)),
             "Level": level,
             "LevelDisplayName": LEVEL_NAMES.get(level, "Information"),
             "LogName": channel,
@@ -79,7 +80,10 @@ def get_winevent(ctx: Ctx) -> list[Any]:
             if (ids is None or int(e["id"]) in ids)
             and (levels is None or int(e.get("level", 4)) in levels)
         ]
-    found.sort(key=lambda pair: pair[1]["at"], reverse=not ctx.switch("Oldest"))
+    found.sort(
+        key=lambda pair: (pair[1]["at"], int(pair[1].get("record", 0))),
+        reverse=not ctx.switch("Oldest"),
+    )
     if ctx.has("MaxEvents"):
         found = found[: int(to_str(ctx.get("MaxEvents")))]
     if not found:
