@@ -28,6 +28,7 @@ from workers.domain.validation import (
     validate_path,
     validate_realm,
     validate_share_path,
+    validate_subject,
     validate_url,
 )
 
@@ -356,7 +357,9 @@ def _parse_installer(
         else None,
         share_credential=_optional_secret(inst, "share_credential", iwhere, secrets),
         url=_checked(validate_url, str(url), f"{iwhere}.url") if url not in (None, "") else None,
-        signer=str(inst.get("signer", InstallerSource.signer)),
+        signer=_checked(
+            validate_subject, str(inst.get("signer", InstallerSource.signer)), f"{iwhere}.signer"
+        ),
         root_thumbprints=_root_thumbprints(inst.get("root_thumbprints"), iwhere),
         staging_dir=_checked(
             validate_path,

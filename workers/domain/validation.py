@@ -106,6 +106,22 @@ def validate_gmsa(value: str) -> str:
     return value if value.endswith("$") else value + "$"
 
 
+# A certificate subject as Windows prints it (X500DistinguishedName): RDNs "KEY=value" joined by
+# ", "; values of letters, digits, spaces and . & ( ) - only, so nothing PowerShell reads as code.
+_RDN = r"[A-Za-z]{1,8}=[A-Za-z0-9][A-Za-z0-9 .&()-]{0,63}"
+SUBJECT_RE = re.compile(rf"^{_RDN}(?:, {_RDN}){{0,9}}$")
+
+
+def validate_subject(value: str) -> str:
+    if not SUBJECT_RE.match(value):
+        raise ValidationError(
+            f"{_show(value)} is not an accepted certificate subject: KEY=value parts joined by "
+            "', ' (letters, digits, spaces, '.', '&', '(', ')', '-'), e.g. CN=Microsoft "
+            "Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
+        )
+    return value
+
+
 def validate_path(value: str) -> str:
     if len(value) > 260 or not (PATH_RE.match(value) or URL_RE.match(value)):
         raise ValidationError(
