@@ -46,8 +46,9 @@ pytest-fast: $(STAMP)
 
 test-fast: lint typecheck pytest-fast
 
+RUNS ?= 1
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	if [ "$(RUNS)" = 1 ]; then $(BIN)/python -m bench.run; else $(BIN)/python -m bench.spread --runs $(RUNS); fi
 
 clean:
 	rm -rf $(VENV) .cloudsync .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -590,6 +590,8 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
             "slack_calls_per_install", lambda v: v <= r["steps_per_install"] + 5
         ),
         "failover_recovery_s": ok("failover_recovery_s", lambda v: v <= 10),
+        "failover_lost": ok("failover_lost", lambda v: v == 0),
+        "failover_doubled": ok("failover_doubled", lambda v: v == 0),
     }
 
 

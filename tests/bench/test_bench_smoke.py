@@ -56,3 +56,34 @@ def test_quick_bench_writes_every_key(tmp_path: Path) -> None:
     assert results["fanout_state"] == "succeeded"
     assert results["naive_failed_steps"] == []
     assert results["failover_state"] == "succeeded"
+
+
+def test_spread_reports_each_judged_figure_over_the_runs() -> None:
+    from bench.spread import spread
+
+    runs = [
+        {
+            "fanout_efficiency": 0.95,
+            "naive_over_ours": 2.4,
+            "targets": {"fanout_efficiency": True, "install_s_run_ps": True},
+        },
+        {
+            "fanout_efficiency": 0.88,
+            "naive_over_ours": 2.1,
+            "targets": {"fanout_efficiency": False, "install_s_run_ps": True},
+        },
+        {
+            "fanout_efficiency": 0.93,
+            "naive_over_ours": 2.2,
+            "targets": {"fanout_efficiency": True, "install_s_run_ps": True},
+        },
+    ]
+    out = spread(runs)
+    assert out["fanout_efficiency"] == {
+        "runs": [0.95, 0.88, 0.93],
+        "min": 0.88,
+        "median": 0.93,
+        "max": 0.95,
+        "target_held": [True, False, True],
+    }
+    assert out["naive_over_ours"]["median"] == 2.2
