@@ -131,8 +131,9 @@ TOPIC_NOTES: dict[str, str] = {
     ),
     "proxy": (
         "Edits the agent's AADConnectProvisioningAgent.exe.config (a backup is kept beside it) "
-        "and restarts the agent. The URL is http(s)://host:port, without a user or password "
-        "(the agent signs in to the proxy as its own account). `--bypass` names hosts, IPv4 "
+        "and restarts the agent. The URL is http://host:port (the agent cannot use an "
+        "https:// proxy), without a user or password (the agent signs in to the proxy as its "
+        "own account). `--bypass` names hosts, IPv4 "
         "addresses or *.domain, comma-separated; local names always bypass the proxy."
     ),
 }

@@ -79,8 +79,9 @@ def options_lines(change: ChangeSpec) -> list[str]:
 
 def proxy_lines(change: ChangeSpec) -> list[str]:
     """The proxy and its bypass list as the approver checks them: the exact values written."""
-    bypass = ", ".join(f"`{esc(b)}`" for b in change.proxy_bypass) or "local names only"
-    return [f"Proxy: `{esc(change.proxy_url)}`", f"Bypass: {bypass} (local names always)"]
+    listed = ", ".join(f"`{esc(b)}`" for b in change.proxy_bypass)
+    bypass = f"{listed} and local names" if listed else "local names only"
+    return [f"Proxy: `{esc(change.proxy_url)}`", f"Bypass: {bypass}"]
 
 
 def change_summary(change: ChangeSpec) -> str:

@@ -198,7 +198,7 @@ _NAME = (
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    url=st.tuples(st.sampled_from(["http", "https"]), _NAME, st.integers(1, 65535)).map(
+    url=st.tuples(st.sampled_from(["http", "HTTP"]), _NAME, st.integers(1, 65535)).map(
         lambda t: f"{t[0]}://{t[1]}:{t[2]}"
     ),
     bypass=st.lists(st.one_of(_NAME, _NAME.map(lambda n: "*." + n)), max_size=4, unique=True),

@@ -75,7 +75,7 @@ def test_proxy_set_and_clear_parse_to_their_changes() -> None:
     clear = change_of("proxy clear SYNC01")
     assert (clear.kind, clear.hosts, clear.proxy_url) == (ChangeKind.PROXY_CLEAR, ("SYNC01",), None)
     assert (
-        change_of("plan proxy set SYNC01 --url https://10.1.2.3:3128").kind is ChangeKind.PROXY_SET
+        change_of("plan proxy set SYNC01 --url http://10.1.2.3:3128").kind is ChangeKind.PROXY_SET
     )
 
 
@@ -105,8 +105,10 @@ def test_proxy_usage_errors_say_what_is_wrong(text: str, words: str) -> None:
         ("http://proxy:8080/path", "has a path"),
         ("http://proxy:8080/?a=b", "query or fragment"),
         ("http://proxy:8080#x", "query or fragment"),
-        ("ftp://proxy:21", "not an http:// or https:// URL"),
-        ("proxy:8080", "not an http:// or https:// URL"),
+        ("ftp://proxy:21", "not an http:// URL"),
+        ("proxy:8080", "not an http:// URL"),
+        ("https://proxy.contoso.com:8443", "the agent (.NET Framework) reaches its proxy only"),
+        ("http://proxy.contoso.com", "names no port"),
         ("http://proxy:0", "the port must be 1-65535"),
         ("http://proxy:65536", "the port must be 1-65535"),
         ("http://proxy:", "not an accepted proxy URL"),
@@ -131,6 +133,7 @@ def test_hostile_proxy_urls_are_refused_at_parse_time(url: str, words: str) -> N
     ("entry", "words"),
     [
         ("<local>", "local names always bypass"),
+        ("local", "local names always bypass"),  # <local> once Slack took its brackets off
         ("contoso\\.com$", "not a bypass entry"),
         ("[a-z]+.contoso.com", "not a bypass entry"),
         ("a*b.contoso.com", "not a bypass entry"),
@@ -154,17 +157,17 @@ def test_the_bypass_list_is_bounded() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    scheme=st.sampled_from(["http", "https", "HTTP", "Https"]),
+    scheme=st.sampled_from(["http", "HTTP", "Http"]),
     host=HOSTNAMES,
-    port=st.one_of(st.none(), st.integers(1, 65535)),
+    port=st.integers(1, 65535),
     slash=st.booleans(),
 )
 def test_every_accepted_url_round_trips(
     scheme: str, host: str, port: int | None, slash: bool
 ) -> None:
-    raw = f"{scheme}://{host}" + (f":{port}" if port else "") + ("/" if slash else "")
+    raw = f"{scheme}://{host}:{port}" + ("/" if slash else "")
     url = validate_proxy_url(raw)
-    assert url == f"{scheme.lower()}://{host}" + (f":{port}" if port else "")
+    assert url == f"{scheme.lower()}://{host}:{port}"
     assert validate_proxy_url(url) == url  # the stored form is a fixed point
     change = change_of(f"proxy set SYNC01 --url {raw}")
     assert change.proxy_url == url
@@ -174,7 +177,7 @@ def test_every_accepted_url_round_trips(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    good=st.sampled_from(["http://proxy:8080", "https://10.0.0.1:3128"]),
+    good=st.sampled_from(["http://proxy:8080", "http://10.0.0.1:3128"]),
     at=st.integers(0, 40),
     bad=st.sampled_from([*" \t\n'\"`<>\\{}|^@?#;$()&%*,[]\u2019\u00a0", "/x", "\r\n"]),
 )
@@ -186,7 +189,7 @@ def test_any_injected_character_is_refused_with_a_message(good: str, at: int, ba
         assert str(exc).startswith(("'", '"'))  # it names the value, then the problem
         return
     # what is accepted anyway is still in the strict form (e.g. a trailing '/')
-    assert re.fullmatch(r"https?://[a-z0-9.-]+(:\d{1,5})?", url), (raw, url)
+    assert re.fullmatch(r"http://[a-z0-9.-]+:\d{1,5}", url), (raw, url)
 
 
 @settings(max_examples=300, deadline=None)

@@ -127,7 +127,7 @@ class ChangeSpec:
     - DOMAIN_ADD: hosts (one), domains.
     - PERMISSIONS: hosts (one), permissions, permissions_domain (None = forest-wide with EA creds).
     - RESTART: hosts.
-    - PROXY_SET: hosts, proxy_url (http(s)://host[:port]), proxy_bypass (host patterns, see
+    - PROXY_SET: hosts, proxy_url (http://host:port), proxy_bypass (host patterns, see
       ``workers.domain.proxy``). PROXY_CLEAR: hosts.
 
     The proxy fields are written to the dict only when set, so every other change keeps the

@@ -230,8 +230,13 @@ def validate_change(change: ChangeSpec, retry_from: str | None = None) -> None:
 #
 # Both values end up as attributes in the agent's .exe.config (<defaultProxy><proxy
 # proxyaddress=...> and <bypasslist><add address=...>), so they are held to the standard of host
-# names. The URL is http:// or https://, a DNS name or IPv4 address, an optional port 1-65535 and
-# nothing else (at most a trailing /). user:password@ is refused: a credential in the URL would sit
+# names. The URL is http://, a DNS name or IPv4 address, a port 1-65535 and nothing else (at most
+# a trailing /). https:// is refused: the agent is a .NET Framework program, and .NET Framework's
+# HTTP stack cannot reach a proxy over TLS ("The ServicePointManager does not support proxies with
+# the https scheme", NotSupportedException; .NET's maintainers in dotnet/corefx issues 20435 and
+# 26460): such a file would be written, verified and then break every call the agent makes. The
+# port is required, as the agent's documented sample gives one (the default 80 is rarely a
+# proxy's). user:password@ is refused: a credential in the URL would sit
 # in clear text in a file every local administrator (and every backup) can read, and on its way
 # there in the Slack channel, the stored request and the script text; an authenticating proxy gets
 # the agent's own identity instead (useDefaultCredentials="true", the gMSA), as Microsoft's cloud
@@ -259,8 +264,8 @@ def _proxy_host_ok(host: str) -> bool:
 
 
 def validate_proxy_url(value: str) -> str:
-    """``http(s)://host[:port]``, lower-cased and without a trailing ``/`` (the form stored,
-    shown on the card and written to the file)."""
+    """``http://host:port``, lower-cased and without a trailing ``/`` (the form stored, shown
+    on the card and written to the file)."""
     if len(value) > MAX_PROXY_URL:
         raise ValidationError(f"{_show(value)} is too long for a proxy URL")
     if _PROXY_FORBIDDEN.search(value) or not value.isascii():
@@ -270,10 +275,15 @@ def validate_proxy_url(value: str) -> str:
         )
     low = value.lower()
     scheme, sep, rest = low.partition("://")
-    if not sep or scheme not in ("http", "https"):
+    if sep and scheme == "https":
         raise ValidationError(
-            f"{_show(value)} is not an http:// or https:// URL: give the proxy as "
-            "http://proxy.contoso.com:8080"
+            f"{_show(value)} is an https:// proxy: the agent (.NET Framework) reaches its proxy "
+            "only over plain http and would fail every call; give http://host:port (requests "
+            "to Microsoft still use TLS through the proxy's CONNECT tunnel)"
+        )
+    if not sep or scheme != "http":
+        raise ValidationError(
+            f"{_show(value)} is not an http:// URL: give the proxy as http://proxy.contoso.com:8080"
         )
     authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
@@ -285,7 +295,7 @@ def validate_proxy_url(value: str) -> str:
     if any(ch in rest for ch in "?#"):
         raise ValidationError(f"{_show(value)} has a query or fragment: give only the host")
     if "/" in rest.rstrip("/") or rest.endswith("//"):
-        raise ValidationError(f"{_show(value)} has a path: give only http(s)://host:port")
+        raise ValidationError(f"{_show(value)} has a path: give only http://host:port")
     match = _PROXY_URL_RE.match(low)
     if match is None:
         raise ValidationError(
@@ -295,17 +305,20 @@ def validate_proxy_url(value: str) -> str:
     scheme, host, port = match.groups()
     if not _proxy_host_ok(host):
         raise ValidationError(f"{_show(value)}: {_show(host)} is not a DNS name or IPv4 address")
-    if port is not None and not 1 <= int(port) <= 65535:
+    if port is None:
+        raise ValidationError(
+            f"{_show(value)} names no port: give the proxy's port, e.g. http://{host}:8080"
+        )
+    if not 1 <= int(port) <= 65535:
         raise ValidationError(f"{_show(value)}: the port must be 1-65535")
-    out = f"{scheme}://{host}"
-    return out + (f":{int(port)}" if port is not None else "")
+    return f"{scheme}://{host}:{int(port)}"
 
 
 def validate_bypass_entry(value: str) -> str:
     """One bypass entry: a host name or FQDN, an IPv4 address, or ``*.domain`` (its
     subdomains), lower-cased."""
     low = value.lower()
-    if low == "<local>":
+    if low in ("<local>", "local"):  # "local": <local> after Slack's link brackets came off
         raise ValidationError(
             "local names always bypass the proxy (bypassonlocal is set): leave <local> out"
         )

@@ -182,7 +182,7 @@ def _want(bypass: tuple[str, ...]) -> list[str]:
 def describe(url: str | None, bypass: tuple[str, ...]) -> str:
     """One line for summaries: the proxy and what bypasses it."""
     if url is None:
-        return "no proxy in the agent's configuration (machine defaults)"
+        return "no proxy (the machine's default settings apply)"
     shown = ", ".join(bypass) if bypass else "local names only"
     return f"proxy {url}, bypass: {shown}"
 
