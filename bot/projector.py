@@ -24,8 +24,10 @@ from bot.blocks.kit import MAX_HOME_BLOCKS, divider, section
 from bot.blocks.logs import logs_failed_text, logs_joined_text
 from bot.blocks.watch import fleet_home_blocks, watch_notice
 from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
+from bot.signed import signed_view
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
+from workers.domain.seal import ApprovalSealer
 from workers.domain.store import Event, RequestStore, decode_event
 from workers.notify.outbox import Outbox, OutboxBatch
 from workers.watch.store import WatchStore
@@ -80,10 +82,13 @@ class Projector:
         config: Config,
         *,
         consumer: str = "projector-1",
+        sealer: ApprovalSealer | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.config = config
+        # shows only the approvals the bot signed, as the service counts them
+        self.sealer = sealer or ApprovalSealer.from_config(config)
         self.consumer = consumer
         self.redis: Any = store.redis
         self._dirty: dict[str, bool] = {}  # request cards to re-render (value: urgent)
@@ -260,7 +265,8 @@ class Projector:
         since = float(raw) if raw else None
         return current_results(self.store.all_steps(request), since)
 
-    def _card(self, request: Request) -> tuple[str, list[dict[str, Any]]]:
+    def _card(self, stored: Request) -> tuple[str, list[dict[str, Any]]]:
+        request, ignored = signed_view(self.sealer, stored)
         plan_steps = plan_steps_of(request)
         if request.state is State.PENDING_APPROVAL:
             return blocks.approval_card(
@@ -269,6 +275,7 @@ class Projector:
                 preflight=request.preflight,
                 requester_name=self._names(request.requester),
                 warnings=warnings_of(request),
+                ignored_approvals=ignored,
             )
         if request.state in (State.DENIED, State.EXPIRED) or (
             request.state is State.CANCELLED and not request.approvals
@@ -357,7 +364,8 @@ class Projector:
     def _summary(self, request: Request) -> None:
         if not self._card_enqueued(request):
             return  # no card to thread under (a request the bot never posted, e.g. forged)
-        text, body = blocks.summary(request, self._results(request), request.requester)
+        shown, _ignored = signed_view(self.sealer, request)
+        text, body = blocks.summary(shown, self._results(request), request.requester)
         self._out.post(
             request.channel,
             text=text,
@@ -437,7 +445,8 @@ class Projector:
         requests = [r for r in (self.store.get(i) for i in sorted(changed)) if r is not None]
         for user, groups in home_viewers(self.store).items():
             if fleet or any(self._home_concerns(r, user, groups) for r in requests):
-                self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
+                home = home_for(self.store, self.config, user, groups, sealer=self.sealer)
+                self.outbox.publish_home(user, home)
 
     def _home_concerns(self, request: Request, user: str, groups: Collection[str]) -> bool:
         from workers.domain import policy
@@ -527,18 +536,26 @@ def _home_channel(config: Config) -> str:
 
 
 def home_for(
-    store: RequestStore, config: Config, user: str, user_groups: Collection[str] = ()
+    store: RequestStore,
+    config: Config,
+    user: str,
+    user_groups: Collection[str] = (),
+    *,
+    sealer: ApprovalSealer | None = None,
 ) -> dict[str, Any]:
     """The App Home view: requests waiting for this approver, and the user's own.
 
     ``user_groups`` are the user's Slack user groups, so an approver listed only through a group
-    sees what waits for them too (the projector's refresh has none and lists named users).
+    sees what waits for them too (the projector's refresh has none and lists named users). Only
+    the approvals the bot signed are shown and counted: one written into Redis neither shows as
+    an approval nor hides a request from the approver it names.
     """
     from workers.domain import policy
 
+    sealer = sealer or ApprovalSealer.from_config(config)
     pending = [
         r
-        for r in store.in_states([State.PENDING_APPROVAL])
+        for r in (sealer.genuine(s) for s in store.in_states([State.PENDING_APPROVAL]))
         if r.request_hash
         and r.requester != user
         and policy.is_approver(
@@ -549,7 +566,7 @@ def home_for(
         )
         and not any(a.user == user for a in r.approvals)
     ]
-    mine = store.recent_of_user(user, limit=10)
+    mine = [sealer.genuine(r) for r in store.recent_of_user(user, limit=10)]
     view = blocks.home_view(pending, mine)
     if policy.may_read(config.policy, user, _home_channel(config), user_groups).allowed:
         watch = WatchStore(store.redis, store.prefix)
