@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "projector"
 RENDER_INTERVAL_S = 0.5
+PROJECT_TRIES = 5  # a read joined while its answer is projected: the projection runs again
 CARD_EVENTS = {
     "preflight",
     "approval_added",
@@ -96,6 +97,7 @@ class Projector:
         self._homes_for: set[str] = set()  # requests whose decision changes some App Home
         self._fleet_changed = False  # a watch notice: App Home's fleet section is stale
         self._out: Outbox | OutboxBatch = outbox  # where enqueues go: the event's batch if any
+        self._pipe: Any = None  # the event's transaction pipeline (WATCHing) while projecting
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -185,28 +187,42 @@ class Projector:
         neither, so an event is never marked projected without its posts (a lost post), nor
         projected twice (a doubled post; the notifier also skips a re-enqueued post it already
         delivered, by its uid, which names the post: card:, reply:, summary:). WATCH on the
-        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice."""
+        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice.
+        The joiners of a read answered here are read in that phase and deleted in the same
+        transaction (``_take_waiters``), so a failover before the EXEC keeps them too."""
         marker = f"{self.store.prefix}:projected:{event.id}"
+        for _ in range(PROJECT_TRIES):
+            if self._project_in_transaction(event, marker):
+                return
+            log.info("projector: a read was joined while event %s was projected; again", event.id)
+        raise redis.WatchError(f"event {event.id}: its readers kept changing; projected later")
+
+    def _project_in_transaction(self, event: Event, marker: str) -> bool:
+        """One try of ``_project_once``; False when its EXEC failed on a WATCHed waiters list
+        (someone joined the read being answered), so the projection must run again."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.watch(marker)
             if pipe.exists(marker):
                 if event.request and event.name in CARD_EVENTS:
                     # its card edit (queued after the batch) may be the part a failover lost
                     self._dirty.setdefault(event.request, False)
-                return
+                return True
             batch = self.outbox.batch(uid_prefix=f"ev:{event.id}")
-            self._out = batch
+            self._out, self._pipe = batch, pipe
             try:
                 self.project(event)
             finally:
-                self._out = self.outbox
+                self._out, self._pipe = self.outbox, None
             pipe.multi()
             pipe.set(marker, "1", ex=7 * 86400)
             batch.write(pipe)
             try:
                 pipe.execute()
             except redis.WatchError:
+                if not self.redis.exists(marker):
+                    return False
                 log.info("projector: event %s was projected by another projector", event.id)
+            return True
 
     # rendering ---------------------------------------------------------------------------
     def project(self, event: Event) -> None:
@@ -396,7 +412,7 @@ class Projector:
                 if event.name == "check_result"
                 else reads.AGENTS_TARGET
             )
-            askers += [a for a in reads.take_waiters(self.store, target) if a not in askers]
+            askers += [a for a in self._take_waiters(target) if a not in askers]
         if text:
             for to_channel, to_user in askers:
                 self._out.ephemeral(to_channel, to_user, text=text)
@@ -419,7 +435,7 @@ class Projector:
         why (ephemeral). Taking the waiters ends the one-collection-per-host guard."""
         data = event.data
         channel, user = str(data.get("channel", "")), str(data.get("user", ""))
-        joined = reads.take_waiters(self.store, reads.logs_target(str(data.get("host", ""))))
+        joined = self._take_waiters(reads.logs_target(str(data.get("host", ""))))
         askers = [(channel, user)] if channel and user else []
         askers += [a for a in joined if a not in askers]
         for to_channel, to_user in askers:
@@ -427,6 +443,20 @@ class Projector:
                 self._out.ephemeral(to_channel, to_user, text=logs_failed_text(data))
             elif (to_channel, to_user) != (channel, user):
                 self._out.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
+
+    def _take_waiters(self, target: str) -> list[tuple[str, str]]:
+        """Who joined the read of ``target``. Read in the projection's read phase (WATCHed: a
+        joiner's RPUSH before the EXEC makes it run again, so no joiner is dropped) and deleted
+        with the answers in its transaction: a failover before the EXEC keeps the waiters for
+        the projection that follows, instead of losing their answers with a DEL done early."""
+        if self._pipe is None or not isinstance(self._out, OutboxBatch):
+            return reads.take_waiters(self.store, target)  # not projecting an event: at once
+        waiters, inflight = reads.waiter_keys(self.store, target)
+        self._pipe.watch(waiters)
+        raw = self._pipe.lrange(waiters, 0, -1)
+        self._out.delete(waiters)
+        self._out.delete(inflight)
+        return reads.parse_waiters(raw)
 
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester

@@ -87,6 +87,12 @@ def lead_or_join(
     return bool(script(keys=keys, args=[asker, limits.join_s]))
 
 
+def waiter_keys(store: RequestStore, target: str) -> tuple[str, str]:
+    """(the joiners' list, the in-flight guard) of the read of ``target``: the projector reads
+    the list and deletes both in its own transaction, with the answers it enqueues."""
+    return _waiters_key(store, target), _inflight_key(store, target)
+
+
 def take_waiters(store: RequestStore, target: str) -> list[tuple[str, str]]:
     """The askers who joined the read of ``target``, once; the next ask starts a new read."""
     pipe = store.redis.pipeline(transaction=True)
@@ -94,6 +100,11 @@ def take_waiters(store: RequestStore, target: str) -> list[tuple[str, str]]:
     pipe.delete(_waiters_key(store, target))
     pipe.delete(_inflight_key(store, target))
     raw, _, _ = pipe.execute()
+    return parse_waiters(raw)
+
+
+def parse_waiters(raw: Any) -> list[tuple[str, str]]:
+    """The distinct (channel, user) askers of a waiters list as LRANGE returned it."""
     out: list[tuple[str, str]] = []
     for item in raw or []:
         try:
