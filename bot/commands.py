@@ -256,7 +256,7 @@ def _logs(ctx: BotContext, command: grammar.Logs, *, user: str, channel: str) ->
             f"on the servers); try again in {wait} s.",
         )
     target = reads.logs_target(command.host)
-    if not reads.lead_or_join(ctx.store, limits, target, channel, user):
+    if not reads.lead_or_join(ctx.store, limits, target, channel, user, limits.logs_hold_s):
         return Reply(
             text=f":package: The logs of {command.host} are being collected already; "
             "they are uploaded where that was asked, and you are told when.",

@@ -52,6 +52,8 @@ MAX_EVENT_CHARS = 2_000
 # every text the archive may hold, plus its small index: the archive's raw size stays below this
 MAX_ARCHIVE_CHARS = MAX_TOTAL_CHARS + MAX_EVENTS * (MAX_EVENT_CHARS + 100) + 64 * 1024
 
+COLLECT_TIMEOUT_S = 180.0  # the read-only query's limit on the host (``run_readonly``)
+
 DEFAULT_SINCE = "24h"
 MAX_SINCE_S = 7 * 86400
 SINCE_RE = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
@@ -227,7 +229,7 @@ def collect(
     *,
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
-    timeout_s: float = 180.0,
+    timeout_s: float = COLLECT_TIMEOUT_S,
 ) -> Collected:
     """Read the traces and events of ``host`` (read-only); raises when the host is unreachable."""
     session = session_factory(host, login, operation_timeout_s=operation_timeout_s)
