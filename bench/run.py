@@ -447,8 +447,8 @@ class Bench:
     # --- Redis Sentinel failover mid-install ---------------------------------------------------
     def failover(self, hosts: list[str], group: SentinelGroup) -> dict[str, Any]:
         """Kill the primary while ``hosts`` install: seconds until the run saves a step result
-        again, step posts lost or doubled (one post per step_finished event), installers that
-        ran more than once."""
+        again, host replies in the thread lost or doubled (one reply per host when it is done,
+        as the live status posts them), installers that ran more than once."""
         change = ChangeSpec(ChangeKind.INSTALL, tuple(hosts), (DomainSpec("contoso.com"),))
         request = self.service.submit(change, USERS["alice"], "C01OPS")
         self.preflighted(request.id)

@@ -18,6 +18,7 @@ from bot import blocks, grammar, reads
 from bot.blocks.kit import KIND_TITLES
 from bot.blocks.words import attempt_started, counted_steps, current_results
 from bot.context import BotContext
+from bot.signed import signed_view
 from bot.watch_commands import handle_watch
 from workers.domain import policy
 from workers.domain.model import Request, State, StepStatus
@@ -225,7 +226,12 @@ def _read(
         results = current_results(store.all_steps(request), attempt_started(events))
         planned = {host: list(pre.steps) for host, pre in request.preflight.items()}
         steps = counted_steps(planned, results, request.change.hosts)
-        return Reply(text=blocks.status_text(request, steps, [e.to_dict() for e in events]))
+        shown, ignored = signed_view(ctx.service.sealer, request)  # as the service counts them
+        return Reply(
+            text=blocks.status_text(
+                shown, steps, [e.to_dict() for e in events], ignored_approvals=ignored
+            )
+        )
     if isinstance(command, grammar.List) and command.mine:
         requests = store.recent_of_user(user, limit=20)
     elif isinstance(command, grammar.List) and command.pending:
@@ -233,7 +239,7 @@ def _read(
     else:
         limit = 20 if isinstance(command, grammar.List) else 10
         requests = store.recent_in_channel(channel, limit=limit)
-    return Reply(text=blocks.list_text(requests))
+    return Reply(text=blocks.list_text([ctx.service.sealer.genuine(r) for r in requests]))
 
 
 def _logs(ctx: BotContext, command: grammar.Logs, *, user: str, channel: str) -> Reply:
@@ -250,7 +256,7 @@ def _logs(ctx: BotContext, command: grammar.Logs, *, user: str, channel: str) ->
             f"on the servers); try again in {wait} s.",
         )
     target = reads.logs_target(command.host)
-    if not reads.lead_or_join(ctx.store, limits, target, channel, user):
+    if not reads.lead_or_join(ctx.store, limits, target, channel, user, limits.logs_hold_s):
         return Reply(
             text=f":package: The logs of {command.host} are being collected already; "
             "they are uploaded where that was asked, and you are told when.",

@@ -24,8 +24,10 @@ from bot.blocks.kit import MAX_HOME_BLOCKS, divider, section
 from bot.blocks.logs import logs_failed_text, logs_joined_text
 from bot.blocks.watch import fleet_home_blocks, watch_notice
 from bot.blocks.words import ATTEMPT_EVENTS, current_results, merged_steps
+from bot.signed import signed_view
 from workers.domain.config import Config
 from workers.domain.model import HostPreflight, Request, State, StepResult, StepStatus
+from workers.domain.seal import ApprovalSealer
 from workers.domain.store import Event, RequestStore, decode_event
 from workers.notify.outbox import Outbox, OutboxBatch
 from workers.watch.store import WatchStore
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "projector"
 RENDER_INTERVAL_S = 0.5
+PROJECT_TRIES = 5  # a read joined while its answer is projected: the projection runs again
 CARD_EVENTS = {
     "preflight",
     "approval_added",
@@ -80,10 +83,13 @@ class Projector:
         config: Config,
         *,
         consumer: str = "projector-1",
+        sealer: ApprovalSealer | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.config = config
+        # shows only the approvals the bot signed, as the service counts them
+        self.sealer = sealer or ApprovalSealer.from_config(config)
         self.consumer = consumer
         self.redis: Any = store.redis
         self._dirty: dict[str, bool] = {}  # request cards to re-render (value: urgent)
@@ -91,6 +97,7 @@ class Projector:
         self._homes_for: set[str] = set()  # requests whose decision changes some App Home
         self._fleet_changed = False  # a watch notice: App Home's fleet section is stale
         self._out: Outbox | OutboxBatch = outbox  # where enqueues go: the event's batch if any
+        self._pipe: Any = None  # the event's transaction pipeline (WATCHing) while projecting
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -180,28 +187,42 @@ class Projector:
         neither, so an event is never marked projected without its posts (a lost post), nor
         projected twice (a doubled post; the notifier also skips a re-enqueued post it already
         delivered, by its uid, which names the post: card:, reply:, summary:). WATCH on the
-        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice."""
+        marker makes a concurrent projector's EXEC fail instead of enqueueing the items twice.
+        The joiners of a read answered here are read in that phase and deleted in the same
+        transaction (``_take_waiters``), so a failover before the EXEC keeps them too."""
         marker = f"{self.store.prefix}:projected:{event.id}"
+        for _ in range(PROJECT_TRIES):
+            if self._project_in_transaction(event, marker):
+                return
+            log.info("projector: a read was joined while event %s was projected; again", event.id)
+        raise redis.WatchError(f"event {event.id}: its readers kept changing; projected later")
+
+    def _project_in_transaction(self, event: Event, marker: str) -> bool:
+        """One try of ``_project_once``; False when its EXEC failed on a WATCHed waiters list
+        (someone joined the read being answered), so the projection must run again."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.watch(marker)
             if pipe.exists(marker):
                 if event.request and event.name in CARD_EVENTS:
                     # its card edit (queued after the batch) may be the part a failover lost
                     self._dirty.setdefault(event.request, False)
-                return
+                return True
             batch = self.outbox.batch(uid_prefix=f"ev:{event.id}")
-            self._out = batch
+            self._out, self._pipe = batch, pipe
             try:
                 self.project(event)
             finally:
-                self._out = self.outbox
+                self._out, self._pipe = self.outbox, None
             pipe.multi()
             pipe.set(marker, "1", ex=7 * 86400)
             batch.write(pipe)
             try:
                 pipe.execute()
             except redis.WatchError:
+                if not self.redis.exists(marker):
+                    return False
                 log.info("projector: event %s was projected by another projector", event.id)
+            return True
 
     # rendering ---------------------------------------------------------------------------
     def project(self, event: Event) -> None:
@@ -260,7 +281,8 @@ class Projector:
         since = float(raw) if raw else None
         return current_results(self.store.all_steps(request), since)
 
-    def _card(self, request: Request) -> tuple[str, list[dict[str, Any]]]:
+    def _card(self, stored: Request) -> tuple[str, list[dict[str, Any]]]:
+        request, ignored = signed_view(self.sealer, stored)
         plan_steps = plan_steps_of(request)
         if request.state is State.PENDING_APPROVAL:
             return blocks.approval_card(
@@ -269,6 +291,7 @@ class Projector:
                 preflight=request.preflight,
                 requester_name=self._names(request.requester),
                 warnings=warnings_of(request),
+                ignored_approvals=ignored,
             )
         if request.state in (State.DENIED, State.EXPIRED) or (
             request.state is State.CANCELLED and not request.approvals
@@ -357,7 +380,8 @@ class Projector:
     def _summary(self, request: Request) -> None:
         if not self._card_enqueued(request):
             return  # no card to thread under (a request the bot never posted, e.g. forged)
-        text, body = blocks.summary(request, self._results(request), request.requester)
+        shown, _ignored = signed_view(self.sealer, request)
+        text, body = blocks.summary(shown, self._results(request), request.requester)
         self._out.post(
             request.channel,
             text=text,
@@ -388,7 +412,7 @@ class Projector:
                 if event.name == "check_result"
                 else reads.AGENTS_TARGET
             )
-            askers += [a for a in reads.take_waiters(self.store, target) if a not in askers]
+            askers += [a for a in self._take_waiters(target) if a not in askers]
         if text:
             for to_channel, to_user in askers:
                 self._out.ephemeral(to_channel, to_user, text=text)
@@ -411,7 +435,7 @@ class Projector:
         why (ephemeral). Taking the waiters ends the one-collection-per-host guard."""
         data = event.data
         channel, user = str(data.get("channel", "")), str(data.get("user", ""))
-        joined = reads.take_waiters(self.store, reads.logs_target(str(data.get("host", ""))))
+        joined = self._take_waiters(reads.logs_target(str(data.get("host", ""))))
         askers = [(channel, user)] if channel and user else []
         askers += [a for a in joined if a not in askers]
         for to_channel, to_user in askers:
@@ -419,6 +443,20 @@ class Projector:
                 self._out.ephemeral(to_channel, to_user, text=logs_failed_text(data))
             elif (to_channel, to_user) != (channel, user):
                 self._out.ephemeral(to_channel, to_user, text=logs_joined_text(data, channel))
+
+    def _take_waiters(self, target: str) -> list[tuple[str, str]]:
+        """Who joined the read of ``target``. Read in the projection's read phase (WATCHed: a
+        joiner's RPUSH before the EXEC makes it run again, so no joiner is dropped) and deleted
+        with the answers in its transaction: a failover before the EXEC keeps the waiters for
+        the projection that follows, instead of losing their answers with a DEL done early."""
+        if self._pipe is None or not isinstance(self._out, OutboxBatch):
+            return reads.take_waiters(self.store, target)  # not projecting an event: at once
+        waiters, inflight = reads.waiter_keys(self.store, target)
+        self._pipe.watch(waiters)
+        raw = self._pipe.lrange(waiters, 0, -1)
+        self._out.delete(waiters)
+        self._out.delete(inflight)
+        return reads.parse_waiters(raw)
 
     def _refresh_homes(self, request: Request) -> None:
         """Mark App Home stale for the viewers whose tab this decision changes: the requester
@@ -437,7 +475,8 @@ class Projector:
         requests = [r for r in (self.store.get(i) for i in sorted(changed)) if r is not None]
         for user, groups in home_viewers(self.store).items():
             if fleet or any(self._home_concerns(r, user, groups) for r in requests):
-                self.outbox.publish_home(user, home_for(self.store, self.config, user, groups))
+                home = home_for(self.store, self.config, user, groups, sealer=self.sealer)
+                self.outbox.publish_home(user, home)
 
     def _home_concerns(self, request: Request, user: str, groups: Collection[str]) -> bool:
         from workers.domain import policy
@@ -527,18 +566,26 @@ def _home_channel(config: Config) -> str:
 
 
 def home_for(
-    store: RequestStore, config: Config, user: str, user_groups: Collection[str] = ()
+    store: RequestStore,
+    config: Config,
+    user: str,
+    user_groups: Collection[str] = (),
+    *,
+    sealer: ApprovalSealer | None = None,
 ) -> dict[str, Any]:
     """The App Home view: requests waiting for this approver, and the user's own.
 
     ``user_groups`` are the user's Slack user groups, so an approver listed only through a group
-    sees what waits for them too (the projector's refresh has none and lists named users).
+    sees what waits for them too (the projector's refresh has none and lists named users). Only
+    the approvals the bot signed are shown and counted: one written into Redis neither shows as
+    an approval nor hides a request from the approver it names.
     """
     from workers.domain import policy
 
+    sealer = sealer or ApprovalSealer.from_config(config)
     pending = [
         r
-        for r in store.in_states([State.PENDING_APPROVAL])
+        for r in (sealer.genuine(s) for s in store.in_states([State.PENDING_APPROVAL]))
         if r.request_hash
         and r.requester != user
         and policy.is_approver(
@@ -549,7 +596,7 @@ def home_for(
         )
         and not any(a.user == user for a in r.approvals)
     ]
-    mine = store.recent_of_user(user, limit=10)
+    mine = [sealer.genuine(r) for r in store.recent_of_user(user, limit=10)]
     view = blocks.home_view(pending, mine)
     if policy.may_read(config.policy, user, _home_channel(config), user_groups).allowed:
         watch = WatchStore(store.redis, store.prefix)

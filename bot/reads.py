@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from workers.domain.store import RequestStore
+from workers.support_logs import LOGS_TIME_LIMIT_S
 
 
 @dataclass(frozen=True)
 class ReadLimits:
     """``per_user`` WinRM-opening reads per ``window_s`` seconds; a check asked for while one of
-    the same host runs joins it for up to ``join_s`` seconds."""
+    the same host runs joins it for up to ``join_s`` seconds; a log collection holds its host
+    for up to ``logs_hold_s`` (as long as the collection may run, its upload retries included)."""
 
     per_user: int = 6
     window_s: int = 60
     join_s: int = 60
+    logs_hold_s: int = int(LOGS_TIME_LIMIT_S)
 
 
 _RATE = """
@@ -77,14 +80,26 @@ def logs_target(host: str) -> str:
 
 
 def lead_or_join(
-    store: RequestStore, limits: ReadLimits, target: str, channel: str, user: str
+    store: RequestStore,
+    limits: ReadLimits,
+    target: str,
+    channel: str,
+    user: str,
+    hold_s: int | None = None,
 ) -> bool:
     """True: no read of ``target`` runs, the caller starts one. False: one runs; the caller was
-    added to its waiters and gets the same answer (one WinRM session for all of them)."""
+    added to its waiters and gets the same answer (one WinRM session for all of them). The
+    guard lapses after ``hold_s`` (default ``limits.join_s``) unless the answer releases it."""
     asker = json.dumps({"channel": channel, "user": user})
     script: Any = store.redis.register_script(_JOIN)
     keys = [_inflight_key(store, target), _waiters_key(store, target)]
-    return bool(script(keys=keys, args=[asker, limits.join_s]))
+    return bool(script(keys=keys, args=[asker, hold_s or limits.join_s]))
+
+
+def waiter_keys(store: RequestStore, target: str) -> tuple[str, str]:
+    """(the joiners' list, the in-flight guard) of the read of ``target``: the projector reads
+    the list and deletes both in its own transaction, with the answers it enqueues."""
+    return _waiters_key(store, target), _inflight_key(store, target)
 
 
 def take_waiters(store: RequestStore, target: str) -> list[tuple[str, str]]:
@@ -94,6 +109,11 @@ def take_waiters(store: RequestStore, target: str) -> list[tuple[str, str]]:
     pipe.delete(_waiters_key(store, target))
     pipe.delete(_inflight_key(store, target))
     raw, _, _ = pipe.execute()
+    return parse_waiters(raw)
+
+
+def parse_waiters(raw: Any) -> list[tuple[str, str]]:
+    """The distinct (channel, user) askers of a waiters list as LRANGE returned it."""
     out: list[tuple[str, str]] = []
     for item in raw or []:
         try:

@@ -53,7 +53,9 @@ class BotProcess:
             client=client,
         )
         self.stop_event = threading.Event()
-        self.projector = Projector(self.ctx.store, self.ctx.outbox, config)
+        self.projector = Projector(
+            self.ctx.store, self.ctx.outbox, config, sealer=self.ctx.service.sealer
+        )
         self.notifier = Notifier(
             self.ctx.redis,
             lambda: make_web_client(token, settings.slack_api_url),

@@ -60,6 +60,7 @@ TIER_PER_MINUTE: dict[str, int] = {
     "auth.test": 100,
     "chat.update": 50,
     "chat.postEphemeral": 100,
+    "files.getUploadURLExternal": 100,  # Tier 4 (https://api.slack.com/methods/files.getUploadURLExternal)
     "conversations.info": 50,
     "users.info": 100,
     "usergroups.users.list": 20,

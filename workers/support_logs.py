@@ -11,12 +11,24 @@ from typing import Any
 from workers.domain.config import Config
 from workers.domain.redact import default_redactor
 from workers.domain.secrets import SecretError, SecretsProvider
-from workers.notify.upload import SlackTarget, UploadFailed, upload_file
+from workers.notify.upload import UPLOAD_TIME_LIMIT_S, SlackTarget, UploadFailed, upload_file
 from workers.runbook.fleet import _why as why_failed  # the fleet reads' words for a failure
-from workers.runbook.trace_logs import build_archive, collect, comment, since_words
+from workers.runbook.trace_logs import (
+    COLLECT_TIMEOUT_S,
+    build_archive,
+    collect,
+    comment,
+    since_words,
+)
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SESSION_MARGIN_S = 30.0  # opening and closing the WinRM shell, packing and redacting the zip
+# The longest one collection runs: the host's read, then the upload with its retries. The bot's
+# one-collection-per-host guard lasts this long (a worker that dies mid-way frees the host then),
+# and the answer releases it earlier.
+LOGS_TIME_LIMIT_S = COLLECT_TIMEOUT_S + SESSION_MARGIN_S + UPLOAD_TIME_LIMIT_S
 
 
 def learn_every_secret(config: Config, secrets: SecretsProvider) -> None:

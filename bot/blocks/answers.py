@@ -12,6 +12,7 @@ from bot.blocks.words import (
     fact,
     host_outcome,
     hosts_text,
+    ignored_approvals_line,
     latest_results,
     preflight_blocked,
     preflight_lines,
@@ -66,10 +67,14 @@ def status_text(
     audit_events: Sequence[Any] = (),
     *,
     max_events: int = 15,
+    ignored_approvals: int = 0,
 ) -> str:
-    """`/cloudsync status ID`: the request, each host's steps, and the latest audit events."""
+    """`/cloudsync status ID`: the request, each host's steps, and the latest audit events.
+    ``request`` holds only the approvals the bot signed (``ignored_approvals``: the others)."""
     lines = request_header_lines(request)
     lines.extend(approval_lines(request))
+    if ignored_approvals:
+        lines.append(ignored_approvals_line(ignored_approvals))
     for host in request.change.hosts:
         host_results = list(latest_results(results.get(host) or ()).values())
         if not host_results:

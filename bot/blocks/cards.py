@@ -42,6 +42,7 @@ from bot.blocks.words import (
     domains_text,
     host_outcome,
     hosts_text,
+    ignored_approvals_line,
     kind_title,
     latest_results,
     merged_steps,
@@ -120,10 +121,15 @@ def approval_card(
     preflight: Mapping[str, Any] | None = None,
     requester_name: str = "",
     warnings: Sequence[str] = (),
+    ignored_approvals: int = 0,
 ) -> tuple[str, list[JsonDict]]:
-    """The request message with Approve/Deny/Cancel; no Approve while any preflight blocks."""
+    """The request message with Approve/Deny/Cancel; no Approve while any preflight blocks.
+    ``request`` holds only the approvals the bot signed; ``ignored_approvals`` counts the
+    others stored with it (said on the card, never counted)."""
     preflight = request.preflight if preflight is None else preflight
     body = _card_body(request, plan_steps or {}, preflight, requester_name, warnings)
+    if ignored_approvals:
+        body.append(context(ignored_approvals_line(ignored_approvals)))
     blocked = blocked_hosts(preflight)
     buttons: list[JsonDict] = []
     if blocked:

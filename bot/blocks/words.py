@@ -200,6 +200,13 @@ def approvals_text(request: Request) -> str:
     return text
 
 
+def ignored_approvals_line(ignored: int) -> str:
+    """Said where approvals are counted, when some stored ones carry no valid bot seal."""
+    if ignored == 1:
+        return "⚠️ 1 approval not signed by the bot was ignored (written outside the bot)."
+    return f"⚠️ {ignored} approvals not signed by the bot were ignored (written outside the bot)."
+
+
 def decision_line(request: Request) -> str:
     """Who decided and when, for the card whose buttons were removed."""
     at = slack_date(request.decided_at)

@@ -37,7 +37,9 @@ def _home_refusal(ctx: BotContext, user: str, groups: Any, message: str) -> None
     (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload): the refusal
     is shown at the top of the user's Home view, republished at once."""
     set_home_notice(ctx.store, user, f":no_entry: {clip(message, MAX_SECTION - 20)}")
-    ctx.outbox.publish_home(user, home_for(ctx.store, ctx.config, user, groups))
+    ctx.outbox.publish_home(
+        user, home_for(ctx.store, ctx.config, user, groups, sealer=ctx.service.sealer)
+    )
 
 
 def _click_channel(body: dict[str, Any]) -> str:

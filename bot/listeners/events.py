@@ -18,4 +18,6 @@ def register(app: App, ctx: BotContext, groups_of: Any) -> None:
         user = str(event["user"])
         groups = groups_of(user)
         remember_home_viewer(ctx.store, user, groups)
-        ctx.outbox.publish_home(user, home_for(ctx.store, ctx.config, user, groups))
+        ctx.outbox.publish_home(
+            user, home_for(ctx.store, ctx.config, user, groups, sealer=ctx.service.sealer)
+        )

@@ -426,6 +426,15 @@ def type_name(obj: Any) -> str:
     }.get(type(obj), "System.Object")
 
 
+_DATE_ADD = {
+    "adddays": "days",
+    "addhours": "hours",
+    "addminutes": "minutes",
+    "addseconds": "seconds",
+    "addmilliseconds": "milliseconds",
+}
+
+
 def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
     """``obj.name(args)`` for the handful of methods scripts use."""
     low = name.lower()
@@ -439,6 +448,10 @@ def call_method(session: Session, obj: Any, name: str, args: list[Any]) -> Any:
         return to_str(obj)
     if isinstance(obj, PSDate) and low in ("touniversaltime", "tolocaltime"):
         return obj  # the modelled host's time zone is UTC (values.modelled_date)
+    if isinstance(obj, PSDate) and low in _DATE_ADD and args:
+        # DateTime.AddSeconds(-3600) and the like: a new DateTime, the value may be negative
+        amount = float(to_number(args[0]))
+        return PSDate(obj.dt + datetime.timedelta(**{_DATE_ADD[low]: amount}))
     if low == "gettype":
         return PSObject({"Name": type_name(obj).rsplit(".", 1)[-1], "FullName": type_name(obj)})
     if low == "equals" and args:

@@ -18,6 +18,7 @@ from workers.domain.config import REPO_ROOT, load_config
 from workers.domain.store import RequestStore, decode_event
 from workers.notify.items import OutboxItem, text_of
 from workers.notify.outbox import Outbox
+from workers.support_logs import LOGS_TIME_LIMIT_S
 
 LIMITS = reads.ReadLimits(per_user=2, window_s=60, join_s=60)
 
@@ -98,3 +99,27 @@ def test_the_command_sends_a_task_joins_a_running_one_and_refuses_over_the_limit
     assert tasks == ["cloudsync.collect_logs"] * 2
     sent = sorted(json.loads(base64.b64decode(m["body"]))[0][:4] for m in messages)
     assert sent == [["SYNC01", 1800, "C01OPS", "U03CAROL"], ["SYNC02", 60, "C01OPS", "U03CAROL"]]
+
+
+def test_the_collection_guard_lasts_as_long_as_the_collection_may_run(
+    rclient: redis.Redis, private_redis: Any
+) -> None:
+    """A collection (the host's read, then the upload and its retries) may outlast the 60 s a
+    check joins for: the host stays held that long, unless the answer releases it first."""
+    config = load_config(REPO_ROOT / "config" / "demo")
+    ctx = build_context(config, private_redis.url, prefix="lg")
+    commands.handle(ctx, Logs("SYNC01", 1800), user="U03CAROL", channel="C01OPS")
+    commands.handle(ctx, Logs("SYNC01", 1800), user="U02BOB", channel="C01OPS")  # joins
+    waiters, inflight = reads.waiter_keys(ctx.store, reads.logs_target("SYNC01"))
+    limit = int(LOGS_TIME_LIMIT_S)
+    assert limit > ctx.read_limits.join_s
+    assert limit - 5 <= int(rclient.ttl(inflight)) <= limit  # type: ignore[arg-type]
+    assert limit - 5 <= int(rclient.ttl(waiters)) <= limit  # type: ignore[arg-type]
+    check = reads.check_target("SYNC01")
+    assert reads.lead_or_join(ctx.store, ctx.read_limits, check, "C01OPS", "U03CAROL")
+    _, check_inflight = reads.waiter_keys(ctx.store, check)
+    assert int(rclient.ttl(check_inflight)) <= ctx.read_limits.join_s  # type: ignore[arg-type]
+    data = {"channel": "C01OPS", "user": "U03CAROL", "host": "SYNC01", "ok": True}
+    ctx.store.record("", "logs_result", actor=None, data=data)
+    _project_all(ctx.store, ctx.outbox)
+    assert not rclient.exists(inflight)  # released on the answer, as before

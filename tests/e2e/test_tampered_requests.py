@@ -10,8 +10,8 @@ import time
 from dataclasses import replace
 
 from tests.e2e.harness import CHANNEL, USERS, E2EStack
-from tests.e2e.slack_helpers import bot_errors, mark, reply_to
-from workers.domain.model import ChangeSpec, DomainSpec, Request, State
+from tests.e2e.slack_helpers import bot_errors, card_text, mark, reply_to, wait_card
+from workers.domain.model import Approval, ChangeSpec, DomainSpec, Request, State
 
 
 def _host_seen(e2e: E2EStack, host: str) -> dict[str, int]:
@@ -154,3 +154,31 @@ def test_a_request_altered_in_redis_after_approval_is_refused(e2e: E2EStack) -> 
     e2e.wait_quiet()
     time.sleep(0.5)
     assert {h: _host_seen(e2e, h) for h in hosts} == seen, "nothing ran on the hosts"
+
+
+def test_an_approval_written_into_redis_is_ignored_on_the_card(e2e: E2EStack) -> None:
+    """The card counts what the service counts: an approval added in Redis (no seal, or a seal
+    copied from another request) shows as none, and the card says one was ignored; nothing is
+    queued, and the real approver can still approve."""
+    donor = e2e.submit("alice", "install SYNC03 --domain contoso.com")
+    assert e2e.click("bob", "approve", donor.id).status_code == 200
+    copied = e2e.wait_state(donor.id, State.SUCCEEDED, State.FAILED).approvals[0].seal
+    e2e.wait_quiet()
+    request = e2e.submit("alice", "install SYNC03 --domain contoso.com")
+    wait_card(e2e, request.id, "0 of 1")
+    stored = e2e.store.require(request.id)
+    forged = Approval(
+        user=USERS["carol"], at=time.time(), request_hash=stored.request_hash, seal=copied
+    )
+    _write_by_hand(e2e, replace(stored, approvals=[forged]))
+    e2e.store.record(request.id, "approval_added", actor=USERS["carol"])  # the card re-renders
+    message = wait_card(e2e, request.id, "1 approval not signed by the bot was ignored")
+    text = card_text(message)
+    assert "0 of 1" in text and f"<@{USERS['carol']}>" not in text, text
+    assert e2e.store.require(request.id).state is State.PENDING_APPROVAL
+    after = mark(e2e, "alice")
+    assert e2e.slash("alice", f"status {request.id}").status_code == 200
+    status = reply_to(e2e, "alice", request.id, after=after)
+    assert "0 of 1" in status and "1 approval not signed by the bot was ignored" in status
+    assert e2e.click("carol", "approve", request.id).status_code == 200  # her real approval
+    assert e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED).approvals[-1].seal

@@ -4,6 +4,7 @@ the collection over real WinRM against a simulated host."""
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import time
 import zipfile
@@ -47,6 +48,8 @@ def test_the_script_holds_only_quoted_constants_and_integers(since_s: int) -> No
     assert "'C:\\ProgramData\\Microsoft\\Azure AD Connect Provisioning Agent\\Trace'" in script
     assert f"'{ADMIN_CHANNEL}'" in script
     assert "since_ticks" in slots(trace_logs.COLLECT)
+    assert f"(Get-Date).AddSeconds(-{since_s})" in script
+    assert "Level = 1, 2, 3; StartTime = $start } -MaxEvents 500" in script
 
 
 def test_the_script_refuses_a_span_out_of_bounds() -> None:
@@ -128,6 +131,25 @@ def test_collect_over_winrm_reads_new_traces_and_admin_errors(
     archive = build_archive(collected, env.redactor)
     text = "\n".join(members(archive.data).values())
     assert PASSWORDS["WINRM_PW"] not in text and "trace line one" in text
+
+
+def test_an_older_error_inside_the_span_is_read_on_a_chatty_channel(
+    sim_env: Callable[..., SimEnv],
+) -> None:
+    env = sim_env([{"name": "SYNC01"}])
+    host = env.host("SYNC01")
+    host.apply_install()
+    events = host.event_logs[ADMIN_CHANNEL.lower()]
+    now = datetime.datetime.now()
+    host.log_event(ADMIN_CHANNEL, 2010, 2, "outside the span")
+    events[-1]["at"] = now - datetime.timedelta(hours=30)
+    host.log_event(ADMIN_CHANNEL, 2011, 2, "Registration failed five hours ago")
+    events[-1]["at"] = now - datetime.timedelta(hours=5)
+    for n in range(trace_logs.MAX_EVENTS + 100):  # newer than it: information only
+        host.log_event(ADMIN_CHANNEL, 1100, 4, f"heartbeat {n}")
+    conf = env.config.host("SYNC01")
+    collected = collect(conf, env.secrets.get(conf.credential), 86400)
+    assert [e["id"] for e in collected.events] == [2011], collected.events_error
 
 
 def test_collect_on_a_host_without_the_agent(sim_env: Callable[..., SimEnv]) -> None:

@@ -3,6 +3,8 @@ Windows: missing paths and empty or missing event logs are errors ErrorAction de
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from simulator.host import ADMIN_CHANNEL, TRACE_DIR, SimHost
@@ -89,3 +91,24 @@ def test_files_sort_by_last_write_time(host: SimHost) -> None:
         "LastWriteTime -Descending | Select-Object -First 1).Name",
     )
     assert names == "AzureADConnectProvisioningAgent_new.log"
+
+
+def test_get_winevent_filters_by_start_and_end_time_before_max_events(host: SimHost) -> None:
+    host.apply_install()
+    now = datetime.datetime.now()
+    for n, (event_id, level, hours_ago) in enumerate(
+        [(3100, 2, 50), (3101, 2, 5), (3102, 3, 2), (3103, 4, 1), (3104, 2, 0)]
+    ):
+        host.log_event(ADMIN_CHANNEL, event_id, level, f"event {n}")
+        host.event_logs[ADMIN_CHANNEL.lower()][-1]["at"] = now - datetime.timedelta(hours=hours_ago)
+    table = f"LogName = '{ADMIN_CHANNEL}'; Level = 1, 2, 3; StartTime = (Get-Date).AddHours(-24)"
+    ids = out(host, f"(Get-WinEvent -FilterHashtable @{{ {table} }}).Id -join ','")
+    assert ids == "3104,3102,3101"  # the 50-hour-old error and the information event are out
+    bounded = f"(Get-WinEvent -FilterHashtable @{{ {table} }} -MaxEvents 2).Id -join ','"
+    assert out(host, bounded) == "3104,3102"
+    ended = f"{table}; EndTime = (Get-Date).AddMinutes(-90)"
+    assert out(host, f"(Get-WinEvent -FilterHashtable @{{ {ended} }}).Id -join ','") == "3102,3101"
+    later = f"LogName = '{ADMIN_CHANNEL}'; StartTime = (Get-Date).AddSeconds(60)"
+    none = f"try {{ Get-WinEvent -FilterHashtable @{{ {later} }} -ErrorAction Stop }} "
+    none += "catch { $_.FullyQualifiedErrorId }"
+    assert out(host, none).startswith("NoMatchingEventsFound")

@@ -196,14 +196,15 @@ class Outbox(_Enqueue):
 
 
 class OutboxBatch(_Enqueue):
-    """Enqueues (and the caller's own SETs) held back, then queued in the caller's MULTI by
-    ``write``: either all of them reach Redis, and every replica, or none does."""
+    """Enqueues (and the caller's own SETs and DELs) held back, then queued in the caller's
+    MULTI by ``write``: either all of them reach Redis, and every replica, or none does."""
 
     def __init__(self, outbox: Outbox, uid_prefix: str) -> None:
         self.outbox = outbox
         self.uid_prefix = uid_prefix
         self.items: list[tuple[OutboxItem, str | None]] = []
         self.sets: dict[str, tuple[str, int]] = {}
+        self.deletes: set[str] = set()
         self._counts: Counter[tuple[str, str]] = Counter()
 
     def lane_of(self, key: str) -> str:
@@ -217,10 +218,18 @@ class OutboxBatch(_Enqueue):
 
     def set(self, key: str, value: str, ex: int) -> None:
         """A plain SET written with the items (e.g. a marker the caller reads back)."""
+        self.deletes.discard(key)
         self.sets[key] = (value, ex)
+
+    def delete(self, key: str) -> None:
+        """A DEL written with the items (e.g. what the items answered, taken once)."""
+        self.sets.pop(key, None)
+        self.deletes.add(key)
 
     def get(self, key: str) -> str | None:
         """A value set in this batch, else Redis' (read your own writes before ``write``)."""
+        if key in self.deletes:
+            return None
         if key in self.sets:
             return self.sets[key][0]
         raw = self.outbox.redis.get(key)
@@ -236,6 +245,8 @@ class OutboxBatch(_Enqueue):
 
     def write(self, pipe: Pipeline) -> None:
         """Queue everything in ``pipe``, a transaction pipeline in MULTI mode."""
+        if self.deletes:
+            pipe.delete(*sorted(self.deletes))
         for key, (value, ex) in self.sets.items():
             pipe.set(key, value, ex=ex)
         for item, key_lane in self.items:

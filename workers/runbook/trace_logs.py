@@ -11,8 +11,11 @@ files ``AzureADConnectProvisioningAgent_*.log`` in
 Bounds (so one command cannot pull gigabytes through WinRM or into Slack): the newest
 ``MAX_FILES`` trace files written within ``--since``; of each, its last ``MAX_LINES`` lines and
 at most ``MAX_FILE_CHARS`` characters; ``MAX_TOTAL_CHARS`` over all files; the newest
-``MAX_EVENTS`` Admin events, of which the errors and warnings since are kept, each message at
-most ``MAX_EVENT_CHARS``. The host cuts (keeping the tail, the newest lines), so the output line
+``MAX_EVENTS`` Admin errors and warnings (Level 1-3) created within ``--since``, each message at
+most ``MAX_EVENT_CHARS``. The level and the start time are keys of Get-WinEvent's
+``-FilterHashtable`` (https://learn.microsoft.com/powershell/module/microsoft.powershell.diagnostics/get-winevent:
+LogName, Level, StartTime, EndTime...), so the event log's query applies them before
+``-MaxEvents`` counts: on a chatty channel, an older error inside the span is still read. The host cuts (keeping the tail, the newest lines), so the output line
 is bounded too; WinRM carries it in several Receive answers (each well under MaxEnvelopeSizekb).
 ``Get-Content`` and ``Get-ChildItem`` open the files for reading while the agent writes them.
 
@@ -49,6 +52,8 @@ MAX_EVENT_CHARS = 2_000
 # every text the archive may hold, plus its small index: the archive's raw size stays below this
 MAX_ARCHIVE_CHARS = MAX_TOTAL_CHARS + MAX_EVENTS * (MAX_EVENT_CHARS + 100) + 64 * 1024
 
+COLLECT_TIMEOUT_S = 180.0  # the read-only query's limit on the host (``run_readonly``)
+
 DEFAULT_SINCE = "24h"
 MAX_SINCE_S = 7 * 86400
 SINCE_RE = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
@@ -78,6 +83,7 @@ def since_words(seconds: int) -> str:
 
 COLLECT = r"""
 $cutoff = (Get-Date).Ticks - <<since_ticks>>
+$start = (Get-Date).AddSeconds(-<<since_s>>)
 $folder = [bool](Test-Path -LiteralPath <<trace_dir>>)
 $found = @()
 if ($folder) { $found = @(Get-ChildItem -LiteralPath <<trace_dir>> -Filter <<pattern>> -File -ErrorAction Stop | Where-Object { $_.LastWriteTime.Ticks -ge $cutoff } | Sort-Object -Property LastWriteTime -Descending) }
@@ -103,12 +109,10 @@ foreach ($f in $found) {
 $events = @()
 $eventsError = $null
 try {
-    foreach ($e in @(Get-WinEvent -LogName <<channel>> -MaxEvents <<max_events>> -ErrorAction Stop)) {
-        if (($e.Level -ge 1) -and ($e.Level -le 3) -and ($e.TimeCreated.Ticks -ge $cutoff)) {
-            $m = [string]$e.Message
-            if ($m.Length -gt <<max_event_chars>>) { $m = $m.Substring(0, <<max_event_chars>>) }
-            $events += [ordered]@{ time = $e.TimeCreated.ToString('yyyy-MM-dd HH:mm:ss'); id = $e.Id; level = [string]$e.LevelDisplayName; message = $m }
-        }
+    foreach ($e in @(Get-WinEvent -FilterHashtable @{ LogName = <<channel>>; Level = 1, 2, 3; StartTime = $start } -MaxEvents <<max_events>> -ErrorAction Stop)) {
+        $m = [string]$e.Message
+        if ($m.Length -gt <<max_event_chars>>) { $m = $m.Substring(0, <<max_event_chars>>) }
+        $events += [ordered]@{ time = $e.TimeCreated.ToString('yyyy-MM-dd HH:mm:ss'); id = $e.Id; level = [string]$e.LevelDisplayName; message = $m }
     }
 } catch {
     if ([string]$_.FullyQualifiedErrorId -notlike 'NoMatchingEventsFound*') { $eventsError = [string]$_.Exception.Message }
@@ -123,6 +127,7 @@ def collect_script(since_s: int) -> str:
     return render(
         COLLECT,
         since_ticks=since_s * 10_000_000,
+        since_s=since_s,
         trace_dir=TRACE_DIR,
         pattern=TRACE_PATTERN,
         max_files=MAX_FILES,
@@ -224,7 +229,7 @@ def collect(
     *,
     session_factory: Callable[..., RunbookSession] = RunbookSession,
     operation_timeout_s: int = 5,
-    timeout_s: float = 180.0,
+    timeout_s: float = COLLECT_TIMEOUT_S,
 ) -> Collected:
     """Read the traces and events of ``host`` (read-only); raises when the host is unreachable."""
     session = session_factory(host, login, operation_timeout_s=operation_timeout_s)
@@ -327,7 +332,8 @@ def readme(summary: dict[str, Any]) -> str:
         f"Provisioning agent logs of {summary['host']}, last {summary['since']}.",
         f"Trace folder: {TRACE_DIR}" + ("" if summary["folder"] else " (not found)"),
         f"Bounds: newest {MAX_FILES} files, last {MAX_LINES} lines and {MAX_FILE_CHARS // 1024} KiB "
-        f"of each, {MAX_TOTAL_CHARS // 1024} KiB in all; {MAX_EVENTS} newest Admin events.",
+        f"of each, {MAX_TOTAL_CHARS // 1024} KiB in all; the newest {MAX_EVENTS} Admin errors and "
+        "warnings of the span.",
         "Secrets the bot knows were replaced by ********.",
         "",
     ]

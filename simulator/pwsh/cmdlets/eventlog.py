@@ -4,11 +4,16 @@ As on Windows (https://learn.microsoft.com/powershell/module/microsoft.powershel
 get-winevent): events come newest first unless -Oldest; -MaxEvents caps them; a FilterHashtable
 matches LogName, Id and Level (1 Critical, 2 Error, 3 Warning, 4 Information); no match is the
 error NoMatchingEventsFound ("No events were found that match the specified selection
-criteria."), and a channel the computer does not have is NoMatchingLogsFound.
+criteria."), and a channel the computer does not have is NoMatchingLogsFound. StartTime and
+EndTime (DateTime keys of the same FilterHashtable, per the Learn page above) keep the events
+created at or after StartTime and at or before EndTime; Windows evaluates them in the query
+(an XPath on System/TimeCreated/@SystemTime), before -MaxEvents counts, so a bounded read of a
+chatty channel still reaches an older error inside the span.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ..commands import Ctx, Param, cmdlet
@@ -35,6 +40,15 @@ def _record(channel: str, event: dict[str, Any]) -> PSObject:
     )
 
 
+def _time(value: Any) -> datetime.datetime | None:
+    """A StartTime/EndTime value: a DateTime, or a string PowerShell converts to one."""
+    if value is None:
+        return None
+    if isinstance(value, PSDate):
+        return value.dt
+    return datetime.datetime.fromisoformat(to_str(value))
+
+
 def _numbers(value: Any) -> set[int] | None:
     if value is None:
         return None
@@ -55,11 +69,14 @@ def get_winevent(ctx: Ctx) -> list[Any]:
     host = ctx.host
     ids: set[int] | None = None
     levels: set[int] | None = None
+    start: datetime.datetime | None = None
+    end: datetime.datetime | None = None
     if ctx.has("FilterHashtable"):
         table = ctx.get("FilterHashtable")
         table = table if isinstance(table, CIDict) else CIDict(dict(table or {}))
         channels = [to_str(c) for c in as_list(table.get("LogName"))]
         ids, levels = _numbers(table.get("Id")), _numbers(table.get("Level"))
+        start, end = _time(table.get("StartTime")), _time(table.get("EndTime"))
     else:
         channels = [to_str(c) for c in as_list(ctx.get("LogName"))]
     found: list[tuple[str, dict[str, Any]]] = []
@@ -79,6 +96,8 @@ def get_winevent(ctx: Ctx) -> list[Any]:
             for e in events
             if (ids is None or int(e["id"]) in ids)
             and (levels is None or int(e.get("level", 4)) in levels)
+            and (start is None or e["at"] >= start)
+            and (end is None or e["at"] <= end)
         ]
     found.sort(
         key=lambda pair: (pair[1]["at"], int(pair[1].get("record", 0))),
