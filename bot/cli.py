@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _standin_parser(sub: Any) -> None:
     """``slack-standin`` serves the loopback Slack (``--listen``); ``send`` and ``click`` sign
-    requests to a bot in HTTP mode as Slack would (docs/rehearsal.md)."""
+    requests to a bot in HTTP mode as Slack would, or (``--socket``) hand the stand-in the
+    envelopes for a bot connected to it in Socket Mode (docs/rehearsal.md)."""
     standin = sub.add_parser(
         "slack-standin",
         help="a loopback Slack Web API for rehearsals",

@@ -7,6 +7,7 @@ same real pieces: Bolt's dispatch, Redis, Celery worker processes, WinRM to simu
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets as pysecrets
 import threading
 import time
@@ -28,6 +29,7 @@ from workers.domain.model import State
 from workers.notify.notifier import Notifier
 from workers.settings import Settings
 
+log = logging.getLogger(__name__)
 LOCAL_TOKEN = "xoxb-local-console"
 
 
@@ -115,8 +117,10 @@ class LocalBot:
                 self.ctx.store.trim_events(self.settings.audit_retention_days)
             if ticker.due(time.monotonic()):
                 # as beat's entry: a round still waiting at the next tick is dropped, not queued
-                with contextlib.suppress(Exception):
+                try:
                     self.ctx.dispatcher.watch(expires=max(1.0, interval))
+                except Exception as exc:  # the broker may be back by the next tick
+                    log.warning("could not send the fleet watch round: %s", type(exc).__name__)
 
     def busy(self, include_runs: bool) -> bool:
         """Anything still moving: preflights, runs (optionally), checks, projection, outbox."""
