@@ -8,7 +8,8 @@ worker   a Celery worker
 sim      the Windows host simulator
 audit    the audit trail as JSON lines or CSV
 doctor   what the Slack installation lacks (token, scopes, channels the bot is not in)
-slack-standin  a loopback Slack Web API for rehearsals (send / click: signed requests to the bot)
+slack-standin  a loopback Slack Web API for rehearsals (send / click: signed requests to the bot,
+         or envelopes over Socket Mode with --socket)
 """
 
 from __future__ import annotations
@@ -101,25 +102,38 @@ def _parser() -> argparse.ArgumentParser:
 
 def _standin_parser(sub: Any) -> None:
     """``slack-standin`` serves the loopback Slack (``--listen``); ``send`` and ``click`` sign
-    requests to a bot in HTTP mode as Slack would (docs/rehearsal.md)."""
+    requests to a bot in HTTP mode as Slack would, or (``--socket``) hand the stand-in the
+    envelopes for a bot connected to it in Socket Mode (docs/rehearsal.md)."""
     standin = sub.add_parser(
         "slack-standin",
         help="a loopback Slack Web API for rehearsals",
         description="Without send/click: serve the loopback Slack Web API on --listen until "
-        "Ctrl-C (needs the 'sim' extra), printing the SLACK_API_URL and bot token to give the "
-        "bot, then what the bot says. send/click: signed requests to a bot in HTTP mode, using "
-        "SLACK_SIGNING_SECRET and SLACK_API_URL (docs/rehearsal.md).",
+        "Ctrl-C (needs the 'sim' extra), printing the SLACK_API_URL, bot token and app-level "
+        "token to give the bot, then what the bot says. send/click: signed requests to a bot in "
+        "HTTP mode, using SLACK_SIGNING_SECRET and SLACK_API_URL, or with --socket envelopes "
+        "to a bot in Socket Mode through the stand-in at SLACK_API_URL (docs/rehearsal.md).",
     )
     standin.add_argument(
         "--listen", default="127.0.0.1:0", metavar="127.0.0.1:PORT", help="where to serve"
     )
+    standin.add_argument(
+        "--app-token-file",
+        metavar="FILE",
+        help="also write the app-level token it makes up (SLACK_APP_TOKEN) to FILE (mode 0600)",
+    )
     acts = standin.add_subparsers(dest="standin_action")
     for name, helptext in (
-        ("send", "send a signed /cloudsync command"),
+        ("send", "send a /cloudsync command (signed over HTTP, or over Socket Mode)"),
         ("click", "click a button on the newest channel message showing it"),
     ):
         act = acts.add_parser(name, help=helptext)
-        act.add_argument("--to", required=True, metavar="URL", help="the bot's /slack/events URL")
+        where = act.add_mutually_exclusive_group(required=True)
+        where.add_argument("--to", metavar="URL", help="HTTP mode: the bot's /slack/events URL")
+        where.add_argument(
+            "--socket",
+            action="store_true",
+            help="Socket Mode: through the stand-in at SLACK_API_URL, to the bot connected there",
+        )
         act.add_argument("--as", dest="user", required=True, help="a user name of policy.yaml")
         if name == "send":
             act.add_argument(
@@ -184,7 +198,8 @@ def _main(argv: list[str]) -> int:
         require_simulator("`cloudsync slack-standin` serves the loopback Slack Web API")
         from simulator.slack_api import main as standin_main
 
-        return standin_main(["--listen", args.listen, *_standin_channels()])
+        token_file = ["--app-token-file", args.app_token_file] if args.app_token_file else []
+        return standin_main(["--listen", args.listen, *token_file, *_standin_channels()])
     try:
         settings = Settings.from_env()
     except (ValueError, OSError) as exc:  # a bad value, an unreadable *_FILE secret
@@ -258,6 +273,8 @@ def _standin_channels() -> list[str]:
 def _standin_send(args: Any, config: Any, settings: Settings) -> int:
     from bot.local.send import SendError, click, send_command
 
+    if args.socket:
+        return _standin_socket(args, config, settings)
     common = {
         "url": args.to,
         "secret": settings.slack_signing_secret,
@@ -269,6 +286,30 @@ def _standin_send(args: Any, config: Any, settings: Settings) -> int:
             answer = send_command(config, text=" ".join(args.text), **common)
         else:
             answer = click(config, action_id=args.action, request_id=args.request, **common)
+    except SendError as exc:
+        print(f"cloudsync slack-standin {args.standin_action}: {exc}", file=sys.stderr)
+        return 2
+    print(answer)
+    return 0
+
+
+def _standin_socket(args: Any, config: Any, settings: Settings) -> int:
+    from bot.local.send import SendError
+    from bot.local.send_socket import click_socket, send_command_socket
+
+    try:
+        if args.standin_action == "send":
+            answer = send_command_socket(
+                config, api_url=settings.slack_api_url, user=args.user, text=" ".join(args.text)
+            )
+        else:
+            answer = click_socket(
+                config,
+                api_url=settings.slack_api_url,
+                user=args.user,
+                action_id=args.action,
+                request_id=args.request,
+            )
     except SendError as exc:
         print(f"cloudsync slack-standin {args.standin_action}: {exc}", file=sys.stderr)
         return 2

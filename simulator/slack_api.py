@@ -15,7 +15,9 @@ import copy
 import json
 import logging
 import math
+import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -25,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from simulator.slack_socket import SocketModeHub
+from simulator.slack_socket import APP_ID, SocketModeHub
 
 log = logging.getLogger(__name__)
 
@@ -623,6 +625,8 @@ class LoopbackSlack:
                 return _json_reply(200, self.home_views)
             if verb == "GET" and action == "response_posts":
                 return _json_reply(200, [p.to_dict() for p in self.response_posts])
+            if action.startswith("socket/"):
+                return self._socket_control(verb, action[len("socket/") :], query, body)
             try:
                 if verb == "POST" and action == "fail":
                     self.fail(**body)
@@ -653,6 +657,35 @@ class LoopbackSlack:
             except TypeError:
                 return _json_reply(400, {"ok": False, "error": "bad_arguments"})
             return _json_reply(200, {"ok": True})
+
+    def _socket_control(self, verb: str, action: str, query: JsonDict, body: JsonDict) -> _Reply:
+        """Deliveries over Socket Mode for another process (a rehearsal's shell): ``POST
+        socket/slash_command`` (the command's fields), ``socket/interactive`` and
+        ``socket/event`` (the payload as JSON, or form-encoded as ``payload=`` the way HTTP mode
+        gets it) answer the envelope id; ``GET socket/envelopes`` (``?envelope_id=``) lists the
+        envelopes with their acks. An envelope waits for the app's connection if none is open."""
+        if verb == "GET" and action == "envelopes":
+            wanted = query.get("envelope_id")
+            records = self.socket_mode.records()
+            if wanted:
+                records = [r for r in records if r["envelope_id"] == wanted]
+            return _json_reply(200, records)
+        kinds = {"slash_command": "slash_commands", "interactive": "interactive"}
+        kinds["event"] = "events_api"
+        if verb != "POST" or action not in kinds:
+            return _json_reply(404, {"ok": False, "error": "unknown_control"})
+        payload: Any = body
+        if action != "slash_command" and set(body) == {"payload"}:
+            try:
+                payload = json.loads(str(body["payload"]))
+            except ValueError:
+                payload = None
+        if not isinstance(payload, dict) or not payload:
+            return _json_reply(400, {"ok": False, "error": "bad_arguments"})
+        if action == "slash_command":
+            payload = {str(k): str(v) for k, v in payload.items()}
+        envelope = self.socket_mode.deliver(kinds[action], payload)
+        return _json_reply(200, {"ok": True, "envelope_id": envelope.envelope_id})
 
     # -- Slack methods: each returns (answer, message for subscribers) ----------------------
     def _missing_scope(self, scope: str) -> JsonDict | None:
@@ -1130,6 +1163,19 @@ def _print_post(call: Call, message: Message | None) -> None:
         print(f"answered: {_one_line(call.args.get('text'))}", flush=True)
 
 
+def standin_app_token() -> str:
+    """A made-up app-level token in Slack's shape (``xapp-1-<app id>-<number>-<hex>``), new for
+    every run of the stand-in: it opens Socket Mode here and nowhere else."""
+    number = secrets.randbelow(10**12)
+    return f"xapp-1-{APP_ID}-{number:012d}-{secrets.token_hex(32)}"
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the loopback Slack Web API on ``--listen`` until SIGINT/SIGTERM; print the
     ``SLACK_API_URL`` (and the bot token) to use, then each message the bot posts."""
@@ -1144,6 +1190,10 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         help="a channel id the bot has been invited to (repeatable)",
+    )
+    ap.add_argument(
+        "--app-token-file",
+        help="also write the generated app-level token (SLACK_APP_TOKEN) to this file (0600)",
     )
     args = ap.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
@@ -1160,9 +1210,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cloudsync slack-standin: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 1
     server.subscribe(_print_post)
+    app_token = standin_app_token()
+    server.add_app_token(app_token)
+    if args.app_token_file:
+        try:
+            _write_private(args.app_token_file, app_token + "\n")
+        except OSError as exc:
+            print(
+                f"cloudsync slack-standin: cannot write {args.app_token_file}: {exc}",
+                file=sys.stderr,
+            )
+            server.stop()
+            return 1
     print(f"SLACK_API_URL={server.api_url}")
     print(f"SLACK_BOT_TOKEN={STANDIN_TOKEN} (the stand-in accepts any xoxb- token)")
-    print(f"listening on {server.base_url}", flush=True)
+    print(f"listening on {server.base_url}")
+    print(f"SLACK_APP_TOKEN={app_token} (for Socket Mode; made up for this run only)", flush=True)
     try:
         stop.wait()
     finally:

@@ -461,6 +461,11 @@ class SocketModeHub:
         with self._lock:
             return len(self._pending)
 
+    def records(self) -> list[JsonDict]:
+        """Every envelope recorded, in delivery order, with what became of it (its ack)."""
+        with self._lock:
+            return [copy.deepcopy(e.to_dict()) for e in self.envelopes]
+
     def get(self, envelope_id: str) -> Envelope | None:
         with self._lock:
             found = self._by_id.get(envelope_id)

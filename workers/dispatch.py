@@ -77,9 +77,10 @@ class CeleryDispatcher:
     def fleet(self, channel: str, user: str) -> None:
         self.celery.send_task(TASK_FLEET, args=[channel, user, self._token()])
 
-    def watch(self) -> None:
-        """One fleet watch round now (beat sends the same task on its interval)."""
-        self.celery.send_task(TASK_WATCH)
+    def watch(self, expires: float | None = None) -> None:
+        """One fleet watch round now (beat sends the same task on its interval, with
+        ``expires``: a round not started by then is dropped)."""
+        self.celery.send_task(TASK_WATCH, expires=expires)
 
     def logs(self, host: str, since_s: int, channel: str, user: str) -> None:
         self.celery.send_task(TASK_LOGS, args=[host, since_s, channel, user, self._token()])

@@ -7,8 +7,10 @@ same real pieces: Bolt's dispatch, Redis, Celery worker processes, WinRM to simu
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets as pysecrets
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from slack_bolt import App
 
 from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
+from bot.local.fleet_watch import WatchTicker
 from bot.local.stack import LocalStack
 from bot.projector import Projector
 from simulator.slack_api import LoopbackSlack
@@ -26,6 +29,7 @@ from workers.domain.model import State
 from workers.notify.notifier import Notifier
 from workers.settings import Settings
 
+log = logging.getLogger(__name__)
 LOCAL_TOKEN = "xoxb-local-console"
 
 
@@ -45,9 +49,12 @@ class LocalBot:
         notifier_options: dict[str, Any] | None = None,
         worker_log: Path | None = None,
         slack_member_of: Iterable[str] | None = None,
+        watch: bool = False,
     ) -> None:
         """``slack_member_of``: the channels the bot was invited to in the loopback workspace
-        (default: every configured channel, as after the README's ``/invite @cloudsync``)."""
+        (default: every configured channel, as after the README's ``/invite @cloudsync``).
+        ``watch``: send the fleet watch round every CLOUDSYNC_WATCH_INTERVAL seconds, as the
+        deployment's beat does (the console; tests send their rounds themselves)."""
         self.config = config
         self.settings = settings
         self.stack = stack or LocalStack(config, settings, persist=persist)
@@ -58,6 +65,7 @@ class LocalBot:
         self.slack.channel_names.update(config.channels)
         self.notifier_options = dict(notifier_options or {})
         self.worker_log = worker_log
+        self.watch = watch
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.ctx: BotContext
@@ -82,7 +90,9 @@ class LocalBot:
             client=make_web_client(LOCAL_TOKEN, api_url),
         )
         self.ctx.dispatcher.warm()
-        self.projector = Projector(self.ctx.store, self.ctx.outbox, self.config)
+        self.projector = Projector(
+            self.ctx.store, self.ctx.outbox, self.config, sealer=self.ctx.service.sealer
+        )
         self.notifier = Notifier(
             self.ctx.redis,
             lambda: make_web_client(LOCAL_TOKEN, api_url),
@@ -101,10 +111,18 @@ class LocalBot:
         self.threads.append(thread)
 
     def _housekeeping(self) -> None:
+        interval = self.settings.watch_interval_s if self.watch else 0.0
+        ticker = WatchTicker(interval, time.monotonic())
         while not self.stop_event.wait(2.0):
             with contextlib.suppress(Exception):
                 self.ctx.service.expire_due()
                 self.ctx.store.trim_events(self.settings.audit_retention_days)
+            if ticker.due(time.monotonic()):
+                # as beat's entry: a round still waiting at the next tick is dropped, not queued
+                try:
+                    self.ctx.dispatcher.watch(expires=max(1.0, interval))
+                except Exception as exc:  # the broker may be back by the next tick
+                    log.warning("could not send the fleet watch round: %s", type(exc).__name__)
 
     def busy(self, include_runs: bool) -> bool:
         """Anything still moving: preflights, runs (optionally), checks, projection, outbox."""

@@ -5,7 +5,8 @@ Web API calls go to the loopback Slack server, whose every call is printed as a 
 show it; the install runs in a real Celery worker process against simulated hosts over WinRM.
 
 Commands: ``/cloudsync ...`` (as the current user in #ops), ``:as NAME``, ``:click ACTION_ID
-[VALUE]``, ``:submit TEXT`` (the last opened modal), ``:wait``, ``:help``, ``:quit``.
+[VALUE]``, ``:submit TEXT`` (the last opened modal), ``:wait``, ``:watch`` (one fleet watch round
+now), ``:sim stop-agent|start-agent HOST`` (simulator only), ``:help``, ``:quit``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any, TextIO
 
 from slack_bolt import BoltRequest
 
-from bot.local import payloads
+from bot.local import fleet_watch, payloads
 from bot.local.bot import LocalBot
 from bot.local.signing import signed_headers
+from bot.local.sim_commands import sim_command
 from bot.local.stack import LocalStack
 from bot.render import render_blocks, unescape
 from simulator.slack_api import Call, Message
@@ -43,6 +45,10 @@ Console commands:
   :click ACTION [VALUE]    click the most recent button with that action id (approve, deny)
   :submit TEXT             submit the most recently opened dialog (e.g. a deny reason)
   :wait                    wait until no request is queued or running
+  :watch                   one fleet watch round now (it also runs every
+                           CLOUDSYNC_WATCH_INTERVAL seconds); says what it read and posted
+  :sim stop-agent HOST     simulator only: stop (or start-agent: start) the simulated agent
+                           service on HOST, as a crash (or a person) would
   :help  :quit
 """
 
@@ -65,7 +71,11 @@ class Console:
         self.channel = channel
         self.user_id = config.user_id(user) or user
         self.local = LocalBot(
-            config, settings, persist=persist, worker_log=settings.data_dir / "worker.log"
+            config,
+            settings,
+            persist=persist,
+            worker_log=settings.data_dir / "worker.log",
+            watch=True,
         )
         self.slack = self.local.slack
         self.wait_timeout_s = wait_timeout_s
@@ -139,10 +149,21 @@ class Console:
             if self.wait_idle(include_runs=True):
                 waited = time.monotonic() - began
                 self.say(f"(waited {waited:.1f} s: no request is queued or running now)")
+        elif line.startswith(":watch"):
+            self.watch_round()
+        elif line.startswith(":sim"):
+            self.say(sim_command(self.local.stack, line[len(":sim") :].split()))
         elif line.startswith(":help"):
             self.say(HELP.rstrip())
         else:
             self.say("(not understood; :help lists the console commands)")
+
+    def watch_round(self) -> None:
+        """One fleet watch round now; its notices are printed as they are posted, then one line
+        on what it read and posted."""
+        result = fleet_watch.round_now(self.local.ctx, self.config, timeout_s=self.wait_timeout_s)
+        self.wait_idle(include_runs=False)  # the projector and the outbox post the notices
+        self.say(result.line(lambda c: self.config.channels.get(c, c)))
 
     # slack requests ----------------------------------------------------------------------
     def _dispatch(self, body: str) -> Any:

@@ -4,7 +4,9 @@ For every inventory host marked ``simulated`` the simulator serves one Windows h
 and forest accept exactly the credentials the bot's secrets provider resolves (so the demo and
 rehearsals exercise real sign-ins), and each host's ``sim:`` mapping sets its state (e.g.
 ``tls12: disabled`` (or ``default``, ``enabled``), ``mfa_required: true``,
-``installer_exit_codes: [1618, 0]``).
+``installer_exit_codes: [1618, 0]``). ``kds_root_key: false`` on any host of a tenant is a
+property of that tenant's forest, not of the host: the forest then has no KDS root key (the
+gMSA step cannot create its account; preflight says so).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from workers.domain.config import Config, InstallerSource
 from workers.domain.secrets import SecretsProvider
 
+FOREST_KNOBS = ("kds_root_key",)  # sim: keys that describe the host's forest, not the host
 ENTRA_ROLES = {
     "entra": ["Hybrid Identity Administrator"],
     "global": ["Global Administrator"],
@@ -35,7 +38,19 @@ def _accounts(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, A
     return accounts
 
 
-def _domains(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, Any]]:
+def _without_kds_root_key(config: Config) -> set[str]:
+    """The tenants whose forest has no KDS root key: a simulated host says ``kds_root_key:
+    false`` in its ``sim:`` mapping."""
+    return {
+        h.tenant
+        for h in config.hosts.values()
+        if h.simulated and h.sim.get("kds_root_key", True) is False
+    }
+
+
+def _domains(
+    config: Config, secrets: SecretsProvider, kds_root_key: bool = True
+) -> dict[str, dict[str, Any]]:
     domains: dict[str, dict[str, Any]] = {}
     for tenant in config.tenants.values():
         admin_names = [d.admin_secret for d in tenant.domains.values()]
@@ -53,7 +68,7 @@ def _domains(config: Config, secrets: SecretsProvider) -> dict[str, dict[str, An
                 "netbios": netbios,
                 "admins": admins,
                 "dcs": [f"dc01.{fqdn}", f"dc02.{fqdn}"],
-                "kds_root_key": True,
+                "kds_root_key": kds_root_key,
             }
     return domains
 
@@ -94,12 +109,18 @@ def simulated_world(
             spec["fqdn"] = host.fqdn  # its SPN HTTP/<fqdn>, when sim gives it a keytab
         if startup_cost_s is not None:
             spec["startup_cost_s"] = startup_cost_s
-        spec.update(host.sim)
+        spec.update({k: v for k, v in host.sim.items() if k not in FOREST_KNOBS})
         if len(config.tenants) > 1:
             spec["tenant"] = host.tenant
         hosts.append(spec)
-    tenant_spec = {"accounts": _accounts(config, secrets), "domains": _domains(config, secrets)}
-    scenario: dict[str, Any] = {"tenant": tenant_spec, "hosts": hosts}
+    no_kds = _without_kds_root_key(config)
+    accounts = _accounts(config, secrets)
+
+    def tenant_spec(kds_root_key: bool) -> dict[str, Any]:
+        return {"accounts": accounts, "domains": _domains(config, secrets, kds_root_key)}
+
     if len(config.tenants) > 1:  # each configured tenant registers its agents on its own
-        scenario["tenants"] = {name: dict(tenant_spec) for name in config.tenants}
-    return scenario
+        scenario: dict[str, Any] = {"tenant": tenant_spec(True), "hosts": hosts}
+        scenario["tenants"] = {name: tenant_spec(name not in no_kds) for name in config.tenants}
+        return scenario
+    return {"tenant": tenant_spec(not no_kds), "hosts": hosts}

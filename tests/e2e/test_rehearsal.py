@@ -1,7 +1,9 @@
 """docs/rehearsal.md, run as written: its fenced bash blocks, in order, each service in a process
 of its own (real Redis, the Slack stand-in, the simulator, gunicorn, a Celery worker), the
-install requested and approved with signed requests, ending in ``succeeded``. The doc and this
-test cannot drift apart: the test has no commands of its own."""
+install requested and approved with signed requests, ending in ``succeeded``; then its Socket
+Mode variant the same way (the bot connected to the stand-in's WebSocket with the app-level
+token the stand-in made up, the request and the approval delivered as envelopes). The doc and
+this test cannot drift apart: the test has no commands of its own."""
 
 from __future__ import annotations
 
@@ -23,10 +25,19 @@ from workers.domain.config import REPO_ROOT
 DOC = REPO_ROOT / "docs" / "rehearsal.md"
 SERVICE = re.compile(r"^# terminal \d+: .*\(leave it running\)$")
 BUDGET_S = 600  # the doc promises under 10 minutes, reading included
+SOCKET_MODE = "\n## Socket Mode"  # the variant's section: its blocks run on their own
 
 
 def blocks(text: str) -> list[str]:
     return re.findall(r"^```bash\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def http_part() -> str:
+    return DOC.read_text().split(SOCKET_MODE, 1)[0]
+
+
+def socket_part() -> str:
+    return DOC.read_text().split(SOCKET_MODE, 1)[1]
 
 
 def _free_port() -> int:
@@ -66,7 +77,7 @@ def services() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def test_the_doc_has_the_steps_the_rehearsal_needs() -> None:
-    found = blocks(DOC.read_text())
+    found = blocks(http_part())
     services = [b for b in found if SERVICE.match(b.splitlines()[0])]
     commands = " ".join(found)
     assert len(services) == 5
@@ -81,12 +92,32 @@ def test_the_doc_has_the_steps_the_rehearsal_needs() -> None:
         assert step in commands, step
 
 
-def test_the_rehearsal_runs_as_written_and_succeeds(
-    shell_env: dict[str, str], services: list[subprocess.Popen[str]], tmp_path: Path
-) -> None:
-    begin = time.monotonic()
-    setup, *steps = blocks(DOC.read_text())
-    logs = tmp_path / "logs"
+def test_the_socket_mode_variant_has_its_steps() -> None:
+    found = blocks(socket_part())
+    services = [b for b in found if SERVICE.match(b.splitlines()[0])]
+    commands = " ".join(found)
+    assert len(services) == 5
+    assert "SLACK_SIGNING_SECRET" not in commands  # Socket Mode signs nothing
+    for step in (
+        "cloudsync slack-standin --listen",
+        "--app-token-file $R/app-token",
+        "SLACK_APP_TOKEN_FILE=$R/app-token",
+        "cloudsync sim --scenario",
+        "cloudsync serve\n",
+        "cloudsync worker",
+        "cloudsync slack-standin send --socket",
+        "cloudsync slack-standin click --socket",
+    ):
+        assert step in commands, step
+    assert "--http" not in commands
+
+
+def run_as_written(
+    text: str, shell_env: dict[str, str], services: list[subprocess.Popen[str]], logs: Path
+) -> list[str]:
+    """Every bash block of ``text`` after its first (the settings, run before each): a service
+    block in a process of its own, left running once ready, any other block run to its end."""
+    setup, *steps = blocks(text)
     logs.mkdir()
     outputs: list[str] = []
     for step in steps:
@@ -118,6 +149,15 @@ def test_the_rehearsal_runs_as_written_and_succeeds(
         dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.iterdir()))
         assert done.returncode == 0, f"{step}\n{done.stdout}\n{done.stderr}\n{dump}"
         outputs.append(done.stdout)
+    return outputs
+
+
+def test_the_rehearsal_runs_as_written_and_succeeds(
+    shell_env: dict[str, str], services: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    begin = time.monotonic()
+    logs = tmp_path / "logs"
+    outputs = run_as_written(http_part(), shell_env, services, logs)
     assert '"succeeded"' in outputs[-1]
     assert time.monotonic() - begin < BUDGET_S
     standin = (logs / "service1.log").read_text()
@@ -130,7 +170,36 @@ def test_the_rehearsal_runs_as_written_and_succeeds(
     assert "Demo-WinRM" not in banner  # the account's name, never its password
 
 
-_READY = ("Ready to accept connections", "listening on", "Listening at", "ready.")
+def test_the_socket_mode_rehearsal_runs_as_written_and_succeeds(
+    shell_env: dict[str, str], services: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    begin = time.monotonic()
+    logs = tmp_path / "logs"
+    outputs = run_as_written(socket_part(), shell_env, services, logs)
+    assert '"succeeded"' in outputs[-1]
+    assert time.monotonic() - begin < BUDGET_S
+    # the ack carries no text (the bot answers through the response_url), so each says what it did
+    assert outputs[0].strip() == "sent (the bot answers in the channel)", outputs[0]
+    assert re.fullmatch(r"clicked approve on CS-\d+\n", outputs[1]), outputs[1]
+    assert "answered: :inbox_tray: *CS-" in (logs / "service1.log").read_text()
+    standin = (logs / "service1.log").read_text()
+    token = (Path(shell_env["R"]) / "app-token").read_text().strip()
+    assert f"SLACK_APP_TOKEN={token} " in standin and token.startswith("xapp-1-")
+    card = r"edited in C01OPS .*: CS-\d+ Install cloud sync agent on SYNC01.*: succeeded"
+    assert re.search(card, standin), standin
+    assert "refused" not in standin
+    bot = (logs / "service3.log").read_text()
+    assert "Socket Mode connected" in bot
+    assert token not in bot  # the bot never logs its app-level token
+
+
+_READY = (
+    "Ready to accept connections",
+    "listening on",
+    "Listening at",
+    "ready.",
+    "Socket Mode connected",
+)
 
 
 def _wait_ready(proc: subprocess.Popen[str], log: Path, what: str, timeout: float = 90) -> None:
