@@ -38,6 +38,11 @@ def _seconds(at: Any) -> float | None:
     return None
 
 
+def _data(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
 def _when(at: Any) -> str:
     return utc(float(at)) if isinstance(at, int | float) else esc(at or "")
 
@@ -58,7 +63,7 @@ def decision_line(event: Any) -> str:
 
 
 def _step_line(event: Mapping[str, Any], started_at: float | None) -> str:
-    data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+    data = _data(event)
     at = fact(event, "at", "ts", "time")
     status = str(data.get("status") or "?")
     line = f"• {_when(at)} {esc(data.get('host') or '?')} {esc(data.get('step') or '?')}: "
@@ -77,7 +82,7 @@ def _lines(events: Sequence[Any]) -> list[_Line]:
         if name not in STEP_EVENTS:
             lines.append(_Line(decision_line(event), step=False))
             continue
-        data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+        data = _data(event)
         key = (str(data.get("host")), str(data.get("step")))
         if name == "step_started":
             running[key] = (len(lines), _seconds(fact(event, "at", "ts", "time")))
