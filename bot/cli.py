@@ -40,6 +40,11 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
+# `run` with an app token but no bot token: a Socket Mode setup missing half its settings.
+HALF_SOCKET_MODE = (
+    "cloudsync run: SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not, so the app token is "
+    "ignored and the local console starts; set SLACK_BOT_TOKEN (xoxb-...) to serve Slack"
+)
 AUDIT_CSV_COLUMNS = ("id", "at", "event", "request", "actor", "data")
 
 
@@ -63,14 +68,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cloudsync {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="the main job (console when no Slack tokens are set)")
+    run = sub.add_parser(
+        "run",
+        help="the main job (console when no Slack tokens are set)",
+        description="Without SLACK_BOT_TOKEN: the local console (as `cloudsync console`). With "
+        "it: the Slack side, over Socket Mode (needs SLACK_APP_TOKEN) or HTTP (--http, needs "
+        "SLACK_SIGNING_SECRET), plus --workers local Celery worker processes; Redis is "
+        "REDIS_URL, else an embedded one.",
+    )
     run.add_argument("--http", metavar="HOST:PORT", help="serve Slack over HTTP here")
     run.add_argument("--workers", type=int, default=1, help="local Celery worker processes")
     run.add_argument("--concurrency", type=int, default=2, help="tasks per worker process")
 
-    sub.add_parser("console", help="the local console")
+    sub.add_parser(
+        "console",
+        help="the local console",
+        description="The local console: type /cloudsync commands and click as the demo users, "
+        "against an embedded Redis, simulated Windows hosts and the real Bolt app and Celery "
+        "workers; needs no Slack settings.",
+    )
 
-    serve = sub.add_parser("serve", help="only the Slack side")
+    serve = sub.add_parser(
+        "serve",
+        help="only the Slack side",
+        description="Only the Slack side, no workers (run `cloudsync worker` for them): Socket "
+        "Mode with SLACK_BOT_TOKEN and SLACK_APP_TOKEN, or HTTP with --http HOST:PORT and "
+        "SLACK_SIGNING_SECRET; Redis is REDIS_URL, else an embedded one.",
+    )
     serve.add_argument("--http", metavar="HOST:PORT", help="HTTP mode (needs SLACK_SIGNING_SECRET)")
     serve.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
 
@@ -95,7 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="ISO date or date-time (UTC)")
     audit.add_argument("--request", help="only this request id")
 
-    sub.add_parser("doctor", help="check the Slack token, its scopes and the policy channels")
+    sub.add_parser(
+        "doctor",
+        help="check the Slack token, its scopes and the policy channels",
+        description="Asks Slack, with SLACK_BOT_TOKEN (at SLACK_API_URL if set), whether the "
+        "token is valid (auth.test), which of the scopes the bot needs it holds and what each is "
+        "for, and whether the bot is a member of each policy channel and of the fleet watch's "
+        "channel (conversations.info). Exit codes: 0 all good; 1 problems found (each named "
+        "with its fix); 2 could not check (no SLACK_BOT_TOKEN, Slack unreachable or answering "
+        "with a server error).",
+    )
     _standin_parser(sub)
     return parser
 
@@ -206,6 +239,8 @@ def _main(argv: list[str]) -> int:
         print(f"cloudsync: settings error: {exc}", file=sys.stderr)
         return 2
     console = args.command == "console" or (args.command == "run" and not settings.has_slack)
+    if args.command == "run" and console and settings.slack_app_token:
+        print(HALF_SOCKET_MODE, file=sys.stderr)
     setup_logging(settings, path=settings.data_dir / "console.log" if console else None)
     try:
         config = load_config(settings.config_dir)
@@ -318,22 +353,23 @@ def _standin_socket(args: Any, config: Any, settings: Settings) -> int:
 
 
 def _doctor(config: Any, settings: Settings) -> int:
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token:  # could not check: exit 2, as `doctor --help` says
         print("cloudsync doctor: set SLACK_BOT_TOKEN (the app's xoxb- token)", file=sys.stderr)
         return 2
     from bot.app import make_web_client
-    from bot.doctor import diagnose, report
+    from bot.doctor import EXIT_UNCHECKED, diagnose, quiet_slack_sdk, report
 
     client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     try:
-        diagnosis = diagnose(client, config)
+        with quiet_slack_sdk():
+            diagnosis = diagnose(client, config)
     except OSError as exc:
         print(
             f"cloudsync doctor: cannot reach Slack ({type(exc).__name__}: {exc})", file=sys.stderr
         )
-        return 2
+        return EXIT_UNCHECKED
     print(report(diagnosis))
-    return 0 if diagnosis.ok else 1
+    return diagnosis.exit_code
 
 
 def _worker(args: Any, settings: Settings) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.blocks.kit import MAX_LONG_TEXT, SLASH, clip, code, esc, first_line, utc
+from bot.blocks.history import history_lines
+from bot.blocks.kit import MAX_LONG_TEXT, SLASH, STATE_EMOJI, clip, code, esc, first_line
 from bot.blocks.words import (
     PreflightLike,
     change_summary,
-    fact,
     host_outcome,
     hosts_text,
     ignored_approvals_line,
@@ -26,24 +26,9 @@ from workers.domain.model import (
     Request,
     State,
     StepResult,
+    StepStatus,
 )
 from workers.domain.store import iso_utc
-
-
-def _audit_line(event: Any) -> str:
-    if not isinstance(event, Mapping):
-        return f"• {esc(event)}"
-    at = fact(event, "at", "ts", "time")
-    what = fact(event, "event", "type", "action", "kind") or "event"
-    who = fact(event, "user", "actor", "by")
-    detail = fact(event, "detail", "note", "reason", "message")
-    when = utc(float(at)) if isinstance(at, int | float) else esc(at or "")
-    line = f"• {when} {esc(what)}"
-    if who:
-        line += f" by <@{esc(who)}>"
-    if detail:
-        line += f": {esc(first_line(str(detail), 200))}"
-    return line
 
 
 def approval_lines(request: Request) -> list[str]:
@@ -69,8 +54,9 @@ def status_text(
     max_events: int = 15,
     ignored_approvals: int = 0,
 ) -> str:
-    """`/cloudsync status ID`: the request, each host's steps, and the latest audit events.
-    ``request`` holds only the approvals the bot signed (``ignored_approvals``: the others)."""
+    """`/cloudsync status ID`: the request, each host's steps, and its history (every decision,
+    the newest ``max_events`` step lines); ``request`` holds only the approvals the bot signed
+    (``ignored_approvals``: the others)."""
     lines = request_header_lines(request)
     lines.extend(approval_lines(request))
     if ignored_approvals:
@@ -79,18 +65,36 @@ def status_text(
         host_results = list(latest_results(results.get(host) or ()).values())
         if not host_results:
             continue
-        emoji, words = host_outcome(host_results)
+        emoji, words = _not_started(request, host_results) or host_outcome(host_results)
         lines.append(f"{emoji} *{esc(host)}* — {esc(words)}")
         lines.extend("    " + step_line(r) for r in host_results)
     if request.state == State.FAILED:
         lines.append(f"Retry: `{SLASH} retry {request.id}`{retry_hint(request)}")
     if audit_events:
         lines.append("*History:*")
-        events = list(audit_events)[-max_events:]
-        if len(audit_events) > max_events:
-            lines.append(f"… {len(audit_events) - max_events} earlier events")
-        lines.extend(_audit_line(e) for e in events)
+        lines.extend(history_lines(audit_events, max_steps=max_events))
     return clip("\n".join(lines), MAX_LONG_TEXT)
+
+
+# A host none of whose steps has started, by the request's state: "⏳ 0/5 steps" would say a
+# run is under way. Before the approval it waits for one; approved or queued, it keeps the
+# card's "0/5 steps" (the card and the status count alike) under the state's own symbol.
+_WAITING = {
+    State.APPROVED: "approved, waiting for a worker",
+    State.QUEUED: "queued, waiting for a worker",
+}
+
+
+def _not_started(request: Request, host_results: Sequence[StepResult]) -> tuple[str, str] | None:
+    """(emoji, words) for a host none of whose steps has started, unless the run is on."""
+    if request.state == State.RUNNING or any(r.status != StepStatus.PENDING for r in host_results):
+        return None
+    emoji = STATE_EMOJI.get(request.state, "•")
+    if request.state == State.PENDING_APPROVAL:
+        return emoji, f"waiting for approval ({len(host_results)} steps planned)"
+    if request.state in _WAITING:
+        return emoji, f"{host_outcome(host_results)[1]}, {_WAITING[request.state]}"
+    return emoji, f"{request.state.value}: no step ran"
 
 
 def list_text(requests: Sequence[Request], *, limit: int = 50) -> str:

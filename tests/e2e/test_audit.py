@@ -131,3 +131,39 @@ def test_refused_decisions_are_in_the_audit_trail(e2e: E2EStack, tmp_path: Path)
     assert all(
         set(line["data"]) == {"action", "reason", "plan_hash", "approvers"} for line in refused
     )
+
+
+def test_a_runs_step_events_name_the_plan_hash_and_the_approvers(
+    e2e: E2EStack, tmp_path: Path
+) -> None:
+    """README: every decision and run event names the approved plan hash and the approvers;
+    the step events of a real run too, in both formats of ``cloudsync audit``. Their actor is
+    empty (the worker acts for the approvers, who are named)."""
+    request = e2e.submit("alice", "install SYNC01 --domain contoso.com")
+    assert e2e.click("bob", "approve", request.id).status_code == 200
+    done = e2e.wait_state(request.id, State.SUCCEEDED, State.FAILED, timeout=180)
+    assert done.state is State.SUCCEEDED, done.reason
+
+    out = _audit(e2e, tmp_path, "--request", request.id)
+    assert out.returncode == 0, out.stderr
+    steps = [
+        line
+        for line in map(json.loads, out.stdout.splitlines())
+        if line["event"] in ("step_started", "step_finished")
+    ]
+    assert {line["event"] for line in steps} == {"step_started", "step_finished"}
+    for line in steps:
+        assert line["data"]["plan_hash"] == done.request_hash, line
+        assert line["data"]["approvers"] == [USERS["bob"]], line
+        assert line["data"]["host"] == "SYNC01" and line["data"]["step"], line
+        assert line["actor"] is None, line
+
+    table = _audit(e2e, tmp_path, "--request", request.id, "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    rows = [r for r in csv.DictReader(io.StringIO(table.stdout)) if r["event"] == "step_finished"]
+    assert rows and all(
+        json.loads(r["data"])["plan_hash"] == done.request_hash
+        and json.loads(r["data"])["approvers"] == [USERS["bob"]]
+        and r["actor"] == ""
+        for r in rows
+    )

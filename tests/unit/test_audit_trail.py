@@ -15,9 +15,18 @@ import pytest
 from bot.blocks import status_text, summary
 from bot.cli import main, package_version, write_audit
 from workers.domain.config import load_config
-from workers.domain.model import ChangeKind, ChangeSpec, DomainSpec, Request, State
+from workers.domain.model import (
+    ChangeKind,
+    ChangeSpec,
+    DomainSpec,
+    Request,
+    State,
+    StepResult,
+    StepStatus,
+)
 from workers.domain.service import RequestService
 from workers.domain.store import DAY_S, RequestStore, iso_utc
+from workers.runbook.progress import RedisProgress
 from workers.settings import Settings
 
 ALICE, BOB, CAROL = "U01ALICE", "U02BOB", "U03CAROL"
@@ -166,3 +175,33 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     printed = capsys.readouterr().out.strip()
     assert printed == f"cloudsync {package_version()}"
     assert re.match(r"^\d+\.\d+\.\d+", package_version())
+
+
+def test_step_events_carry_the_plan_hash_and_approvers(rclient) -> None:
+    """The worker's progress sink writes the step events: each names the approved plan hash
+    and the approver ids, read from the request in the same atomic save; the actor is empty."""
+    service = _service(rclient)
+    store = service.store
+    request = _pending(store)
+    service.approve(request.id, BOB, OPS)
+    assert service.start_run(request.id) is not None
+    started = StepResult("SYNC01", "install", "Install", StepStatus.RUNNING, 1.0)
+    done = StepResult("SYNC01", "install", "Install", StepStatus.DONE, 1.0, 6.0, "installed")
+    RedisProgress(store).save_steps(request.id, [started], fence=1)
+    RedisProgress(store).save_steps(request.id, [done], fence=1)
+    steps = [e for e in store.events(request_id=request.id) if e.name.startswith("step_")]
+    assert [e.name for e in steps] == ["step_started", "step_finished"]
+    for event in steps:
+        assert event.data == {
+            "approvers": [BOB],
+            "host": "SYNC01",
+            "plan_hash": "h1",
+            "status": event.data["status"],
+            "step": "install",
+        }
+        assert event.actor is None
+    out = io.StringIO()
+    write_audit(steps, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [json.loads(r["data"])["plan_hash"] for r in rows] == ["h1", "h1"]
+    assert [json.loads(r["data"])["approvers"] for r in rows] == [[BOB], [BOB]]
