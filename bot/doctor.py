@@ -127,7 +127,7 @@ def diagnose(client: WebClient, config: Config) -> Diagnosis:
                 "current Bot User OAuth Token (xoxb-...), reinstalling the app if it was revoked."
             )
         return out
-    out.notes.append(f"token ok: bot {auth.get('user')} in workspace {auth.get('team')}")
+    out.notes.append(f"the token works: bot {auth.get('user')} in workspace {auth.get('team')}")
     header = (auth.headers or {}).get("x-oauth-scopes") or (auth.headers or {}).get(
         "X-OAuth-Scopes"
     )

@@ -106,7 +106,7 @@ def test_doctor_says_what_it_checked_and_only_its_own_lines(tmp_path: Path) -> N
     lines = out.splitlines()
     assert lines[-1] == "all good"
     assert all(line.startswith("ok: ") for line in lines[:-1]), out
-    assert "ok: token ok: bot cloudsync" in out
+    assert "ok: the token works: bot cloudsync" in out
     for scope in ("chat:write", "commands", "channels:read", "files:write (`/cloudsync logs`"):
         assert scope in out
     # the demo has no watch_channel: the fleet watch posts in the first policy channel
