@@ -391,6 +391,32 @@ def test_cancel_during_install_that_finished_anyway_says_so(
     assert len(events(env, "SYNC01", "installer_run")) == 1
 
 
+def test_the_cancel_time_decides_not_when_the_run_saw_the_cancel(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """The run may see the cancel late (the watch polls); the time the cancel was asked (the
+    engine passes the request's) decides whether install ran on after it."""
+    env = sim_env([{"name": "SYNC01", "install_s": 1.5}])
+    runner, progress = make_runner(env, rclient)
+    asked: dict[str, float] = {}
+
+    def seen_late() -> bool:  # asked while install runs, seen only once the installer ended
+        if statuses(progress, "CS-0001", "SYNC01").get("install") == "running":
+            asked.setdefault("at", time.time())
+        return bool(events(env, "SYNC01", "installer_run"))
+
+    out = runner.run(
+        request(install_change("SYNC01")),
+        should_stop=seen_late,
+        cancel_time=lambda: asked.get("at"),
+    )
+    assert out.status == "cancelled", out.to_dict()
+    install = progress.load_steps("CS-0001", "SYNC01")["install"]
+    assert install.status is StepStatus.DONE
+    assert "so it ran to completion" in (install.summary or ""), install.summary
+    assert "so it ran to completion" in (out.hosts["SYNC01"].error or "")
+
+
 def test_an_installer_that_fails_after_the_cancel_is_not_retried_and_says_so(
     sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
