@@ -24,6 +24,7 @@ from workers.domain import policy
 from workers.domain.model import Request, State, StepStatus
 from workers.domain.store import TransitionRefused
 from workers.runbook.plan import render_plan
+from workers.runbook.steps import RUNS_TO_COMPLETION
 from workers.runbook.trace_logs import since_words
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ def _dispatch(
         if request.state is State.RUNNING:
             return Reply(
                 text=f":octagonal_sign: Stopping {request.id}{_running_steps(ctx, request)}. "
-                "The thread will say whether the step was stopped or had finished, and what "
-                "state the host is in.",
+                "The thread will say whether the step was stopped or ran to completion, and "
+                "what state the host is in.",
                 request_id=request.id,
                 in_channel=True,
             )
@@ -113,9 +114,15 @@ def _dispatch(
 
 
 def _running_steps(ctx: BotContext, request: Request) -> str:
-    """`: SYNC01 is on install` — the step each host is running as the cancel is asked."""
+    """`: SYNC01 is on install` — the step each host is running as the cancel is asked; a
+    step the cancel does not interrupt (the installer) says that the run waits for it."""
     on = [
         f"{host} is on {result.step_id}"
+        + (
+            " (an installer is not stopped mid-way: it runs to completion, then the run stops)"
+            if result.step_id in RUNS_TO_COMPLETION
+            else ""
+        )
         for host, results in ctx.store.all_steps(request).items()
         for result in results
         if result.status is StepStatus.RUNNING

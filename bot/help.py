@@ -116,6 +116,14 @@ TOPIC_NOTES: dict[str, str] = {
         "ExchangeMailPublicFolderPermissions, UserGroupCreateDelete, All. Without `--domain` "
         "the permissions are set forest-wide with Enterprise Admin credentials."
     ),
+    "cancel": (
+        "A pending request is cancelled at once. A running one stops between steps, and the "
+        "step it is on is stopped, except the installer: an installer is not stopped mid-way "
+        "(one cut off half-way can leave a broken install), so the run waits for it to finish, "
+        "then stops. The thread says which step was running, whether it was stopped or ran to "
+        "completion (and how long it took), what state the host is in and what to do next. A "
+        "cancelled request is final: submit a new one (its checks skip what is already done)."
+    ),
     "retry": STEP_NOTE,
     "plan": "Nothing is run and nothing is requested; the scripts show secrets only by name.",
     "watch": (

@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class CancelWatch:
-    """Polls ``stopped()`` every ``interval_s`` in a daemon thread while in a ``with`` block."""
+    """Polls ``stopped()`` every ``interval_s`` in a daemon thread while in a ``with`` block.
 
-    def __init__(self, stopped: Callable[[], bool], interval_s: float = 0.25) -> None:
+    ``requested_at`` is when the cancel was asked, once seen: ``asked_at()`` (the request's own
+    record, the time of its ``cancel_requested`` event) or, without one, when the watch saw it.
+    The runner compares it with the end of a step it does not interrupt (the installer), so
+    the card can say whether that step finished before the cancel or ran on after it."""
+
+    def __init__(
+        self,
+        stopped: Callable[[], bool],
+        interval_s: float = 0.25,
+        *,
+        asked_at: Callable[[], float | None] | None = None,
+    ) -> None:
         self._stopped = stopped
+        self._asked_at = asked_at
         self._interval_s = interval_s
+        self.requested_at: float | None = None
         self._stop = threading.Event()
         self._end = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="cancel-watch", daemon=True)
@@ -31,9 +45,21 @@ class CancelWatch:
     def _poll(self) -> None:
         try:
             if self._stopped():
+                self.requested_at = self._when_asked()  # before the flag: readers see both
                 self._stop.set()
         except Exception as exc:  # Redis away: keep going; the run's own saves will wait for it
             log.debug("cancel check failed: %s", type(exc).__name__)
+
+    def _when_asked(self) -> float:
+        seen = time.time()
+        if self._asked_at is None:
+            return seen
+        try:
+            asked = self._asked_at()
+        except Exception as exc:  # the time is a nicety: never let it stop the cancel
+            log.debug("cancel time read failed: %s", type(exc).__name__)
+            return seen
+        return seen if asked is None else min(float(asked), seen)
 
     def _watch(self) -> None:
         while not self._end.wait(self._interval_s):

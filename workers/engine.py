@@ -192,8 +192,13 @@ class Engine:
                 self.locks.done(request_id, list(after.change.hosts))
             return
         self._clear_stale_heads(request)
-        with CancelWatch(lambda: self._should_stop(request_id)) as should_stop:
-            outcome = self.runner.run(request, should_stop=should_stop)
+        with CancelWatch(
+            lambda: self._should_stop(request_id),
+            asked_at=lambda: self._cancel_asked_at(request_id),
+        ) as watch:
+            outcome = self.runner.run(
+                request, should_stop=watch, cancel_time=lambda: watch.requested_at
+            )
         self._finish(request, outcome)
 
     def _should_stop(self, request_id: str) -> bool:
@@ -203,6 +208,14 @@ class Engine:
             or current.state is not State.RUNNING
             or current.reason == "cancel requested"
         )
+
+    def _cancel_asked_at(self, request_id: str) -> float | None:
+        """When the cancel was asked: the service's cancel is the request's last update while
+        it runs (the same instant as its ``cancel_requested`` event)."""
+        current = self.store.get(request_id)
+        if current is None or current.reason != "cancel requested" or not current.updated_at:
+            return None
+        return current.updated_at
 
     def _finish(self, request: Request, outcome: RunOutcome) -> None:
         status = outcome.status

@@ -357,6 +357,12 @@ def test_help_has_an_example_for_every_command() -> None:
         assert not isinstance(result, UsageError), (name, result)
 
 
+def test_help_cancel_says_an_installer_is_not_stopped_mid_way() -> None:
+    note = help_text("cancel")
+    assert "an installer is not stopped mid-way" in note
+    assert "waits for it to finish, then stops" in note
+
+
 def test_help_has_no_raw_angle_brackets() -> None:
     """A '<' in mrkdwn would start a Slack link or mention."""
     for topic in (None, *USAGES):

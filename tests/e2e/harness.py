@@ -44,7 +44,7 @@ EXTRA_HOSTS: dict[str, Any] = {
     "SLOW01": {"simulated": True, "sim": {"install_s": 3.0}},
     "CANCEL01": {
         "simulated": True,
-        "sim": {"install_s": 3.0},
+        "sim": {"install_s": 12.0},  # far past the cancel watch's poll and a WinRM receive
     },  # test_card_truth cancels its install
     "RETRY01": {"simulated": True},  # test_card_truth: a retry's card drops the old failure
     "DRIFT01": {"simulated": True},  # test_card_truth: the server changes after the approval

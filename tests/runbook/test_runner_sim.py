@@ -360,9 +360,10 @@ def test_cancel_during_a_step_terminates_it(sim_env: Callable[..., SimEnv], rcli
 def test_cancel_during_install_that_finished_anyway_says_so(
     sim_env: Callable[..., SimEnv], rclient: Any
 ) -> None:
-    """The operator's case: cancel while the installer runs; the installer finishes anyway (a
-    stopped PowerShell command does not stop it). The card must say install finished and the
-    agent is installed but not registered, not "install was cancelled while running"."""
+    """The operator's case: cancel while the installer runs. An installer is not stopped
+    mid-way: the run waits for it, so install is done with its real duration, the card says it
+    ran to completion after the cancel and the agent is installed but not registered, not
+    "install was cancelled while running" nor that it finished before the cancel."""
     env = sim_env([{"name": "SYNC01", "install_s": 1.5}])
     runner, progress = make_runner(env, rclient)
 
@@ -378,9 +379,69 @@ def test_cancel_during_install_that_finished_anyway_says_so(
     assert got["install"] == "done", got
     assert host.stopped_at == "import" and got["import"] == "cancelled"
     assert host.error is not None
-    assert "install had already finished" in host.error
+    assert "install cannot be stopped mid-way" in host.error, host.error
+    assert "so it ran to completion" in host.error, host.error
     assert "the agent is installed but not registered" in host.error
     assert "cancelled while running" not in host.error
+    assert "before the cancel" not in host.error
+    install = progress.load_steps("CS-0001", "SYNC01")["install"]
+    assert install.duration_s is not None and install.duration_s >= 1.5, install
+    assert "ran to completion" in (install.summary or ""), install.summary
+    # the installer ran once: neither a retry nor a reconnect started it again after the cancel
+    assert len(events(env, "SYNC01", "installer_run")) == 1
+
+
+def test_the_cancel_time_decides_not_when_the_run_saw_the_cancel(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """The run may see the cancel late (the watch polls); the time the cancel was asked (the
+    engine passes the request's) decides whether install ran on after it."""
+    env = sim_env([{"name": "SYNC01", "install_s": 1.5}])
+    runner, progress = make_runner(env, rclient)
+    asked: dict[str, float] = {}
+
+    def seen_late() -> bool:  # asked while install runs, seen only once the installer ended
+        if statuses(progress, "CS-0001", "SYNC01").get("install") == "running":
+            asked.setdefault("at", time.time())
+        return bool(events(env, "SYNC01", "installer_run"))
+
+    out = runner.run(
+        request(install_change("SYNC01")),
+        should_stop=seen_late,
+        cancel_time=lambda: asked.get("at"),
+    )
+    assert out.status == "cancelled", out.to_dict()
+    install = progress.load_steps("CS-0001", "SYNC01")["install"]
+    assert install.status is StepStatus.DONE
+    assert "so it ran to completion" in (install.summary or ""), install.summary
+    assert "so it ran to completion" in (out.hosts["SYNC01"].error or "")
+
+
+def test_an_installer_that_fails_after_the_cancel_is_not_retried_and_says_so(
+    sim_env: Callable[..., SimEnv], rclient: Any
+) -> None:
+    """exit 1618 is retried, but not once the run is cancelled: the installer would start
+    again after the cancel. The failure is recorded as it happened, after the cancel."""
+    env = sim_env([{"name": "SYNC01", "install_s": 1.0, "installer_exit_codes": [1618, 0]}])
+    runner, progress = make_runner(env, rclient)
+
+    def stop() -> bool:
+        return bool(env.host("SYNC01").installer_running) or bool(
+            events(env, "SYNC01", "installer_run")
+        )
+
+    out = runner.run(request(install_change("SYNC01")), should_stop=stop)
+    assert out.status == "cancelled", out.to_dict()
+    host = out.hosts["SYNC01"]
+    assert host.stopped_at == "install"
+    install = progress.load_steps("CS-0001", "SYNC01")["install"]
+    assert install.status is StepStatus.FAILED, install
+    assert "so it ran to its end and failed" in (install.error or ""), install.error
+    assert "exit 1618" in (install.error or "")
+    assert host.error is not None
+    assert "the installer is staged but the agent is not installed" in host.error, host.error
+    assert len(events(env, "SYNC01", "installer_run")) == 1
+    assert "import" not in statuses(progress, "CS-0001", "SYNC01")
 
 
 def test_cancel_during_a_step_that_did_not_finish_says_stopped(

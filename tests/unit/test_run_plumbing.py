@@ -4,6 +4,7 @@ warmed broker connection."""
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 
@@ -34,6 +35,23 @@ def test_cancel_watch_answers_from_memory_and_survives_read_errors() -> None:
         cancelled.set()
         eventually(should_stop, what="the watch to see the cancellation")
     assert should_stop()
+
+
+def test_cancel_watch_keeps_when_the_cancel_was_asked() -> None:
+    cancelled = threading.Event()
+    with CancelWatch(cancelled.is_set, interval_s=0.01, asked_at=lambda: 1000.0) as watch:
+        assert watch.requested_at is None
+        cancelled.set()
+        eventually(watch, what="the watch to see the cancellation")
+    assert watch.requested_at == 1000.0  # the request's own time, not when the watch saw it
+
+    def broken() -> float | None:
+        raise redis.ConnectionError("Redis went away for a moment")
+
+    before = time.time()
+    with CancelWatch(lambda: True, interval_s=0.01, asked_at=broken) as watch:
+        eventually(watch, what="the watch to see the cancellation")
+    assert watch.requested_at is not None and watch.requested_at >= before  # when it saw it
 
 
 def test_warm_declares_the_task_queue_before_the_first_approval() -> None:

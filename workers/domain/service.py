@@ -228,8 +228,9 @@ class RequestService:
                     f"Only the requester or an approver can cancel {request.id}."
                 )
             if request.state is State.RUNNING:
-                # The worker sees the flag between steps (and terminates a running step) and
-                # finishes the transition itself, naming the step it stopped at.
+                # The worker sees the flag between steps (and terminates a running step, except
+                # the installer, which it waits for) and finishes the transition itself, naming
+                # the step it stopped at.
                 if request.reason == "cancel requested":
                     raise TransitionRefused(f"Cancellation of {request.id} is already under way.")
                 request.reason = "cancel requested"

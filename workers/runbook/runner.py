@@ -14,7 +14,12 @@ Safety rules this module enforces:
 - a restart that an earlier attempt owed (a change done after the restart's last DONE) is
   never skipped by its idle check on a retry or a resumed run;
 - preflight runs again first; a fingerprint different from the approved one stops with
-  "changed" (the approval was for a different server state).
+  "changed" (the approval was for a different server state);
+- a cancel stops the run between steps and terminates the running step, except one that runs
+  to completion (``steps.RUNS_TO_COMPLETION``: the installer, which cannot be stopped safely):
+  the run waits for it, records its real outcome and duration (and whether it ended before or
+  after the cancel was asked), and stops before the next step; it is never retried or started
+  again after the cancel.
 
 The path of a step result from the host to Slack, hop by hop:
 1. ``RunbookSession.run_step`` (``workers/runbook/session.py``) returns the step's outcome read
@@ -51,14 +56,20 @@ from workers.domain.model import ChangeKind, Request, StepResult, StepStatus
 from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential, SecretError, SecretsProvider
 from workers.logging_setup import log_context, set_step
-from workers.runbook.cancel_story import host_state
+from workers.runbook.cancel_story import completion_words, host_state, ran_past_cancel
 from workers.runbook.hints import hint_for
 from workers.runbook.locks import FenceLost, Lease, LeaseBusy, Locks
 from workers.runbook.observer import NoObserver, RunObserver
 from workers.runbook.preflight import evaluate
 from workers.runbook.progress import ProgressSink
 from workers.runbook.session import RunbookSession, SessionLost, StepOutcome
-from workers.runbook.steps import Step, StepBuildError, build_steps, registration_probe
+from workers.runbook.steps import (
+    RUNS_TO_COMPLETION,
+    Step,
+    StepBuildError,
+    build_steps,
+    registration_probe,
+)
 from workers.settings import KNOB_DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -163,13 +174,22 @@ class Runner:
         except Exception:
             log.debug("run observer failed", exc_info=True)
 
-    def run(self, request: Request, *, should_stop: Callable[[], bool]) -> RunOutcome:
+    def run(
+        self,
+        request: Request,
+        *,
+        should_stop: Callable[[], bool],
+        cancel_time: Callable[[], float | None] | None = None,
+    ) -> RunOutcome:
+        """``cancel_time``: when the cancel was asked, once ``should_stop`` says so (the
+        engine's cancel watch); without it, when this run first saw the cancel."""
         hosts = [h.upper() for h in request.change.hosts]
         workers = max(1, min(len(hosts), self.settings.max_parallel))
         secrets = self.secrets.for_run()  # read again every run: a rotated secret needs no restart
         with ThreadPoolExecutor(workers, thread_name_prefix=f"run-{request.id}") as pool:
             futures = {
-                h: pool.submit(self._run_host, request, h, should_stop, secrets) for h in hosts
+                h: pool.submit(self._run_host, request, h, should_stop, secrets, cancel_time)
+                for h in hosts
             }
             results = {h: f.result() for h, f in futures.items()}
         status: Any = "succeeded"
@@ -185,9 +205,10 @@ class Runner:
         host_name: str,
         should_stop: Callable[[], bool],
         secrets: SecretsProvider,
+        cancel_time: Callable[[], float | None] | None = None,
     ) -> HostOutcome:
         with log_context(request_id=request.id, host=host_name):  # a pool thread: set them here
-            outcome = self._run_host_in_turn(request, host_name, should_stop, secrets)
+            outcome = self._run_host_in_turn(request, host_name, should_stop, secrets, cancel_time)
             if outcome.status != "busy":  # a busy request keeps its place in the host's queue
                 try:
                     self.locks.done(request.id, [host_name.upper()])
@@ -201,6 +222,7 @@ class Runner:
         host_name: str,
         should_stop: Callable[[], bool],
         secrets: SecretsProvider,
+        cancel_time: Callable[[], float | None] | None = None,
     ) -> HostOutcome:
         try:
             host = self.config.host(host_name)
@@ -244,7 +266,9 @@ class Runner:
                     error=f"{host.name} is busy with {exc.holder or 'another run'}",
                 )
             with lease:
-                run = _HostRun(self, request, host, tenant, steps, lease, should_stop, secrets)
+                run = _HostRun(
+                    self, request, host, tenant, steps, lease, should_stop, secrets, cancel_time
+                )
                 try:
                     return run.execute()
                 except FenceLost as exc:
@@ -272,6 +296,7 @@ class _HostRun:
         lease: Lease,
         should_stop: Callable[[], bool],
         secrets: SecretsProvider,
+        cancel_time: Callable[[], float | None] | None = None,
     ) -> None:
         self.r = runner
         self.secrets = secrets  # this run's provider (see Runner.run)
@@ -281,6 +306,8 @@ class _HostRun:
         self.steps = steps
         self.lease = lease
         self.should_stop = should_stop
+        self.cancel_time = cancel_time
+        self.cancel_seen_at: float | None = None  # when the cancel was asked, once seen
         self.prior = runner.progress.load_steps(request.id, host.name)
         self.session: RunbookSession | None = None
         self.session_steps: list[
@@ -521,17 +548,30 @@ class _HostRun:
                 held_by=exc.holder,
             )
 
-    def _attempts(self, step: Step, reported: Step) -> StepOutcome:
-        """Run ``step`` with retries for transient errors and lost sessions."""
+    def _notice_cancel(self) -> bool:
+        """The stop check of a step a cancel does not interrupt (``RUNS_TO_COMPLETION``): note
+        when the cancel was asked, and never stop the step."""
+        if self.cancel_seen_at is None and self.should_stop():
+            asked = self.cancel_time() if self.cancel_time is not None else None
+            self.cancel_seen_at = asked if asked is not None else self._now()
+        return False
+
+    def _cancel_noticed(self) -> bool:
+        self._notice_cancel()
+        return self.cancel_seen_at is not None
+
+    def _attempts(self, step: Step, reported: Step, *, interruptible: bool = True) -> StepOutcome:
+        """Run ``step`` with retries for transient errors and lost sessions. Not
+        ``interruptible``: a cancel neither stops it nor lets it start again (no retry, no
+        reconnect once the cancel is asked)."""
         transient = [re.compile(p, re.IGNORECASE) for p in step.transient]
         failures = 0
         reconnects = 0
+        stop = self.should_stop if interruptible else self._notice_cancel
         while True:
             try:
                 session = self._open()
-                outcome = session.run_step(
-                    step, self._secrets_for(step), should_stop=self.should_stop
-                )
+                outcome = session.run_step(step, self._secrets_for(step), should_stop=stop)
             except SecretError as exc:  # shown in chat: the secret's name, never its path
                 log.warning("run %s on %s: %s", self.request.id, self.host.name, exc)
                 return StepOutcome(step.id, "failed", error=exc.public)
@@ -551,6 +591,9 @@ class _HostRun:
                     or step.kind in ("read", "session")
                 )
                 retryable = type(exc) is SessionLost and safe
+                if not interruptible and self._cancel_noticed():
+                    note = " (not retried: the run is cancelled)"
+                    return StepOutcome(step.id, "failed", error=f"session lost: {exc}{note}")
                 if not retryable or reconnects >= self.r.settings.max_reconnects:
                     note = "" if safe else " (not retried: it may have run and has no check)"
                     return StepOutcome(step.id, "failed", error=f"session lost: {exc}{note}")
@@ -562,6 +605,7 @@ class _HostRun:
                 and outcome.error
                 and failures < step.retries
                 and any(p.search(outcome.error) for p in transient)
+                and (interruptible or not self._cancel_noticed())
             ):
                 failures += 1
                 log.info("%s %s transient error, retry %d", self.host.name, step.id, failures)
@@ -610,32 +654,24 @@ class _HostRun:
         self._save(self._result(step, StepStatus.RUNNING, started_at=started, attempt=attempt))
         effective = self._effective(step)
         log.info("step started attempt=%d", attempt)  # request, host, step: from the context
-        outcome = self._attempts(effective, step)
+        interruptible = step.id not in RUNS_TO_COMPLETION
+        outcome = self._attempts(effective, step, interruptible=interruptible)
         finished = self._now()
-        log.info("step ended status=%s in %.1fs", outcome.status, finished - started)
         base: dict[str, Any] = {"started_at": started, "finished_at": finished, "attempt": attempt}
+        if (
+            not interruptible
+            and outcome.status != "skipped"
+            and self._cancel_noticed()
+            and ran_past_cancel(finished, self.cancel_seen_at)
+        ):
+            self._ran_past_cancel(step, outcome, base)
+        if outcome.status != "cancelled":  # a cancelled step's line says how it ended
+            log.info("step ended status=%s in %.1fs", outcome.status, finished - started)
         if outcome.status in ("done", "skipped") and step.id == "preflight":
             self._judge_preflight(step, outcome, base)
             return
         if outcome.status == "done":
-            data = self._redacted(outcome.output) if isinstance(outcome.output, dict) else {}
-            if data.get("reboot_pending"):
-                self.reboot_pending = True
-            if step.kind == "change":
-                self.changed_any = True
-            if step.id == "install":
-                self.installed_now = True
-            if step.kind == "session":
-                self.session_steps.append(step)
-            self._defer(
-                self._result(
-                    step,
-                    StepStatus.DONE,
-                    summary=self.r.redactor.redact(_summary(outcome.output, "done")),
-                    data=data,
-                    **base,
-                )
-            )
+            self._defer(self._done(step, outcome, base))
             return
         if outcome.status == "skipped":
             summary = (step.skip_summary or "already done") + (
@@ -665,6 +701,83 @@ class _HostRun:
             )
         )
         self._fail(step, "failed", error, hint)
+
+    def _done(
+        self, step: Step, outcome: StepOutcome, base: dict[str, Any], note: str = ""
+    ) -> StepResult:
+        """The DONE result of ``step`` (``note`` follows its summary), and what it tells the
+        rest of the run."""
+        data = self._redacted(outcome.output) if isinstance(outcome.output, dict) else {}
+        if data.get("reboot_pending"):
+            self.reboot_pending = True
+        if step.kind == "change":
+            self.changed_any = True
+        if step.id == "install":
+            self.installed_now = True
+        if step.kind == "session":
+            self.session_steps.append(step)
+        summary = self.r.redactor.redact(_summary(outcome.output, "done"))
+        summary += f" — {note}" if note else ""
+        return self._result(step, StepStatus.DONE, summary=summary, data=data, **base)
+
+    def _ran_past_cancel(self, step: Step, outcome: StepOutcome, base: dict[str, Any]) -> None:
+        """The cancel came while ``step`` ran, which a cancel does not interrupt (the
+        installer): the run waited for it. Record how it really ended and its real duration,
+        stop before the next step, and say what state that leaves the host in."""
+        done = self._done_before(step)
+        error = self.r.redactor.redact(outcome.error or outcome.status)
+        installed: bool | None = outcome.status == "done"
+        if not installed:  # its own check (it waits for a running installer) tells the truth
+            installed = self._finished_anyway(step)
+            if installed:
+                base = {**base, "finished_at": self._now()}
+        words = completion_words(
+            step.id,
+            started_at=base["started_at"],
+            finished_at=base["finished_at"],
+            cancel_at=self.cancel_seen_at,
+            succeeded=bool(installed),
+        )
+        following = self.steps[len(done) + 1 : len(done) + 2]
+        then = f"the run stops before {following[0].id}" if following else "the run stops"
+        took = base["finished_at"] - base["started_at"]
+        if installed:
+            if outcome.status != "done":
+                words += f" (it reported: {error}; its check confirms its change is in place)"
+            log.info("step ended status=done in %.1fs: %s; %s", took, words, then)
+            self._defer(self._done(step, outcome, base, note=words))
+            state = host_state(self.steps, [*done, step.id])
+            story = f"cancelled while {step.id} was running; {words}; {state}"
+            if following:
+                now = self._now()
+                self._save(  # saved with the step's own result, in one call
+                    self._result(
+                        following[0],
+                        StepStatus.CANCELLED,
+                        started_at=now,
+                        finished_at=now,
+                        summary="cancelled before this step started",
+                    )
+                )
+                self._fail(following[0], "cancelled", story, None)
+            self._flush()
+            self._fail(step, "cancelled", story, None)
+        unknown = "" if installed is False else "; whether its change took effect is unknown"
+        log.info("step ended status=failed in %.1fs: %s: %s%s", took, words, error, unknown)
+        hint = hint_for(error, step)
+        self._save(
+            self._result(
+                step,
+                StepStatus.FAILED,
+                summary=f"{step.title} failed after the cancel",
+                error=f"{words}: {error}",
+                hint=hint,
+                **base,
+            )
+        )
+        state = host_state(self.steps, done)
+        story = f"cancelled while {step.id} was running; {words}: {error}{unknown}; {state}"
+        self._fail(step, "cancelled", story, None)
 
     def _done_before(self, step: Step) -> list[str]:
         """The steps before ``step``: each finished (done or skipped), or the run had stopped."""
@@ -702,12 +815,16 @@ class _HostRun:
         done = self._done_before(step)
         # the step's own check, not an idle shortcut (restart's "not needed" proves no restart)
         finished = self._finished_anyway(step)
+        took = base["finished_at"] - base["started_at"]
         if finished:
-            summary = "finished before the cancel took effect (its check confirms it)"
+            # when its change was made is unknown (before or after the cancel was asked), so
+            # the words say only what the check shows
+            summary = "stopped by the cancel, but its check shows its change is in place"
+            log.info("step ended status=done in %.1fs: %s", took, summary)
             self._save(self._result(step, StepStatus.DONE, summary=summary, **base))
             state = host_state(self.steps, [*done, step.id])
-            error = f"cancelled while {step.id} was running; {step.id} had already finished"
-            error += f"; {state}"
+            error = f"cancelled while {step.id} was running: it was stopped, but its check "
+            error += f"shows its change is in place; {state}"
             following = self.steps[len(done) + 1 : len(done) + 2]
             if following:
                 now = self._now()
@@ -729,6 +846,7 @@ class _HostRun:
         state = host_state(self.steps, done)
         error = f"cancelled while {step.id} was running: {how}; {state}"
         summary = "stopped by the cancel" if finished is False else "cancelled"
+        log.info("step ended status=cancelled in %.1fs: %s", took, how)
         self._save(self._result(step, StepStatus.CANCELLED, summary=summary, error=error, **base))
         self._fail(step, "cancelled", error, None)
 

@@ -81,6 +81,15 @@ ORDER = (
 )
 
 
+# Steps a cancel does not interrupt once they have started: stopping PowerShell does not stop an
+# installer (msiexec/burn keeps running), and one cut off half-way (its shell deleted, its
+# process killed) can leave a partly installed agent: Windows Installer undoes a failed install
+# itself, by running its rollback script (Microsoft Learn, "Rollback Installation"), which a
+# killed installer never gets to. The run waits for the step to end, records its real outcome
+# and duration, and stops after it.
+RUNS_TO_COMPLETION = frozenset({"install"})
+
+
 STAGE_DRIVE = "CloudSyncStage"  # the session-only PSDrive that maps the installer share
 
 
