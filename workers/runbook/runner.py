@@ -82,6 +82,11 @@ HostStatus = Literal["succeeded", "failed", "cancelled", "busy", "changed", "los
 _PRIORITY: tuple[HostStatus, ...] = ("lost", "changed", "cancelled", "failed", "busy")
 
 
+def _took(base: dict[str, Any]) -> float:
+    """Seconds between a result's started_at and finished_at (for its log line)."""
+    return float(base["finished_at"]) - float(base["started_at"])
+
+
 @dataclass
 class RunnerSettings:
     """The runner's knobs; the engine fills the first three from :class:`Settings`, whose
@@ -665,7 +670,10 @@ class _HostRun:
             and ran_past_cancel(finished, self.cancel_seen_at)
         ):
             self._ran_past_cancel(step, outcome, base)
-        if outcome.status != "cancelled":  # a cancelled step's line says how it ended
+        # a cancelled step's line says how it ended; preflight's says what it judged
+        if outcome.status != "cancelled" and not (
+            outcome.status in ("done", "skipped") and step.id == "preflight"
+        ):
             log.info("step ended status=%s in %.1fs", outcome.status, finished - started)
         if outcome.status in ("done", "skipped") and step.id == "preflight":
             self._judge_preflight(step, outcome, base)
@@ -869,6 +877,7 @@ class _HostRun:
         if expected and expected != actual:
             error = "the server changed since the approval (its preflight facts differ)"
             hint = DRIFT_NEXT
+            log.info("step ended status=failed in %.1fs: %s", _took(base), error)
             self._save(
                 self._result(
                     step,
@@ -885,6 +894,7 @@ class _HostRun:
             whats = "; ".join(p.what for p in verdict.blockers)
             fixes = "; ".join(p.fix for p in verdict.blockers)
             error = f"preflight found {len(verdict.blockers)} blocker(s): {whats}"
+            log.info("step ended status=failed in %.1fs: %s", _took(base), error)
             self._save(
                 self._result(
                     step,
@@ -899,4 +909,5 @@ class _HostRun:
             self._fail(step, "failed", error, fixes)
         notes = "; ".join(p.what for p in verdict.warnings)
         summary = "prerequisites met" + (f" ({notes})" if notes else "")
+        log.info("step ended status=done in %.1fs: %s", _took(base), summary)
         self._defer(self._result(step, StepStatus.DONE, summary=summary, data=data, **base))
