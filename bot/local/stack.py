@@ -61,6 +61,8 @@ class LocalStack:
         self.sim_restored: list[str] = []  # hosts found again from the last run
         self.sim_fresh: list[str] = []  # hosts started fresh although a state was saved
         self.sim_state_found = False
+        self._saved_sim: str | None = None  # the state last written (unchanged: not rewritten)
+        self._save_lock = threading.Lock()
         self.endpoints: dict[str, str] = {}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.worker_log: Path | None = None
@@ -114,16 +116,25 @@ class LocalStack:
         self.sim_state_found = True
         self.sim_restored, self.sim_fresh = restore_world(sim.world, state)
 
-    def save_sim(self) -> None:
-        """Write the simulated hosts' state to the data folder (replaced whole, atomically)."""
+    def save_sim(self) -> bool:
+        """Write the simulated hosts' state to the data folder when it changed since the last
+        save (a temporary file renamed over the old one, so a kill mid-write leaves the previous
+        state whole); True when written. Called at stop and by the local bot's housekeeping, so
+        a killed stack loses at most the last few seconds."""
         if self.sim is None or not self.persist:
-            return
+            return False
         from simulator.world import world_state
 
-        self.sim_state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.sim_state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(world_state(self.sim.world)), encoding="utf-8")
-        tmp.replace(self.sim_state_path)
+        with self._save_lock:
+            text = json.dumps(world_state(self.sim.world), sort_keys=True)
+            if text == self._saved_sim:
+                return False
+            self.sim_state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.sim_state_path.with_name(self.sim_state_path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.sim_state_path)
+            self._saved_sim = text
+            return True
 
     # workers -----------------------------------------------------------------------------
     def worker_env(self) -> dict[str, str]:
