@@ -31,6 +31,7 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 LOCAL_TOKEN = "xoxb-local-console"
+RECOVER_INTERVAL_S = 60.0  # as beat's recover-stalled entry (workers.celery_app)
 
 
 def workspace_channels(config: Config) -> set[str]:
@@ -53,8 +54,9 @@ class LocalBot:
     ) -> None:
         """``slack_member_of``: the channels the bot was invited to in the loopback workspace
         (default: every configured channel, as after the README's ``/invite @cloudsync``).
-        ``watch``: send the fleet watch round every CLOUDSYNC_WATCH_INTERVAL seconds, as the
-        deployment's beat does (the console; tests send their rounds themselves)."""
+        ``watch``: send what the deployment's beat sends, the fleet watch round every
+        CLOUDSYNC_WATCH_INTERVAL seconds and the stalled-run recovery every minute (the
+        console; tests send their rounds themselves)."""
         self.config = config
         self.settings = settings
         self.stack = stack or LocalStack(config, settings, persist=persist)
@@ -115,6 +117,7 @@ class LocalBot:
     def _housekeeping(self) -> None:
         interval = self.settings.watch_interval_s if self.watch else 0.0
         ticker = WatchTicker(interval, time.monotonic())
+        recovery = WatchTicker(RECOVER_INTERVAL_S if self.watch else 0.0, time.monotonic())
         while not self.stop_event.wait(2.0):
             with contextlib.suppress(Exception):
                 self.ctx.service.expire_due()
@@ -129,6 +132,11 @@ class LocalBot:
                     self.ctx.dispatcher.watch(expires=max(1.0, interval))
                 except Exception as exc:  # the broker may be back by the next tick
                     log.warning("could not send the fleet watch round: %s", type(exc).__name__)
+            if recovery.due(time.monotonic()):  # beat's recover-stalled entry
+                try:
+                    self.ctx.dispatcher.recover()
+                except Exception as exc:
+                    log.warning("could not send the stalled-run recovery: %s", type(exc).__name__)
 
     def restore_cards(self) -> list[str]:
         """Put the cards of requests still waiting for approval back into the loopback Slack at

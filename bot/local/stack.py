@@ -45,8 +45,12 @@ class LocalStack:
         concurrency: int = 2,
         startup_cost_s: float | None = None,
         extra_env: dict[str, str] | None = None,
+        beat: bool = False,
     ) -> None:
+        """``beat``: the first worker also runs Celery beat (``cloudsync worker --beat``), for a
+        one-process ``cloudsync run`` that has no beat service of its own."""
         self.config = config
+        self.beat = beat
         self.settings = settings
         self.persist = persist
         self.worker_count = workers
@@ -183,6 +187,9 @@ class LocalStack:
             "--name",
             f"w{index}-{os.getpid()}@%h",
         ]
+        if self.beat and index == 0:  # one scheduler: a restarted first worker takes it over
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            cmd.append("--beat")
         out = open(self.worker_log, "ab") if self.worker_log else subprocess.DEVNULL  # noqa: SIM115
         return subprocess.Popen(
             cmd,
