@@ -281,6 +281,10 @@ class Projector:
         since = float(raw) if raw else None
         return current_results(self.store.all_steps(request), since)
 
+    def card(self, stored: Request) -> tuple[str, list[dict[str, Any]]]:
+        """The request's card as it reads now (text and blocks), as posted or updated."""
+        return self._card(stored)
+
     def _card(self, stored: Request) -> tuple[str, list[dict[str, Any]]]:
         request, ignored = signed_view(self.sealer, stored)
         plan_steps = plan_steps_of(request)

@@ -222,7 +222,11 @@ def serve(
             "Token (xoxb-...), under OAuth & Permissions once the app is installed. Without "
             "Slack settings, `cloudsync run` starts the local console instead.",
         )
-    stack = LocalStack(config, settings, workers=local_workers, concurrency=concurrency)
+    # the one-process `cloudsync run` has no beat service: its first local worker runs beat
+    # (approval expiry, stalled-run recovery, the fleet watch), as `cloudsync worker --beat`
+    stack = LocalStack(
+        config, settings, workers=local_workers, concurrency=concurrency, beat=local_workers > 0
+    )
     stack.start_redis()
     problem = redis_problem(stack.redis_url)
     if problem:

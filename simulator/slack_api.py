@@ -11,6 +11,7 @@ retry and pacing logic is exercised against real sockets. It is also Socket Mode
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -453,6 +454,26 @@ class LoopbackSlack:
                 for m in self._messages.get(channel, [])
                 if m.ts == ts or m.thread_ts == ts
             ]
+
+    def restore_message(
+        self, channel: str, ts: str, text: str | None, blocks: list[Any] | None
+    ) -> Message:
+        """Put back a message a real workspace would still hold (posted by an earlier run of a
+        restarted stand-in, at ``ts``), so it can be clicked and updated again; no call is
+        recorded. Later messages get later timestamps."""
+        with self._lock:
+            message = Message(channel, ts, text, blocks)
+            known = self._by_ts.get((channel, ts))
+            if known is not None:
+                self._messages[channel].remove(known)
+            self._messages.setdefault(channel, []).append(message)
+            self._messages[channel].sort(key=lambda m: float(m.ts))
+            self._by_ts[(channel, ts)] = message
+            with contextlib.suppress(ValueError):
+                seconds, _, micros = ts.partition(".")
+                seq = ((int(seconds) - 1700000000) * 1_000_000 + int(micros or 0)) // 100
+                self._seq = max(self._seq, seq)
+            return copy.deepcopy(message)
 
     def clear(self) -> None:
         """Forget everything recorded (calls, messages, ephemerals, views, response posts)."""

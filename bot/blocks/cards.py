@@ -131,13 +131,16 @@ def approval_card(
     if ignored_approvals:
         body.append(context(ignored_approvals_line(ignored_approvals)))
     blocked = blocked_hosts(preflight)
+    others = [h for h in request.change.hosts if h not in blocked]
     buttons: list[JsonDict] = []
     if blocked:
         checks = " and ".join(f"`{SLASH} check {esc(h)}`" for h in blocked[:5])
         body.append(
             section(
-                f"⛔ *Approval is blocked* until the fix is applied on {hosts_text(blocked)} "
-                f"and {checks} passes."
+                f"⛔ *Approval is blocked* by preflight on {hosts_text(blocked)}: this request "
+                "cannot be approved as it is (its preflight does not run again). "
+                + ("Resubmit without the blocked host, or apply" if others else "Apply")
+                + f" the fix, see {checks} pass, and submit again."
             )
         )
     else:
@@ -150,7 +153,6 @@ def approval_card(
                 "configured admin credentials.",
             )
         )
-    others = [h for h in request.change.hosts if h not in blocked]
     if blocked and others:  # one bad host does not hold the others hostage
         buttons.append(resubmit_button(request.id, blocked, others))
     buttons.append(button("Deny", "deny", request.id, style="danger"))

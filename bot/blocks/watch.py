@@ -171,12 +171,16 @@ def watch_status_text(
     inventory: list[str],
     needed: int,
 ) -> str:
-    """`/cloudsync watch status`: every inventory host's last state, then each tenant's count."""
+    """`/cloudsync watch status`: every inventory host's last state, then each tenant's count.
+    Paused hosts (by whom, since when) are listed even before the first read: a pause is the
+    answer to "why is this host not watched" whether or not a round ran yet."""
     if not hosts:
-        return (
+        lines = [
             ":eyes: The fleet watch has not read the fleet yet (it reads every "
             "CLOUDSYNC_WATCH_INTERVAL seconds; the first read sets the baseline)."
-        )
+        ]
+        lines += host_lines(hosts, paused, [h for h in inventory if h in paused])
+        return clip("\n".join(lines), MAX_LONG_TEXT)
     lines = [":eyes: *Fleet watch* (a change is posted once it held for two reads):"]
     lines += host_lines(hosts, paused, inventory)
     for name, tenant in sorted(tenants.items()):

@@ -221,6 +221,9 @@ def decision_line(request: Request) -> str:
     if state == State.EXPIRED:
         when = slack_date(request.expires_at or request.decided_at)
         return f"⌛ Expired {when} with {approvals_text(request)} approvals."
+    if state == State.CANCELLED and not request.decided_by and request.reason:
+        # closed by the bot, not a person (e.g. a preflight that blocked every host)
+        return f"🚫 Closed {at}{reason} · <@{esc(request.requester)}>, a new request is needed"
     if state == State.CANCELLED:
         return f"🚫 Cancelled by {mention(request.decided_by)} {at}{reason}"
     if state == State.PENDING_APPROVAL:

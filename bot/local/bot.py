@@ -21,7 +21,7 @@ from bot.app import build_app, make_web_client
 from bot.context import BotContext, build_context
 from bot.local.fleet_watch import WatchTicker
 from bot.local.stack import LocalStack
-from bot.projector import Projector
+from bot.projector import Projector, card_key
 from simulator.slack_api import LoopbackSlack
 from workers.dispatch import busy_key
 from workers.domain.config import Config
@@ -31,6 +31,7 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 LOCAL_TOKEN = "xoxb-local-console"
+RECOVER_INTERVAL_S = 60.0  # as beat's recover-stalled entry (workers.celery_app)
 
 
 def workspace_channels(config: Config) -> set[str]:
@@ -53,8 +54,9 @@ class LocalBot:
     ) -> None:
         """``slack_member_of``: the channels the bot was invited to in the loopback workspace
         (default: every configured channel, as after the README's ``/invite @cloudsync``).
-        ``watch``: send the fleet watch round every CLOUDSYNC_WATCH_INTERVAL seconds, as the
-        deployment's beat does (the console; tests send their rounds themselves)."""
+        ``watch``: send what the deployment's beat sends, the fleet watch round every
+        CLOUDSYNC_WATCH_INTERVAL seconds and the stalled-run recovery every minute (the
+        console; tests send their rounds themselves)."""
         self.config = config
         self.settings = settings
         self.stack = stack or LocalStack(config, settings, persist=persist)
@@ -72,6 +74,7 @@ class LocalBot:
         self.app: App
         self.projector: Projector
         self.notifier: Notifier
+        self.restored_cards: list[str] = []
 
     def start(self) -> LocalBot:
         self.slack.start()
@@ -99,6 +102,7 @@ class LocalBot:
             prefix=self.settings.prefix,
             **self.notifier_options,
         )
+        self.restored_cards = self.restore_cards()  # before the projector updates any
         self.spawn("projector", lambda: self.projector.run_forever(self.stop_event, block_ms=200))
         self.spawn("notifier", lambda: self.notifier.run_forever(self.stop_event))
         self.spawn("housekeeping", self._housekeeping)
@@ -113,16 +117,42 @@ class LocalBot:
     def _housekeeping(self) -> None:
         interval = self.settings.watch_interval_s if self.watch else 0.0
         ticker = WatchTicker(interval, time.monotonic())
+        recovery = WatchTicker(RECOVER_INTERVAL_S if self.watch else 0.0, time.monotonic())
         while not self.stop_event.wait(2.0):
             with contextlib.suppress(Exception):
                 self.ctx.service.expire_due()
                 self.ctx.store.trim_events(self.settings.audit_retention_days)
+            try:  # the hosts as they are now, should this process be killed
+                self.stack.save_sim()
+            except OSError as exc:  # a full disk: tried again at the next tick
+                log.warning("could not save the simulated hosts' state: %s", exc)
             if ticker.due(time.monotonic()):
                 # as beat's entry: a round still waiting at the next tick is dropped, not queued
                 try:
                     self.ctx.dispatcher.watch(expires=max(1.0, interval))
                 except Exception as exc:  # the broker may be back by the next tick
                     log.warning("could not send the fleet watch round: %s", type(exc).__name__)
+            if recovery.due(time.monotonic()):  # beat's recover-stalled entry
+                try:
+                    self.ctx.dispatcher.recover()
+                except Exception as exc:
+                    log.warning("could not send the stalled-run recovery: %s", type(exc).__name__)
+
+    def restore_cards(self) -> list[str]:
+        """Put the cards of requests still waiting for approval back into the loopback Slack at
+        the ts the outbox recorded, as a real workspace still shows them after a restart (the
+        stand-in keeps messages in memory only): their buttons can be clicked and the projector's
+        updates find them. The ids, oldest first."""
+        restored = []
+        waiting = [r for r in self.ctx.store.open_requests() if r.state is State.PENDING_APPROVAL]
+        for request in sorted(waiting, key=lambda r: r.created_at):
+            where = self.ctx.outbox.resolve(card_key(request.id))
+            if where is None:  # never posted: the projector posts it
+                continue
+            text, blocks = self.projector.card(request)
+            self.slack.restore_message(where[0], where[1], text, blocks)
+            restored.append(request.id)
+        return restored
 
     def busy(self, include_runs: bool) -> bool:
         """Anything still moving: preflights, runs (optionally), checks, projection, outbox."""

@@ -6,7 +6,8 @@ show it; the install runs in a real Celery worker process against simulated host
 
 Commands: ``/cloudsync ...`` (as the current user in #ops), ``:as NAME``, ``:click ACTION_ID
 [VALUE]``, ``:submit TEXT`` (the last opened modal), ``:wait``, ``:watch`` (one fleet watch round
-now), ``:sim stop-agent|start-agent HOST`` (simulator only), ``:help``, ``:quit``.
+now), ``:sim stop-agent|start-agent HOST`` (simulator only), ``:save-upload PATH`` (the last
+uploaded file's bytes), ``:help``, ``:quit``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import itertools
 import json
 import logging
 import re
+import signal
 import sys
 import threading
 import time
@@ -42,13 +44,17 @@ HELP = """\
 Console commands:
   /cloudsync <args>        the slash command, as the current user, in #ops
   :as NAME                 become another user (alice, bob, carol)
-  :click ACTION [VALUE]    click the most recent button with that action id (approve, deny)
+  :click ACTION [VALUE]    click the most recent button with that action id, VALUE picks
+                           the request (e.g. :click approve CS-0005). Request cards: approve,
+                           deny, cancel, resubmit_without; watch notices: watch_restart,
+                           watch_check (VALUE: the host)
   :submit TEXT             submit the most recently opened dialog (e.g. a deny reason)
   :wait                    wait until no request is queued or running
   :watch                   one fleet watch round now (it also runs every
                            CLOUDSYNC_WATCH_INTERVAL seconds); says what it read and posted
   :sim stop-agent HOST     simulator only: stop (or start-agent: start) the simulated agent
                            service on HOST, as a crash (or a person) would
+  :save-upload PATH        write the last file the bot uploaded (e.g. a logs archive) to PATH
   :help  :quit
 """
 
@@ -92,6 +98,22 @@ class Console:
         self.start_note = sim_state_line(self.local.stack, self.local.ctx.store.count())
         return self
 
+    def _show_restored_cards(self) -> None:
+        """The cards still waiting for approval from an earlier run, shown again (the local
+        Slack stand-in remembers messages for one run only; the requests are kept)."""
+        ids = self.local.restored_cards
+        if not ids:
+            return
+        self.say(
+            f"Still waiting for approval from an earlier run: {', '.join(ids)} "
+            "(their cards, as they read now; :click approve ID picks one):"
+        )
+        heads = tuple(f"{i}:" for i in ids)  # a card's text starts with its request id
+        for message in self.slack.messages(self.channel):
+            if message.thread_ts is None and (message.text or "").startswith(heads):
+                body = self._show(message.text, message.blocks)
+                self.say(_indent(f"#ops cloudsync [{message.ts}]:\n{body}", "  "))
+
     def stop(self) -> None:
         self.local.stop()
 
@@ -100,6 +122,7 @@ class Console:
         self.say(f"cloudsync console: you are {self._name(self.user_id)} in #ops. :help for help.")
         if self.start_note:
             self.say(self.start_note)
+        self._show_restored_cards()
         for raw in lines:
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -153,10 +176,28 @@ class Console:
             self.watch_round()
         elif line.startswith(":sim"):
             self.say(sim_command(self.local.stack, line[len(":sim") :].split()))
+        elif line.startswith(":save-upload"):
+            self.say(self.save_upload(line[len(":save-upload") :].strip()))
         elif line.startswith(":help"):
             self.say(HELP.rstrip())
         else:
             self.say("(not understood; :help lists the console commands)")
+
+    def save_upload(self, path: str) -> str:
+        """Write the newest completed upload's bytes to ``path``; the line to print. The local
+        Slack stand-in keeps uploads in memory for this run only."""
+        if not path:
+            return "(usage: :save-upload PATH)"
+        done = [u for u in self.slack.uploads.values() if u.completed and u.data is not None]
+        if not done:
+            return "(nothing was uploaded in this run)"
+        upload = done[-1]
+        target = Path(path).expanduser()
+        try:
+            target.write_bytes(upload.data or b"")
+        except OSError as exc:
+            return f"(could not write {target}: {exc.strerror or exc})"
+        return f"(saved {upload.filename}, {len(upload.data or b'')} bytes, to {target})"
 
     def watch_round(self) -> None:
         """One fleet watch round now; its notices are printed as they are posted, then one line
@@ -334,17 +375,38 @@ class Console:
             self._views.append(view)
             title = (view.get("title") or {}).get("text", "dialog")
             self.say(f"  [dialog opened: {title}] (answer with :submit TEXT)")
+        elif call.method == "files.completeUploadExternal":
+            self._print_upload(call, message)
         elif call.method == "views.publish":
             self.say(f"  (App Home of {self._name(str(call.args.get('user_id', '')))} updated)")
+
+    def _print_upload(self, call: Call, message: Message | None) -> None:
+        """A file shared in the channel: its name, size and the comment saying what was cut;
+        the bytes stay with the stand-in (``:save-upload PATH`` writes them)."""
+        files = call.args.get("files")
+        if isinstance(files, str):
+            with contextlib.suppress(ValueError):
+                files = json.loads(files)
+        ids = [str(f.get("id")) for f in files or [] if isinstance(f, dict)]
+        uploads = [self.slack.uploads[i] for i in ids if i in self.slack.uploads]
+        names = ", ".join(f"{u.filename} ({u.length} bytes)" for u in uploads) or "a file"
+        where = "in thread" if message is not None and message.thread_ts else "#ops"
+        comment = self._show(message.text, None) if message is not None else ""
+        self.say(_indent(f"{where} cloudsync uploaded {names}:\n{comment}".rstrip(), "  "))
+        self.say("  (:save-upload PATH writes the file's bytes to PATH)")
 
 
 _MENTION = re.compile(r"@(U[A-Z0-9]{2,})\b")
 _CHANNEL = re.compile(r"#(C[A-Z0-9]{2,})\b")
 
 
+MAY_NOT_MATCH = "their results may no longer match the hosts"
+
+
 def sim_state_line(stack: LocalStack, kept: int) -> str | None:
     """One line on what the simulated hosts remember: requests persist in the data folder
-    (Redis AOF), and so do the hosts' states, saved when the console stops."""
+    (Redis AOF), and so do the hosts' states, saved every few seconds while anything changes
+    and when the console stops. Hosts that start fresh under kept requests are a warning."""
     if stack.sim is None:
         return None
     if stack.sim_state_found:
@@ -352,11 +414,14 @@ def sim_state_line(stack: LocalStack, kept: int) -> str | None:
         if stack.sim_fresh:
             fresh = ", ".join(stack.sim_fresh)
             line += f"; started fresh (new, or their sim: settings changed): {fresh}"
+            if kept:
+                return line + f"; {kept} request(s) kept: on those hosts {MAY_NOT_MATCH}."
         return line + f"; {kept} request(s) kept."
     if kept:
         return (
-            f"Simulated hosts start fresh (no saved state in {stack.sim_state_path.parent}), "
-            f"while {kept} earlier request(s) were kept."
+            f"⚠️ Simulated hosts start fresh (no saved state in {stack.sim_state_path.parent}), "
+            f"while {kept} earlier request(s) were kept: {MAY_NOT_MATCH} (e.g. an agent a "
+            "kept request installed is not there)."
         )
     return None
 
@@ -393,8 +458,23 @@ def typed_lines(prompt: Callable[[], str], history: Path | None) -> Iterator[str
                 readline.write_history_file(history)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``kill``, a service manager, a closed terminal's session) stops the console as
+    Ctrl-C does: the simulated hosts' state is saved and the stack stops quietly. A second
+    SIGTERM while stopping is ignored, so the stop finishes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_console(config: Config, settings: Settings, stdin: TextIO = sys.stdin) -> int:
     console = Console(config, settings)
+    _stop_on_sigterm()
     try:
         console.start()
         log.info("console started data_dir=%s (this log: console.log)", settings.data_dir)

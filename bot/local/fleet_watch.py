@@ -2,9 +2,10 @@
 one round on demand for the console's ``:watch``.
 
 The deployment's beat (``workers.celery_app``, entry ``watch-fleet``) sends the watch task every
-CLOUDSYNC_WATCH_INTERVAL seconds; the local stack has no beat, so the local bot's housekeeping
-thread sends the same task on the same interval (``WatchTicker``), the first round shortly after
-start so ``/cloudsync watch status`` has something to show.
+CLOUDSYNC_WATCH_INTERVAL seconds; the console has no beat (``cloudsync run`` with Slack tokens
+runs beat in its first local worker instead), so the local bot's housekeeping thread sends the
+same task on the same interval (``WatchTicker``), the first round shortly after start so
+``/cloudsync watch status`` has something to show.
 """
 
 from __future__ import annotations

@@ -45,8 +45,12 @@ class LocalStack:
         concurrency: int = 2,
         startup_cost_s: float | None = None,
         extra_env: dict[str, str] | None = None,
+        beat: bool = False,
     ) -> None:
+        """``beat``: the first worker also runs Celery beat (``cloudsync worker --beat``), for a
+        one-process ``cloudsync run`` that has no beat service of its own."""
         self.config = config
+        self.beat = beat
         self.settings = settings
         self.persist = persist
         self.worker_count = workers
@@ -61,6 +65,8 @@ class LocalStack:
         self.sim_restored: list[str] = []  # hosts found again from the last run
         self.sim_fresh: list[str] = []  # hosts started fresh although a state was saved
         self.sim_state_found = False
+        self._saved_sim: str | None = None  # the state last written (unchanged: not rewritten)
+        self._save_lock = threading.Lock()
         self.endpoints: dict[str, str] = {}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.worker_log: Path | None = None
@@ -114,16 +120,25 @@ class LocalStack:
         self.sim_state_found = True
         self.sim_restored, self.sim_fresh = restore_world(sim.world, state)
 
-    def save_sim(self) -> None:
-        """Write the simulated hosts' state to the data folder (replaced whole, atomically)."""
+    def save_sim(self) -> bool:
+        """Write the simulated hosts' state to the data folder when it changed since the last
+        save (a temporary file renamed over the old one, so a kill mid-write leaves the previous
+        state whole); True when written. Called at stop and by the local bot's housekeeping, so
+        a killed stack loses at most the last few seconds."""
         if self.sim is None or not self.persist:
-            return
+            return False
         from simulator.world import world_state
 
-        self.sim_state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.sim_state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(world_state(self.sim.world)), encoding="utf-8")
-        tmp.replace(self.sim_state_path)
+        with self._save_lock:
+            text = json.dumps(world_state(self.sim.world), sort_keys=True)
+            if text == self._saved_sim:
+                return False
+            self.sim_state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.sim_state_path.with_name(self.sim_state_path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.sim_state_path)
+            self._saved_sim = text
+            return True
 
     # workers -----------------------------------------------------------------------------
     def worker_env(self) -> dict[str, str]:
@@ -172,6 +187,9 @@ class LocalStack:
             "--name",
             f"w{index}-{os.getpid()}@%h",
         ]
+        if self.beat and index == 0:  # one scheduler: a restarted first worker takes it over
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            cmd.append("--beat")
         out = open(self.worker_log, "ab") if self.worker_log else subprocess.DEVNULL  # noqa: SIM115
         return subprocess.Popen(
             cmd,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,3 +63,11 @@ def test_valid_spans_round_trip(n: int, unit: tuple[str, int]) -> None:
     assert parse_since(f"{n}{unit[0]}") == seconds
     assert parse_since(since_words(seconds)) == seconds
     assert re.fullmatch(r"[1-9][0-9]*[mhd]", since_words(seconds))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"), [(1800, "30m"), (86400, "24h"), (3 * 3600, "3h"), (7 * 86400, "7d")]
+)
+def test_spans_are_said_as_the_help_writes_them(seconds: int, words: str) -> None:
+    """The default is "24h" in the help and README, so the answer says "last 24h", not "1d"."""
+    assert since_words(seconds) == words

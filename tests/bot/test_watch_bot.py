@@ -139,6 +139,14 @@ def test_status_is_a_read_with_last_states_and_since(ctx: BotContext) -> None:
     assert ":no_entry:" in _say(ctx, "U09MALLORY", "watch status")  # not a reader
 
 
+def test_status_lists_paused_hosts_before_the_first_read(ctx: BotContext) -> None:
+    assert "no longer reads SYNC01" in _say(ctx, "U02BOB", "watch pause SYNC01")
+    text = _say(ctx, "U01ALICE", "watch status")
+    assert "not read the fleet yet" in text
+    assert "SYNC01: not read yet — watch paused by <@U02BOB> at" in text
+    assert "SYNC02" not in text  # only the paused hosts before a first read
+
+
 def _posts(rclient: Any, outbox: Outbox) -> list[OutboxItem]:
     items = []
     for lane in outbox.lanes():

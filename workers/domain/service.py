@@ -30,6 +30,19 @@ class Dispatcher(Protocol):
     def run(self, request_id: str) -> None: ...
 
 
+def blocked_everywhere(request: Request) -> str:
+    """Why nothing of ``request`` can be approved (its preflight blocks every host), or ""."""
+    hosts = list(request.change.hosts)
+    results = [request.preflight.get(h) for h in hosts]
+    if not hosts or any(r is None or not r.blocked for r in results):
+        return ""
+    named = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+    return (
+        f"preflight blocked every host ({named}): nothing to approve; apply the fix preflight "
+        "names, then submit again"
+    )
+
+
 class RequestService:
     def __init__(
         self,
@@ -70,7 +83,10 @@ class RequestService:
         self, request_id: str, preflight: dict[str, HostPreflight], request_hash: str
     ) -> Request:
         """The worker's preflight result; binds the approval to this hash. A changed hash voids
-        approvals given to the old one."""
+        approvals given to the old one. A preflight that blocks every host closes the request
+        at once (cancelled, by nobody, with the reason): preflight runs once, so nothing could
+        ever be approved, and a request left pending would only wait for its expiry."""
+        now = self.clock()
 
         def mutate(request: Request) -> str | None:
             if request.state is not State.PENDING_APPROVAL:
@@ -79,6 +95,12 @@ class RequestService:
                 request.approvals = []
             request.preflight = preflight
             request.request_hash = request_hash
+            blocked = blocked_everywhere(request)
+            if blocked:
+                request.state = State.CANCELLED
+                request.decided_by = None
+                request.decided_at = now
+                request.reason = blocked
             return "preflight"
 
         return self.store.update(

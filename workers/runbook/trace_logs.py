@@ -74,10 +74,12 @@ def parse_since(text: str) -> int:
 
 
 def since_words(seconds: int) -> str:
-    """``24h`` back from seconds (the largest whole unit)."""
-    for unit, size in (("d", 86400), ("h", 3600)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
+    """``24h`` back from seconds, as the help and README write the spans (``30m``, ``24h``,
+    ``7d``): whole days beyond one, else whole hours, else minutes; one day is ``24h``."""
+    if seconds % 86400 == 0 and seconds > 86400:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
     return f"{seconds // 60}m"
 
 
