@@ -86,6 +86,32 @@ SOCKET_PATH = "/link/"  # as in Slack's wss://wss.slack.com/link/?ticket=... URL
 VIEW_MAX_BLOCKS = 100
 
 
+# LOOPBACK_SLACK_RECORD=PATH: every loopback server of the process (and of its children, which
+# inherit it) appends each call it handled to PATH as one JSON line {"method", "args", "ok"}, so
+# a test or an operator can read what a console or bot in another process sent.
+RECORD_ENV = "LOOPBACK_SLACK_RECORD"
+
+
+class CallFile:
+    """A subscriber that appends each call to a file as a JSON line (the token is never in a
+    call); O_APPEND keeps lines of several processes whole."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def __call__(self, call: Call, message: Any = None) -> None:
+        line = json.dumps(
+            {"method": call.method, "args": call.args, "ok": call.ok}, default=str
+        ).encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line + b"\n")
+            finally:
+                os.close(fd)
+
+
 @dataclass
 class Call:
     """One request the server handled (the token is never recorded)."""
@@ -309,6 +335,9 @@ class LoopbackSlack:
         self._subscribers: list[Subscriber] = []
         self.app_tokens: dict[str, set[str]] = {}  # app-level token -> its scopes
         self.socket_mode = SocketModeHub()
+        record = os.environ.get(RECORD_ENV)
+        if record:  # every call also as a JSON line, for a reader in another process
+            self.subscribe(CallFile(record))
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LoopbackSlack:

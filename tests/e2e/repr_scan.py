@@ -9,6 +9,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from bot.render import block_texts
@@ -86,3 +87,27 @@ class ReprWatch:
 
 
 WATCH = ReprWatch()  # one for the session: every E2EStack subscribes it
+
+
+class RecordFileScan:
+    """The calls of loopback servers in child processes (a console, a bot started as a
+    process): each appends its calls to the file ``LOOPBACK_SLACK_RECORD`` names, read here
+    from where the last scan stopped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def new_findings(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        whole = data[: data.rfind(b"\n") + 1]  # a line still being written waits for next time
+        self._offset += len(whole)
+        found: list[str] = []
+        for line in whole.splitlines():
+            call = json.loads(line)
+            found += repr_findings(call["method"], call["args"])
+        return found

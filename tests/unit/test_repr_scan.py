@@ -50,3 +50,32 @@ def test_what_the_scan_leaves_alone() -> None:
     script = "Plan:\n```$w += ('the service is ' + $s + ': ' + 'start it')```"
     assert repr_findings("response_url", {"text": script}) == []  # PowerShell, shown verbatim
     assert repr_findings("response_url", {"text": script + " then {'a': 1}"}) != []
+
+
+def test_a_child_process_loopback_reports_through_its_record_file(tmp_path) -> None:
+    """A console runs its own loopback Slack in another process: with LOOPBACK_SLACK_RECORD set
+    it appends each call to the file, and the scan reads what is new since the last read."""
+    import subprocess
+    import sys
+
+    from simulator.slack_api import RECORD_ENV
+    from tests.e2e.repr_scan import RecordFileScan
+
+    record = tmp_path / "calls.jsonl"
+    scan = RecordFileScan(record)
+    child = (
+        "from slack_sdk import WebClient\n"
+        "from simulator.slack_api import LoopbackSlack\n"
+        "with LoopbackSlack(member_of={'C1'}) as slack:\n"
+        "    client = WebClient(token='xoxb-test', base_url=slack.api_url)\n"
+        "    client.chat_postMessage(channel='C1', text='plain words')\n"
+        "    client.chat_postMessage(channel='C1', text=\"facts: {'os': 'x'}\")\n"
+    )
+    env = {**__import__("os").environ, RECORD_ENV: str(record)}
+    subprocess.run([sys.executable, "-c", child], env=env, check=True, timeout=60)
+    found = scan.new_findings()
+    assert len(found) == 2 and all("chat.postMessage" in f for f in found)  # "{'" and "': '"
+    assert scan.new_findings() == []  # read once
+    lines = [json.loads(x) for x in record.read_text().splitlines()]
+    assert [x["method"] for x in lines] == ["chat.postMessage", "chat.postMessage"]
+    assert "xoxb-test" not in record.read_text()
