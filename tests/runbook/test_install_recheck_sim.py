@@ -48,8 +48,9 @@ class SwapAfterStage(InMemoryProgress):
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Any = None,
     ) -> None:
-        super().save_steps(request_id, results, fence, guards)
+        super().save_steps(request_id, results, fence, guards, facts)
         staged = any(r.step_id == "stage" and r.status is StepStatus.DONE for r in results)
         if staged and not self.swapped:
             self.swapped = self.env.host("SYNC01").tamper_file(STAGED, self.content)

@@ -284,10 +284,11 @@ class RecordingProgress(InMemoryProgress):
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Any = None,
     ) -> None:
         batch = [(r.step_id, r.status.value) for r in results]
         self.calls.append((batch, [key for key, _ in guards]))
-        super().save_steps(request_id, results, fence, guards)
+        super().save_steps(request_id, results, fence, guards, facts)
 
 
 def test_each_step_transition_is_one_save_guarded_by_the_leases_held(
@@ -500,11 +501,12 @@ class CrashingProgress(InMemoryProgress):
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Any = None,
     ) -> None:
         for result in results:
             if result.step_id == self.step and result.status is not StepStatus.RUNNING:
                 raise WorkerCrash(result.step_id)
-        super().save_steps(request_id, results, fence, guards)
+        super().save_steps(request_id, results, fence, guards, facts)
 
 
 @pytest.mark.parametrize("crash_at", ["install", "domain:contoso.com"])

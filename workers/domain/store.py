@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,11 +37,10 @@ return removed
 
 
 _SAVE_STEPS = """
--- KEYS: fence, steps hash, event stream, one key per guard, then the request record
+-- KEYS: fence, steps hash, event stream, then one key per guard
 -- ARGV: fence ('' for none), unused, request id, now, number of guards, the guards'
 --       expected values, then four per result: step id, result JSON, event name, event data
---       (a JSON object; the request's plan hash and approver ids are added to it here, read
---       from the record in the same call, so every step event names what was approved)
+--       (a JSON object that names the run's plan hash and approver ids)
 local guards = tonumber(ARGV[5])
 for i = 1, guards do
   if redis.call('GET', KEYS[3 + i]) ~= ARGV[5 + i] then return -1 end
@@ -51,25 +50,10 @@ if ARGV[1] ~= '' then
   if held and tonumber(ARGV[1]) < tonumber(held) then return 0 end
   redis.call('SET', KEYS[1], ARGV[1])
 end
-local facts = ''
-local record = redis.call('GET', KEYS[4 + guards])
-if record then
-  local request = cjson.decode(record)
-  local approvers = {}
-  for _, approval in ipairs(request.approvals or {}) do
-    if type(approval.user) == 'string' then table.insert(approvers, cjson.encode(approval.user)) end
-  end
-  facts = ', "approvers": [' .. table.concat(approvers, ', ') .. ']'
-  if type(request.request_hash) == 'string' and request.request_hash ~= '' then
-    facts = facts .. ', "plan_hash": ' .. cjson.encode(request.request_hash)
-  end
-end
 for i = 6 + guards, #ARGV, 4 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  local data = ARGV[i + 3]
-  if facts ~= '' then data = string.sub(data, 1, -2) .. facts .. '}' end
   redis.call('XADD', KEYS[3], '*', 'event', ARGV[i + 2],
-    'request', ARGV[3], 'actor', '', 'at', ARGV[4], 'data', data)
+    'request', ARGV[3], 'actor', '', 'at', ARGV[4], 'data', ARGV[i + 3])
 end
 return 1
 """
@@ -353,12 +337,15 @@ class RequestStore:
         results: Sequence[StepResult],
         fence: int | None = None,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         """Save step starts and results of one host in order, each recorded as an event, in one
         atomic Lua call (one round trip: it sits on every step's critical path). Each event
-        names the request's plan hash and approver ids (as ``decision_facts`` does), read from
-        the request record in that call; its actor stays empty: the worker acts for the
-        approvers.
+        names the run's plan hash and approver ids (``facts``, from ``decision_facts`` of the
+        request the run was started with; read from the record here when not given). Its actor
+        stays empty: the worker acts for the approvers. The facts come from the caller, not
+        from decoding the request record inside the call: for a request on hundreds of hosts
+        that decode would be most of every save's time, and Redis runs one call at a time.
 
         ``fence`` is the host lease's fencing token: a save with a token smaller than one
         already accepted for this request and host raises FenceLost and writes nothing, so a
@@ -369,6 +356,9 @@ class RequestStore:
         if not results:
             return
         host = results[0].host
+        if facts is None:
+            request = self.get(request_id)
+            facts = decision_facts(request) if request is not None else {}
         args: list[Any] = [
             "" if fence is None else str(int(fence)),
             "",
@@ -381,7 +371,7 @@ class RequestStore:
             if result.host != host:
                 raise ValueError("save_steps takes the results of one host")
             status = result.status.value
-            data = {"host": host, "step": result.step_id, "status": status}
+            data = {**facts, "host": host, "step": result.step_id, "status": status}
             args += [
                 result.step_id,
                 json.dumps(result.to_dict()),
@@ -393,7 +383,6 @@ class RequestStore:
             self._steps_key(request_id, host),
             self.events_key,
             *(key for key, _ in guards),
-            self._k("req", request_id),
         ]
         saved = int(self._save_steps_script(keys=keys, args=args))
         if saved == -1:

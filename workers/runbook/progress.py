@@ -11,7 +11,7 @@ holds, checked atomically with the write.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from workers.domain.model import StepResult
@@ -32,9 +32,11 @@ class ProgressSink(Protocol):
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         """Save (replace) results of one host in order, all or none; raise FenceLost when
-        ``fence`` is stale or a guard no longer holds."""
+        ``fence`` is stale or a guard no longer holds. ``facts`` (the run's plan hash and
+        approvers) go on each step event."""
         ...
 
 
@@ -55,10 +57,11 @@ class RedisProgress:
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         try:
             retrying(
-                lambda: self.store.save_steps(request_id, results, fence, guards),
+                lambda: self.store.save_steps(request_id, results, fence, guards, facts),
                 what="progress",
             )
         except StoreFenceLost as exc:
@@ -92,6 +95,7 @@ class InMemoryProgress:
         results: Sequence[StepResult],
         fence: int,
         guards: Sequence[tuple[str, str]] = (),
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         if guards:
             if self.redis is None:

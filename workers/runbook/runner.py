@@ -55,6 +55,7 @@ from workers.domain.config import Config, HostConfig, TenantConfig
 from workers.domain.model import ChangeKind, Request, StepResult, StepStatus
 from workers.domain.redact import Redactor, default_redactor
 from workers.domain.secrets import Credential, SecretError, SecretsProvider
+from workers.domain.store import decision_facts
 from workers.logging_setup import log_context, set_step
 from workers.runbook.cancel_story import completion_words, host_state, ran_past_cancel
 from workers.runbook.hints import hint_for
@@ -306,6 +307,8 @@ class _HostRun:
         self.r = runner
         self.secrets = secrets  # this run's provider (see Runner.run)
         self.request = request
+        # on every step event: what was approved and by whom (read once, not per save)
+        self.event_facts = decision_facts(request)
         self.host = host
         self.tenant = tenant
         self.steps = steps
@@ -345,7 +348,9 @@ class _HostRun:
             if lease.lost.is_set():
                 raise FenceLost(f"lost the lease {lease.key} (token {lease.token})")
             guards.append((lease.key, lease.value))
-        self.r.progress.save_steps(self.request.id, batch, self.lease.token, guards)
+        self.r.progress.save_steps(
+            self.request.id, batch, self.lease.token, guards, self.event_facts
+        )
         for saved in batch:
             self.r._observe(self.r.observer.step_saved, self.request.id, saved)
 
