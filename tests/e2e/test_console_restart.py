@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from workers.domain.config import REPO_ROOT
 
 FIRST = """\
@@ -64,17 +62,24 @@ def _console(data_dir: Path, script: str) -> str:
     return done.stdout
 
 
-def test_restart_keeps_requests_and_simulated_hosts(tmp_path: Path) -> None:
+def test_restart_keeps_requests_hosts_and_the_cards_still_waiting(tmp_path: Path) -> None:
+    """One restart checks all three: the requests, the simulated hosts (the agent the first run
+    installed), and a card from the first run that still waits, approved by its id."""
     data = tmp_path / "data"
-    first = _console(data, FIRST)
+    first = _console(data, FIRST + ":as alice\n/cloudsync install SYNC02 --domain contoso.com\n")
     assert "Simulated hosts" not in first  # a fresh data folder: nothing to say
     assert "succeeded" in first.lower(), first
     assert (data / "simulated-hosts.json").exists()
-    second = _console(data, SECOND)
+    second = _console(data, SECOND + ":as bob\n:click approve CS-0002\n:wait\n")
     (line,) = [ln for ln in second.splitlines() if "Simulated hosts" in ln]
-    assert "as the last run left them" in line and "1 request(s) kept" in line, line
+    assert "as the last run left them" in line and "2 request(s) kept" in line, line
     assert "started fresh" not in line
     assert "Agent: installed" in second, second  # the agent the first run installed
+    assert "Still waiting for approval from an earlier run: CS-0002" in second, second
+    assert "no button" not in second
+    assert "bob clicks [Approve]" in second
+    assert "succeeded" in second.split("bob clicks", 1)[1].lower(), second
+    assert "slack answered chat.update" not in second  # the edits find the card again
 
 
 def test_without_a_saved_state_the_console_says_the_hosts_start_fresh(tmp_path: Path) -> None:
@@ -161,15 +166,3 @@ def test_sigkill_after_the_periodic_save_keeps_the_installed_agent(tmp_path: Pat
     (line,) = [ln for ln in second.splitlines() if "Simulated hosts" in ln]
     assert "as the last run left them" in line and "1 request(s) kept" in line, line
     assert "Agent: installed" in second, second
-
-
-@pytest.mark.parametrize("click", [":click approve", ":click approve CS-0001"])
-def test_a_card_waiting_from_an_earlier_run_can_be_approved(tmp_path: Path, click: str) -> None:
-    data = tmp_path / "data"
-    _console(data, "/cloudsync install SYNC02 --domain contoso.com\n")
-    second = _console(data, f":as bob\n{click}\n:wait\n/cloudsync status CS-0001\n")
-    assert "Still waiting for approval from an earlier run: CS-0001" in second, second
-    assert "no button" not in second
-    assert "bob clicks [Approve]" in second
-    assert "succeeded" in second.split("bob clicks", 1)[1].lower(), second
-    assert "slack answered chat.update" not in second  # the edits find the card again
