@@ -86,14 +86,17 @@ def test_a_removal_no_replica_acknowledged_is_not_posted_again(
     make_notifier: MakeNotifier,
 ) -> None:
     notifier = make_notifier(replica_wait_ms=50)
+    notifier.replicas.wait_ms = 5000  # the live replica acknowledges the card (even under load)
     outbox.post("C1", text="card", key="R1:card")
     assert notifier.drain(10)
+    assert len(notifier.journal) == 0
     parent = outbox.resolve("R1:card")
     assert parent is not None
     outbox.post("C1", text="HOSTA done", thread_key="R1:card")
     rclient.wait(1, 1000)
     before = _snapshot(rclient)  # what the replica holds when it stops acknowledging
     _freeze(replica)
+    notifier.replicas.wait_ms = 50  # a frozen replica: the WAIT gives up soon
     began = time.monotonic()
     assert notifier.drain(10)
     assert time.monotonic() - began < 2  # the WAIT gave up after replica_wait_ms
@@ -145,11 +148,13 @@ def test_an_item_enqueued_again_under_its_uid_is_not_posted_again(
     """The failover lost the enqueue too (with the projector's marker): the event is projected
     again and its reply enqueued again, as a new item with the same uid."""
     notifier = make_notifier(replica_wait_ms=50)
+    notifier.replicas.wait_ms = 5000  # the live replica acknowledges the card (even under load)
     outbox.post("C1", text="card", key="R3:card")
     assert notifier.drain(10)
     rclient.wait(1, 1000)
     before = _snapshot(rclient)
     _freeze(replica)
+    notifier.replicas.wait_ms = 50
     outbox.post("C1", text="HOSTB done", thread_key="R3:card", uid="reply:R3:a1:HOSTB:done")
     assert notifier.drain(10)
 
