@@ -42,7 +42,7 @@ def _channel(config: Config) -> tuple[str, str]:
     return channel, config.channels.get(channel, channel)
 
 
-def _standin_base(api_url: str | None) -> str:
+def standin_base(api_url: str | None) -> str:
     if not api_url:
         raise SendError("set SLACK_API_URL to the URL cloudsync slack-standin prints")
     parts = urlsplit(api_url)
@@ -59,20 +59,26 @@ def _post(url: str, secret: str | None, body: str) -> requests.Response:
         raise SendError(f"cannot reach the bot at {url}: {type(exc).__name__}") from exc
 
 
-def send_command(
-    config: Config, *, url: str, secret: str | None, api_url: str | None, user: str, text: str
-) -> str:
-    """``/cloudsync TEXT`` from ``user``; returns what the bot answered at once (the ack)."""
+def command_body(config: Config, *, api_url: str | None, user: str, text: str) -> str:
+    """The form body Slack sends for ``/cloudsync TEXT`` typed by ``user`` in the policy's
+    channel (the same fields over HTTP and in a Socket Mode envelope)."""
     channel, channel_name = _channel(config)
     user_id, user_name = _user(config, user)
-    body = payloads.slash_command(
+    return payloads.slash_command(
         user_id=user_id,
         user_name=user_name,
         channel_id=channel,
         channel_name=channel_name,
         text=text,
-        response_url=f"{_standin_base(api_url)}/_response/{user_id}-{secrets.token_hex(3)}",
+        response_url=f"{standin_base(api_url)}/_response/{user_id}-{secrets.token_hex(3)}",
     )
+
+
+def send_command(
+    config: Config, *, url: str, secret: str | None, api_url: str | None, user: str, text: str
+) -> str:
+    """``/cloudsync TEXT`` from ``user``; returns what the bot answered at once (the ack)."""
+    body = command_body(config, api_url=api_url, user=user, text=text)
     return _answer(_post(url, secret, body)) or "sent (the bot answers in the channel)"
 
 
@@ -125,11 +131,32 @@ def click(
     """``user`` clicks the ``action_id`` button of the newest channel message showing it (or of
     ``request_id``'s message), waiting up to ``wait_s`` for one (preflight comes first);
     returns the bot's immediate answer."""
+    body, value = click_body(
+        config,
+        api_url=api_url,
+        user=user,
+        action_id=action_id,
+        request_id=request_id,
+        wait_s=wait_s,
+    )
+    return _answer(_post(url, secret, body)) or f"clicked {action_id} on {value}"
+
+
+def click_body(
+    config: Config,
+    *,
+    api_url: str | None,
+    user: str,
+    action_id: str,
+    request_id: str | None,
+    wait_s: float,
+) -> tuple[str, str]:
+    """The form body Slack sends when ``user`` clicks the button (found in the stand-in's
+    messages, waiting up to ``wait_s``), and the button's value."""
     channel, channel_name = _channel(config)
     user_id, user_name = _user(config, user)
-    base = _standin_base(api_url)
+    base = standin_base(api_url)
     message, value = _find_button(base, channel, channel_name, action_id, request_id, wait_s)
-    blocks = message["blocks"]
     body = payloads.button_click(
         user_id=user_id,
         user_name=user_name,
@@ -138,9 +165,13 @@ def click(
         action_id=action_id,
         value=value,
         response_url=f"{base}/_response/{user_id}-{secrets.token_hex(3)}",
-        message={"ts": message["ts"], "text": message.get("text") or "", "blocks": blocks},
+        message={
+            "ts": message["ts"],
+            "text": message.get("text") or "",
+            "blocks": message["blocks"],
+        },
     )
-    return _answer(_post(url, secret, body)) or f"clicked {action_id} on {value}"
+    return body, value
 
 
 def _answer(response: requests.Response) -> str:

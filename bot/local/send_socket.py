@@ -11,15 +11,13 @@ not (https://docs.slack.dev/apis/events-api/using-socket-mode), the connection i
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 import requests
 
-from bot.local import payloads
-from bot.local.send import TIMEOUT_S, SendError, _channel, _find_button, _standin_base, _user
+from bot.local.send import TIMEOUT_S, SendError, click_body, command_body, standin_base
 from workers.domain.config import Config
 
 ACK_WAIT_S = 30.0  # a connection may be reconnecting: the stand-in keeps the envelope meanwhile
@@ -66,19 +64,9 @@ def send_command_socket(
     config: Config, *, api_url: str | None, user: str, text: str, wait_s: float = ACK_WAIT_S
 ) -> str:
     """``/cloudsync TEXT`` from ``user`` over Socket Mode; returns the bot's ack text."""
-    channel, channel_name = _channel(config)
-    user_id, user_name = _user(config, user)
-    base = _standin_base(api_url)
-    body = payloads.slash_command(
-        user_id=user_id,
-        user_name=user_name,
-        channel_id=channel,
-        channel_name=channel_name,
-        text=text,
-        response_url=f"{base}/_response/{user_id}-{secrets.token_hex(3)}",
-    )
+    body = command_body(config, api_url=api_url, user=user, text=text)
     fields = dict(parse_qsl(body, keep_blank_values=True))  # the same fields HTTP mode posts
-    record = _deliver(base, "slash_command", fields, wait_s)
+    record = _deliver(standin_base(api_url), "slash_command", fields, wait_s)
     return _answer(record) or "sent (the bot answers in the channel)"
 
 
@@ -93,21 +81,14 @@ def click_socket(
 ) -> str:
     """``user`` clicks the ``action_id`` button of the newest channel message showing it (or of
     ``request_id``'s), over Socket Mode; waits up to ``wait_s`` for the button to appear."""
-    channel, channel_name = _channel(config)
-    user_id, user_name = _user(config, user)
-    base = _standin_base(api_url)
-    message, value = _find_button(base, channel, channel_name, action_id, request_id, wait_s)
-    shown = {"ts": message["ts"], "text": message.get("text") or "", "blocks": message["blocks"]}
-    body = payloads.button_click(
-        user_id=user_id,
-        user_name=user_name,
-        channel_id=channel,
-        channel_name=channel_name,
+    body, value = click_body(
+        config,
+        api_url=api_url,
+        user=user,
         action_id=action_id,
-        value=value,
-        response_url=f"{base}/_response/{user_id}-{secrets.token_hex(3)}",
-        message=shown,
+        request_id=request_id,
+        wait_s=wait_s,
     )
     payload = json.loads(dict(parse_qsl(body))["payload"])
-    record = _deliver(base, "interactive", payload, ACK_WAIT_S)
+    record = _deliver(standin_base(api_url), "interactive", payload, ACK_WAIT_S)
     return _answer(record) or f"clicked {action_id} on {value}"
