@@ -788,12 +788,9 @@ class LoopbackSlack:
             error = self._channel_error(channel, post=True)
             if error:
                 return {"ok": False, "error": error}, None
-            thread_ts = args.get("thread_ts") or None
-            if thread_ts is not None:
-                parent = self._by_ts.get((channel, str(thread_ts)))
-                if parent is None:
-                    return {"ok": False, "error": "thread_not_found"}, None
-                thread_ts = parent.thread_ts or parent.ts
+            thread_ts, error = self._thread_of(channel, args.get("thread_ts"))
+            if error:
+                return {"ok": False, "error": error}, None
             comment = args.get("initial_comment")
             message = Message(channel, self._next_ts(), comment, None, thread_ts=thread_ts)
             self._messages.setdefault(channel, []).append(message)
@@ -852,6 +849,16 @@ class LoopbackSlack:
             return "invalid_blocks"
         return None
 
+    def _thread_of(self, channel: str, thread_ts: Any) -> tuple[str | None, str | None]:
+        """(the thread's parent ts, error): a reply to a reply goes to the thread's parent, as
+        in Slack; an unknown parent is ``thread_not_found``."""
+        if not thread_ts:
+            return None, None
+        parent = self._by_ts.get((channel, str(thread_ts)))
+        if parent is None:
+            return None, "thread_not_found"
+        return parent.thread_ts or parent.ts, None
+
     def _post_message(self, args: JsonDict) -> tuple[JsonDict, Message | None]:
         channel = str(args.get("channel") or "")
         error = self._channel_error(channel, post=True)
@@ -863,12 +870,9 @@ class LoopbackSlack:
         error = self._content_error(args)
         if error:
             return {"ok": False, "error": error}, None
-        thread_ts = args.get("thread_ts") or None
-        if thread_ts is not None:
-            parent = self._by_ts.get((channel, str(thread_ts)))
-            if parent is None:
-                return {"ok": False, "error": "thread_not_found"}, None
-            thread_ts = parent.thread_ts or parent.ts
+        thread_ts, error = self._thread_of(channel, args.get("thread_ts"))
+        if error:
+            return {"ok": False, "error": error}, None
         msg = Message(
             channel=channel,
             ts=self._next_ts(),

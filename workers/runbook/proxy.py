@@ -52,6 +52,14 @@ def bypass_regex(entry: str) -> str:
     return rf"^https?://{host}(?::\d+)?$"
 
 
+# Loads the file into $doc; $loaded says whether it is XML (shared by both reads).
+_LOAD = r"""
+    $doc = New-Object -TypeName System.Xml.XmlDocument
+    $doc.PreserveWhitespace = $true
+    $loaded = $true
+    try { $doc.Load($path) } catch { $loaded = $false }
+"""
+
 # Reads the file (when it exists and is XML: a file that is not is "not in place", so the backup
 # still runs and the edit then fails on Load with .NET's message) and sets $ok: the
 # <defaultProxy> holds exactly the approved proxy (three attributes on <proxy>, and the bypass list's children in order, by element name
@@ -61,10 +69,7 @@ _READ_SET = r"""
 $path = <<config>>
 $ok = $false
 if (Test-Path -LiteralPath $path -PathType Leaf) {
-    $doc = New-Object -TypeName System.Xml.XmlDocument
-    $doc.PreserveWhitespace = $true
-    $loaded = $true
-    try { $doc.Load($path) } catch { $loaded = $false }
+<<LOAD>>
     $dp = $null
     if ($loaded) { $dp = $doc.SelectSingleNode('/configuration/system.net/defaultProxy') }
     $px = $null
@@ -77,20 +82,17 @@ if (Test-Path -LiteralPath $path -PathType Leaf) {
         $ok = $same -and ($dp.GetAttribute('enabled') -eq 'true') -and ($dp.GetAttribute('useDefaultCredentials') -eq 'true') -and ($px.Attributes.Count -eq 3) -and ($px.GetAttribute('usesystemdefault') -eq 'false') -and ($px.GetAttribute('bypassonlocal') -eq 'true') -and ($px.GetAttribute('proxyaddress') -ceq <<url>>)
     }
 }
-"""
+""".replace("<<LOAD>>\n", _LOAD.lstrip("\n"))
 
 # Sets $ok: the file has no <defaultProxy> (the agent is back on the machine's defaults).
 _READ_CLEAR = r"""
 $path = <<config>>
 $ok = $false
 if (Test-Path -LiteralPath $path -PathType Leaf) {
-    $doc = New-Object -TypeName System.Xml.XmlDocument
-    $doc.PreserveWhitespace = $true
-    $loaded = $true
-    try { $doc.Load($path) } catch { $loaded = $false }
+<<LOAD>>
     if ($loaded) { $ok = $null -eq $doc.SelectSingleNode('/configuration/system.net/defaultProxy') }
 }
-"""
+""".replace("<<LOAD>>\n", _LOAD.lstrip("\n"))
 
 _CHECK_TAIL = "$ok\n"
 

@@ -46,7 +46,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -761,18 +761,7 @@ class _HostRun:
             self._defer(self._done(step, outcome, base, note=words))
             state = host_state(self.steps, [*done, step.id])
             story = f"cancelled while {step.id} was running; {words}; {state}"
-            if following:
-                now = self._now()
-                self._save(  # saved with the step's own result, in one call
-                    self._result(
-                        following[0],
-                        StepStatus.CANCELLED,
-                        started_at=now,
-                        finished_at=now,
-                        summary="cancelled before this step started",
-                    )
-                )
-                self._fail(following[0], "cancelled", story, None)
+            self._cancel_next(following, story)  # saved with the step's own result
             self._flush()
             self._fail(step, "cancelled", story, None)
         unknown = "" if installed is False else "; whether its change took effect is unknown"
@@ -839,18 +828,7 @@ class _HostRun:
             error = f"cancelled while {step.id} was running: it was stopped, but its check "
             error += f"shows its change is in place; {state}"
             following = self.steps[len(done) + 1 : len(done) + 2]
-            if following:
-                now = self._now()
-                self._save(
-                    self._result(
-                        following[0],
-                        StepStatus.CANCELLED,
-                        started_at=now,
-                        finished_at=now,
-                        summary="cancelled before this step started",
-                    )
-                )
-                self._fail(following[0], "cancelled", error, None)
+            self._cancel_next(following, error)
             self._fail(step, "cancelled", error, None)
         if finished is None and step.kind == "change":
             how = "stopped; whether its change took effect is unknown (no check could tell)"
@@ -862,6 +840,23 @@ class _HostRun:
         log.info("step ended status=cancelled in %.1fs: %s", took, how)
         self._save(self._result(step, StepStatus.CANCELLED, summary=summary, error=error, **base))
         self._fail(step, "cancelled", error, None)
+
+    def _cancel_next(self, following: Sequence[Step], story: str) -> None:
+        """The step after a cancelled one is saved as cancelled before it started (in one call
+        with the deferred result of the step that was running), and the host's run ends."""
+        if not following:
+            return
+        now = self._now()
+        self._save(
+            self._result(
+                following[0],
+                StepStatus.CANCELLED,
+                started_at=now,
+                finished_at=now,
+                summary="cancelled before this step started",
+            )
+        )
+        self._fail(following[0], "cancelled", story, None)
 
     def _judge_preflight(self, step: Step, outcome: StepOutcome, base: dict[str, Any]) -> None:
         facts = outcome.output if isinstance(outcome.output, dict) else {}
