@@ -86,3 +86,16 @@ def test_start_up_refuses_a_short_secret_in_one_line(tmp_path: Path) -> None:
     assert line.startswith("cloudsync worker: secret 'winrm' (file:")
     assert line.endswith("/secrets/winrm.txt) is shorter than 8 characters: use a longer password")
     assert "Pa55w0" not in err
+
+
+def test_a_value_right_after_an_escape_is_still_masked() -> None:
+    """An escape's last character is a letter or digit glued to the value: no word edge, yet the
+    value starts there (a trace or JSON text read back with its escapes, a URL)."""
+    from workers.domain.redact import MASK, Redactor
+
+    redactor = Redactor()
+    redactor.add("Provision1")
+    for text in ("x\\nProvision1", "x\\tProvision1", "a`nProvision1", "x%20Provision1"):
+        assert redactor.redact(text).endswith(MASK), text
+    assert redactor.redact("\\u00e9Provision1") == "\\u00e9" + MASK
+    assert redactor.redact("xProvision1 Provision10") == "xProvision1 Provision10"

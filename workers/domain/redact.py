@@ -8,7 +8,8 @@ base64'd, JSON-escaped (a stdin frame) or XML-escaped (CLIXML).
 A value is masked where it stands as a value, not inside a longer word: "Provision1" is masked
 in ``pwd=Provision1;`` or ``'Provision1'`` but not in "Provision10". The edges count only where
 the value itself begins or ends with a letter or digit, and ``_`` is an edge (CLIXML writes a
-line break as ``_x000D_`` right after the text). Base64 forms are masked anywhere: they are
+line break as ``_x000D_`` right after the text), as is the end of an escape (``\\n``, `` `n ``,
+``%20``, ``\\u00e9``) right before it. Base64 forms are masked anywhere: they are
 never ordinary words, and an aligned one can sit inside a longer base64 text. The secrets
 provider refuses values shorter than 8 characters, so no short word can be a secret.
 """
@@ -24,7 +25,13 @@ from xml.sax.saxutils import escape as xml_escape
 
 MASK = "********"
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit (any script), not "_"
-_NOT_AFTER_WORD = r"(?<![^\W_])"
+# Not after a letter or digit, unless that one ends an escape: a backslash escape (n, t, u00e9),
+# PowerShell's backtick escape (`n), or %XX glue their last character to what follows, which
+# is then a value's start (text read back from JSON, a log, a URL).
+_NOT_AFTER_WORD = (
+    r"(?:(?<![^\W_])|(?<=\\[^\W_])|(?<=`[^\W_])|(?<=%[0-9A-Fa-f]{2})"
+    r"|(?<=\\u[0-9A-Fa-f]{4}))"
+)
 _NOT_BEFORE_WORD = r"(?![^\W_])"
 
 
