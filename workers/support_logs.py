@@ -10,9 +10,10 @@ from typing import Any
 
 from workers.domain.config import Config
 from workers.domain.redact import default_redactor
-from workers.domain.secrets import SecretError, SecretsProvider
+from workers.domain.secrets import SecretsProvider
 from workers.notify.upload import UPLOAD_TIME_LIMIT_S, SlackTarget, UploadFailed, upload_file
 from workers.runbook.fleet import _why as why_failed  # the fleet reads' words for a failure
+from workers.runbook.fleet import learn_every_secret
 from workers.runbook.trace_logs import (
     COLLECT_TIMEOUT_S,
     build_archive,
@@ -29,16 +30,6 @@ SESSION_MARGIN_S = 30.0  # opening and closing the WinRM shell, packing and reda
 # one-collection-per-host guard lasts this long (a worker that dies mid-way frees the host then),
 # and the answer releases it earlier.
 LOGS_TIME_LIMIT_S = COLLECT_TIMEOUT_S + SESSION_MARGIN_S + UPLOAD_TIME_LIMIT_S
-
-
-def learn_every_secret(config: Config, secrets: SecretsProvider) -> None:
-    """Resolve every secret the configuration names, so the redactor masks all of them (a trace
-    may quote any credential the agent was given, not only the WinRM login)."""
-    for name in config.secrets:
-        try:
-            secrets.get(name)
-        except SecretError:  # cannot be in a trace through us; reported where it is used
-            continue
 
 
 def collect_and_upload(

@@ -69,3 +69,24 @@ def test_event_channel_refuses_anything_off_pattern(name: str) -> None:
 def test_event_channel_refuses_script_text(bad: str) -> None:
     with pytest.raises(ValueError):
         event_channel(bad)
+
+
+def test_every_configured_secret_is_resolved_before_events_are_read(
+    sim_env: Callable[..., SimEnv],
+) -> None:
+    """The agent's events may quote any credential it was given (the Entra admin's, a domain
+    account's), not only the WinRM login the read itself resolves: read_fleet resolves them all
+    first, so the redactor knows each one before an event text is kept."""
+    env = sim_env([{"name": "SYNC01", **INSTALLED}])
+    asked: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(env.secrets, name)
+
+        def get(self, name: str) -> object:
+            asked.append(name)
+            return env.secrets.get(name)
+
+    read_fleet(env.config, Recording(), ["SYNC01"])  # type: ignore[arg-type]
+    assert set(env.config.secrets) <= set(asked)

@@ -179,6 +179,17 @@ def _read_one(
     )
 
 
+def learn_every_secret(config: Config, secrets: SecretsProvider) -> None:
+    """Resolve every secret the configuration names, so the redactor masks all of them: text the
+    agent wrote (its events, its traces) may quote any credential it was given, not only the
+    WinRM login these reads resolve."""
+    for name in config.secrets:
+        try:
+            secrets.get(name)
+        except SecretError:  # cannot be in the agent's text through us; reported where used
+            continue
+
+
 def read_fleet(
     config: Config,
     secrets: SecretsProvider,
@@ -196,6 +207,7 @@ def read_fleet(
     ]
     if not targets:
         return missing
+    learn_every_secret(config, secrets)  # the facts carry the agent's own error events
     with ThreadPoolExecutor(max(1, min(len(targets), max_parallel))) as pool:
         found = list(
             pool.map(lambda h: _read_one(h, secrets, session_factory, operation_timeout_s), targets)
