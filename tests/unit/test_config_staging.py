@@ -91,6 +91,7 @@ def test_an_entry_from_before_source_reads_as_share_or_url(tmp_path: Path) -> No
         ("https://downloads.contoso.com/a b.exe", "not an accepted URL"),
         ("https://downloads.contoso.com/a.exe';Remove-Item C:\\", "not an accepted URL"),
         ("https://localhost/a.exe", "not an accepted URL"),
+        ("https://acct.blob.core.windows.net/c/a.exe?sv=2024&sig=abc", "has a query"),
     ],
 )
 def test_urls_are_validated_as_strictly_as_host_names(url: str, why: str) -> None:

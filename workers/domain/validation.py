@@ -29,10 +29,9 @@ REQUEST_ID_RE = re.compile(r"^CS-\d{4,9}$")
 SHARE_PATH_RE = re.compile(
     rf"^\\\\{_LABEL}(?:\.{_LABEL})*\\[A-Za-z0-9 _.$-]+(?:\\[A-Za-z0-9 _.$()-]+)+$"
 )
-# https://fqdn[:port]/path[?query]: no user info (user:password@), no fragment, no spaces.
+# https://fqdn[:port]/path: no user info (user:password@), no query, no fragment, no spaces.
 HTTPS_URL_RE = re.compile(
-    rf"^https://{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?(?:/[A-Za-z0-9._~%/-]*)?"
-    r"(?:\?[A-Za-z0-9._~%=&-]*)?$"
+    rf"^https://{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?(?:/[A-Za-z0-9._~%/-]*)?$"
 )
 
 
@@ -158,6 +157,12 @@ def validate_url(value: str) -> str:
         raise ValidationError(
             f"{_show(value)} carries credentials: a URL must not hold a user or password "
             "(it would be script text); use push or share staging with share_credential"
+        )
+    if "?" in value:
+        raise ValidationError(
+            f"{_show(value)} has a query: a signed link's token (?sig=..., a SAS) would sit in "
+            "the script text and the step's summary; publish the file at a plain https URL, "
+            "or use push or share staging"
         )
     if len(value) > 2000 or not HTTPS_URL_RE.match(value):
         raise ValidationError(
