@@ -173,7 +173,22 @@ def test_a_large_trace_crosses_winrm_cut_to_its_newest_lines(
     conf = env.config.host("SYNC01")
     collected = collect(conf, env.secrets.get(conf.credential), 3600)
     [trace] = collected.files
-    assert trace.cut and len(trace.text) == MAX_FILE_CHARS
+    # within the bound, less the partial first line the cut left (it starts at a whole line)
+    assert trace.cut and MAX_FILE_CHARS - 100 < len(trace.text) <= MAX_FILE_CHARS
+    assert trace.text.split(" ", 2)[2].startswith("line ")
     assert trace.text.endswith("line 029999 " + "y" * 30)
     assert trace.length > 1_400_000
     assert "(cut)" in comment(build_archive(collected, env.redactor).summary)
+
+
+def test_a_cut_file_starts_at_a_whole_line() -> None:
+    """The host keeps a file's tail; where the cut falls mid-line it can fall mid-secret, and the
+    secret's remaining part is no value the redactor knows: the partial first line is dropped."""
+    secret = "Provision-Secret-1"
+    text = "old line\n" + ("y" * 50) + secret + "\nnewest line\n"
+    cut_inside = text[text.index(secret) + 5 :]  # the host's cut fell inside the secret
+    answer = {"folder": True, "files": [{"name": "a.log", "text": cut_inside, "cut": True}]}
+    (trace,) = parse_collected("SYNC01", 3600, answer).files
+    assert trace.text == "newest line\n" and trace.cut
+    whole = {"folder": True, "files": [{"name": "b.log", "text": text, "cut": False}]}
+    assert parse_collected("SYNC01", 3600, whole).files[0].text == text

@@ -190,6 +190,8 @@ def parse_collected(host: str, since_s: int, data: dict[str, Any]) -> Collected:
         room = min(MAX_FILE_CHARS, MAX_TOTAL_CHARS - total)
         if len(text) > room:
             text, cut = text[len(text) - room :] if room > 0 else "", True
+        if cut:  # its first line may start mid-way, mid-secret even: a part no mask would know
+            text = text.split("\n", 1)[1] if "\n" in text else ""
         total += len(text)
         files.append(
             TraceFile(
