@@ -731,11 +731,15 @@ class SimHost:
         return True
 
     def open_handle(self, path: str, share: frozenset[str], owner: int) -> int | None:
-        """Open ``path`` for reading with FileShare ``share``; None when a handle already open
-        denies reading (a sharing violation)."""
+        """Open ``path`` for reading with FileShare ``share``; None on a sharing violation: a
+        handle already open denies reading, or this one's ``share`` denies the reading the open
+        ones do (CreateFile: a new share mode must allow the access existing handles hold;
+        Microsoft Learn, "Creating and Opening Files")."""
         with self.lock:
+            if self.read_denied(path):
+                return None
             held = self.file_handles.setdefault(file_key(path), {})
-            if any("read" not in other for other, _ in held.values()):
+            if held and "read" not in share:
                 return None
             handle = next(self._handle_ids)
             held[handle] = (share, owner)
@@ -753,9 +757,16 @@ class SimHost:
                     del held[handle]
 
     def write_denied(self, path: str) -> bool:
+        """An open handle's FileShare denies writing ``path`` (a sharing violation)."""
         with self.lock:
             held = self.file_handles.get(file_key(path), {})
             return any("write" not in share for share, _ in held.values())
+
+    def read_denied(self, path: str) -> bool:
+        """An open handle's FileShare denies reading ``path`` (a sharing violation)."""
+        with self.lock:
+            held = self.file_handles.get(file_key(path), {})
+            return any("read" not in share for share, _ in held.values())
 
     def thumbprint_of(self, subject: str) -> str:
         """The SHA-1 thumbprint of the certificate with this subject on this host."""

@@ -86,6 +86,14 @@ def create(session: Session, path: str) -> FileStream:
             "NotSpecified",
             "System.IO.DirectoryNotFoundException",
         )
+    if session.host.write_denied(where):  # opened for writing now, as .NET's Create does
+        raise ps_error(
+            f'Exception calling "Create" with "1" argument(s): "The process cannot access the '
+            f"file '{where}' because it is being used by another process.\"",
+            "IOException",
+            "NotSpecified",
+            "System.IO.IOException",
+        )
     return FileStream(session, where)
 
 

@@ -274,6 +274,14 @@ class XmlDocument(XmlNode):
                 f"Could not find a part of the path '{where}'.",
                 "System.IO.DirectoryNotFoundException",
             )
+        if host.write_denied(where):
+            raise _dotnet_error(
+                "Save",
+                1,
+                f"The process cannot access the file '{where}' because it is being used by "
+                "another process.",
+                "System.IO.IOException",
+            )
         content = self.dom.toxml(encoding="utf-8")
         host.put_file(FileEntry(where, content))
         host.record.event("file_saved", host=host.name, path=where)

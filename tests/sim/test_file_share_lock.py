@@ -5,7 +5,7 @@ share mode does not grant is refused; reads it grants still work)."""
 from __future__ import annotations
 
 from simulator.host import INSTALLER_SHA256
-from simulator.pwsh.testing import encode_command, run_encoded
+from simulator.pwsh.testing import clean_clixml, encode_command, run_encoded
 from simulator.world import World, build_world
 
 STAGED = "C:\\Windows\\TEMP\\AADConnectProvisioningAgentSetup.exe"
@@ -68,3 +68,22 @@ def test_fileshare_none_denies_a_second_reader_and_start_process() -> None:
     out = run_encoded(host, script).stdout
     assert "because it is being used by another process" in out
     assert "The process cannot access the file because it is being used" in out
+
+
+def test_create_and_xml_save_are_refused_while_a_handle_denies_writing() -> None:
+    """[IO.File]::Create and XmlDocument.Save open the file for writing: a handle held with
+    FileShare.Read makes both a sharing violation (IOException), as on Windows."""
+    world = make()
+    host = world.hosts["SIM01"]
+    handle = host.open_handle(STAGED, frozenset({"read"}), owner=99)
+    assert handle is not None
+    created = run_encoded(host, f"[IO.File]::Create('{STAGED}')")
+    assert "being used by another process" in clean_clixml(created.stderr)
+    saved = run_encoded(
+        host,
+        "$d = New-Object -TypeName System.Xml.XmlDocument; $d.LoadXml('<a/>'); "
+        f"$d.Save('{STAGED}')",
+    )
+    assert "being used by another process" in clean_clixml(saved.stderr)
+    host.close_handle(STAGED, handle)
+    assert run_encoded(host, f"[IO.File]::Create('{STAGED}').Dispose()").exit_code == 0

@@ -236,12 +236,45 @@ def new_object(ctx: Ctx) -> list[Any]:
     )
 
 
+EXECUTION_POLICIES = (
+    "Unrestricted",
+    "RemoteSigned",
+    "AllSigned",
+    "Restricted",
+    "Default",
+    "Bypass",
+    "Undefined",
+)
+
+
+def _enum_value(ctx: Ctx, param: str, type_name: str, names: tuple[str, ...]) -> str:
+    """The parameter's value as one of the enum's names (any case), else the binding error
+    PowerShell gives a value it cannot convert to the parameter's enum type."""
+    text = to_str(ctx.get(param))
+    for name in names:
+        if name.lower() == text.lower():
+            return name
+    raise ctx.error(
+        f"Cannot bind parameter '{param}'. Cannot convert value \"{text}\" to type "
+        f'"{type_name}". Error: "Unable to match the identifier name {text} to a valid '
+        "enumerator name. Specify one of the following enumerator names and try again:\r\n"
+        f'{", ".join(names)}"',
+        f"CannotConvertArgumentNoMessage,{ctx.cmdlet.name}",
+        "InvalidArgument",
+        "System.Management.Automation.ParameterBindingException",
+    )
+
+
 @cmdlet("Get-ExecutionPolicy", [Param("Scope", position=0), Param("List", switch=True)])
 def get_execution_policy(ctx: Ctx) -> list[Any]:
     """As Windows answers: the effective policy; ``-Scope`` that scope's; ``-List`` one object
     per scope (Scope, ExecutionPolicy) in precedence order, MachinePolicy first
     (https://learn.microsoft.com/powershell/module/microsoft.powershell.security/get-executionpolicy)."""
     policies = ctx.host.execution_policies
+    if ctx.has("Scope"):
+        _enum_value(
+            ctx, "Scope", "Microsoft.PowerShell.ExecutionPolicyScope", EXECUTION_POLICY_SCOPES
+        )
     if ctx.switch("List"):
         return [
             PSObject({"Scope": scope, "ExecutionPolicy": policies.get(scope, "Undefined")})
@@ -262,16 +295,24 @@ def get_execution_policy(ctx: Ctx) -> list[Any]:
 def set_execution_policy(ctx: Ctx) -> list[Any]:
     """Sets a local scope; a Group Policy scope cannot be set, and a Group Policy that wins
     over the new value is reported as Windows does (the value is still written)."""
+    policy = _enum_value(
+        ctx, "ExecutionPolicy", "Microsoft.PowerShell.ExecutionPolicy", EXECUTION_POLICIES
+    )
     wanted = to_str(ctx.get("Scope", "LocalMachine")) or "LocalMachine"
-    scope = next((s for s in EXECUTION_POLICY_SCOPES if s.lower() == wanted.lower()), None)
-    if scope is None or scope in ("MachinePolicy", "UserPolicy"):
+    scope = (
+        _enum_value(
+            ctx, "Scope", "Microsoft.PowerShell.ExecutionPolicyScope", EXECUTION_POLICY_SCOPES
+        )
+        if ctx.has("Scope")
+        else "LocalMachine"
+    )
+    if scope in ("MachinePolicy", "UserPolicy"):
         raise ctx.error(
             f"Cannot set execution policy for scope {wanted}: it is set by Group Policy.",
             "CantSetGroupPolicy,Microsoft.PowerShell.Commands.SetExecutionPolicyCommand",
             "InvalidOperation",
             "System.InvalidOperationException",
         )
-    policy = to_str(ctx.get("ExecutionPolicy"))
     ctx.host.execution_policies[scope] = policy
     if ctx.host.execution_policy.lower() != policy.lower() and policy.lower() != "undefined":
         raise ctx.error(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ..commands import Ctx, cmdlet
-from ..values import PSObject
+from ..values import PSDate, PSObject
 
 KDS_SERVER_CONFIGURATION = "Microsoft.KeyDistributionService.Server.KdsServerConfiguration"
 
@@ -28,8 +29,8 @@ def get_kds_root_key(ctx: Ctx) -> list[Any]:
             {
                 "AttributeOfWrongFormat": None,
                 "KeyValue": [0] * 64,
-                "EffectiveTime": "1/1/2024 12:00:00 AM",
-                "CreationTime": "1/1/2024 10:00:00 AM",
+                "EffectiveTime": PSDate(datetime.datetime(2024, 1, 1, 0, 0)),
+                "CreationTime": PSDate(datetime.datetime(2024, 1, 1, 10, 0)),
                 "IsFormatValid": True,
                 "DomainController": f"CN={dc},OU=Domain Controllers,{base}",
                 "ServerConfiguration": KDS_SERVER_CONFIGURATION,

@@ -62,7 +62,6 @@ def _numbers(value: Any) -> set[int] | None:
         Param("FilterHashtable"),
         Param("MaxEvents"),
         Param("Oldest", switch=True),
-        Param("ComputerName"),
     ],
 )
 def get_winevent(ctx: Ctx) -> list[Any]:
@@ -71,6 +70,22 @@ def get_winevent(ctx: Ctx) -> list[Any]:
     levels: set[int] | None = None
     start: datetime.datetime | None = None
     end: datetime.datetime | None = None
+    if ctx.has("FilterHashtable") and ctx.has("LogName"):  # two parameter sets
+        raise ctx.error(
+            "Parameter set cannot be resolved using the specified named parameters.",
+            "AmbiguousParameterSet,Microsoft.PowerShell.Commands.GetWinEventCommand",
+            "InvalidArgument",
+            "System.Management.Automation.ParameterBindingException",
+        )
+    if ctx.has("MaxEvents") and int(to_str(ctx.get("MaxEvents"))) < 1:  # [ValidateRange(1, ...)]
+        raise ctx.error(
+            f"Cannot validate argument on parameter 'MaxEvents'. The {to_str(ctx.get('MaxEvents'))}"
+            " argument is less than the minimum allowed range of 1. Supply an argument that is "
+            "greater than or equal to 1 and then try the command again.",
+            "ParameterArgumentValidationError,Microsoft.PowerShell.Commands.GetWinEventCommand",
+            "InvalidData",
+            "System.Management.Automation.ParameterBindingValidationException",
+        )
     if ctx.has("FilterHashtable"):
         table = ctx.get("FilterHashtable")
         table = table if isinstance(table, CIDict) else CIDict(dict(table or {}))

@@ -98,6 +98,15 @@ def get_content(ctx: Ctx) -> list[Any]:
                 "System.UnauthorizedAccessException",
                 entry.path,
             )
+        if ctx.has("TotalCount") and ctx.has("Tail"):
+            # GetContentCommand refuses the pair (PowerShell's source, TailAndHeadCannotCoexist)
+            raise ctx.non_terminating(
+                "The parameters TotalCount and Tail cannot be used together. Please specify "
+                "only one parameter.",
+                "TailAndHeadCannotCoexist,Microsoft.PowerShell.Commands.GetContentCommand",
+                "InvalidOperation",
+                "System.InvalidOperationException",
+            )
         lines = _lines(entry.content)
         if ctx.has("TotalCount"):
             lines = lines[: max(0, int(to_number(ctx.get("TotalCount"))))]

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from ...host import FileEntry, SimHost, file_key
+from ...host import FileEntry, SimHost
 from ..commands import Ctx, Param, cmdlet
 from ..members import LiveObject
 from ..paths import ShareDenied, resolve
@@ -235,16 +235,14 @@ def start_process(ctx: Ctx) -> list[Any]:
             "InvalidOperation",
             "System.InvalidOperationException",
         )
-    if entry is not None and not entry.is_dir:
-        held = host.file_handles.get(file_key(entry.path), {})
-        if any("read" not in share for share, _ in held.values()):  # CreateProcess reads it
-            raise ctx.error(
-                "This command cannot be run due to the error: The process cannot access the "
-                "file because it is being used by another process.",
-                "InvalidOperationException,Microsoft.PowerShell.Commands.StartProcessCommand",
-                "InvalidOperation",
-                "System.InvalidOperationException",
-            )
+    if entry is not None and not entry.is_dir and host.read_denied(entry.path):
+        raise ctx.error(  # CreateProcess reads the file
+            "This command cannot be run due to the error: The process cannot access the "
+            "file because it is being used by another process.",
+            "InvalidOperationException,Microsoft.PowerShell.Commands.StartProcessCommand",
+            "InvalidOperation",
+            "System.InvalidOperationException",
+        )
     host.log_command_line(f'"{path}" ' + " ".join(args) if args else f'"{path}"')
     pid = host.next_pid()
     done = threading.Event()
